@@ -1,0 +1,38 @@
+# GENNAPE Studio — two commands do everything: `make run` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ../shared/data
+
+.PHONY: run test install lint bench evaluate clean
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11) on PATH"; exit 1; }
+	$(PY) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m streamlit run app/streamlit_app.py --server.port 8501
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check engine app tests
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check engine app tests
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m engine.bench all
+
+evaluate: $(STAMP)
+	$(BIN)/python -m engine evaluate --config configs/evaluate_default.json
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
