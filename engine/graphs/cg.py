@@ -49,6 +49,11 @@ FEATURE_VERSION = 1
 MAX_NODES = 20_000
 MAX_JSON_BYTES = 64 * 1024 * 1024
 
+#: ops whose output has the shape of their (single) input
+SHAPE_PRESERVING_OPS = frozenset({
+    "batchnorm", "layernorm", "relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu",
+    "tanh", "softmax", "identity", "zero", "output"})
+
 Shape = tuple[int, int, int]
 
 
@@ -212,7 +217,9 @@ class CG:
         * exactly one ``input`` (no predecessors) and one ``output`` (no successors);
         * acyclic, and every node lies on an input -> output path;
         * shapes agree along edges: a node with one predecessor reads at most the
-          predecessor's element count (equal unless a slice was contracted into the edge).
+          predecessor's element count (equal unless a slice was contracted into the edge)
+          when it is shape preserving (activations, norms, identity, output); convs and pools
+          may read more (padding contracted into the edge).
         """
         n = len(self.nodes)
         if n == 0:
@@ -265,7 +272,7 @@ class CG:
             if i not in bwd:
                 raise CGError(f"node {i} ({self.nodes[i].op}) does not reach the output")
         for i, node in enumerate(self.nodes):
-            if len(preds[i]) == 1 and node.op != "other":
+            if len(preds[i]) == 1 and node.op in SHAPE_PRESERVING_OPS:
                 p = self.nodes[preds[i][0]]
                 if math.prod(node.in_shape) > math.prod(p.out_shape):
                     raise CGError(f"edge {p.id} -> {i}: node {i} ({node.op}) reads shape {node.in_shape} "

@@ -1,0 +1,44 @@
+"""Command line: ``python -m engine <command> ...``.
+
+Each command lives in ``engine/cli/<command>.py`` and defines ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``.  Bad input exits with code 2 and a
+one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import engine.cli as cli_pkg
+
+
+def _commands() -> dict[str, object]:
+    mods = {}
+    for info in pkgutil.iter_modules(cli_pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mods[info.name] = importlib.import_module(f"engine.cli.{info.name}")
+    return mods
+
+
+def main(argv: list[str] | None = None) -> int:
+    commands = _commands()
+    parser = argparse.ArgumentParser(prog="python -m engine", description="GENNAPE Studio engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, mod in sorted(commands.items()):
+        p = sub.add_parser(name, help=getattr(mod, "HELP", ""))
+        mod.add_arguments(p)
+    args = parser.parse_args(argv)
+    try:
+        return int(commands[args.command].run(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError) as exc:  # user-facing input errors
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""CG core: builder arithmetic, JSON round trip, validation errors, PyG features."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from engine.graphs.cg import CGBuilder, CGError, feature_names, load_json
+
+
+def _tiny():
+    b = CGBuilder("tiny", input_hwc=(32, 32, 3))
+    x = b.input()
+    y = b.act(b.bn(b.conv(x, 16, 3)), "relu")
+    z = b.conv(y, 16, 3, stride=2)
+    r = b.pool(y, "avgpool", 3, 2)
+    s = b.sum([z, r])
+    return b.output(b.linear(b.mean(s), 10))
+
+
+def test_builder_counts_match_torch():
+    cg = _tiny()
+    conv1 = torch.nn.Conv2d(3, 16, 3, padding=1, bias=False)
+    conv2 = torch.nn.Conv2d(16, 16, 3, stride=2, padding=1, bias=False)
+    bn = torch.nn.BatchNorm2d(16)
+    fc = torch.nn.Linear(16, 10)
+    expected = sum(p.numel() for m in (conv1, conv2, bn, fc) for p in m.parameters())
+    assert cg.params == expected
+    macs = 32 * 32 * 16 * 3 * 9 + 16 * 16 * 16 * 16 * 9 + 16 * 10
+    assert cg.flops == 2 * macs
+    assert cg.nodes[4].out_shape == (16, 16, 16)
+
+
+def test_json_round_trip_exact():
+    cg = _tiny()
+    text = cg.to_json()
+    again = load_json(text)
+    assert again.to_json() == text
+    assert again.fingerprint() == cg.fingerprint()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("nodes"), "missing required field 'nodes'"),
+    (lambda d: d["nodes"][2].pop("op"), "nodes[2]: missing required field 'op'"),
+    (lambda d: d["nodes"][2].__setitem__("out", [1, "x", 3]), "nodes[2].out"),
+    (lambda d: d["nodes"][2].__setitem__("op", "warp"), "unknown op 'warp'"),
+    (lambda d: d["edges"].append([3, 1]), "cycle"),
+    (lambda d: d["edges"].append([3, 99]), "does not exist"),
+    (lambda d: d["edges"].append(["a", 1]), "edges["),
+    (lambda d: d.__setitem__("format_version", 99), "format_version"),
+    (lambda d: d["nodes"][1].__setitem__("id", 7), "nodes[1].id"),
+])
+def test_validation_errors_are_precise(mutate, message):
+    data = json.loads(_tiny().to_json())
+    mutate(data)
+    with pytest.raises(CGError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_json(json.dumps(data))
+
+
+def test_unreachable_node_rejected():
+    data = json.loads(_tiny().to_json())
+    extra = dict(data["nodes"][2], id=len(data["nodes"]))
+    data["nodes"].append(extra)
+    with pytest.raises(CGError, match="not reachable from the input"):
+        load_json(json.dumps(data))
+
+
+def test_oversized_json_rejected(monkeypatch):
+    import engine.graphs.cg as cgmod
+
+    monkeypatch.setattr(cgmod, "MAX_JSON_BYTES", 100)
+    with pytest.raises(CGError, match="exceeds the limit"):
+        load_json(_tiny().to_json())
+
+
+def test_not_json():
+    with pytest.raises(CGError, match="not valid JSON"):
+        load_json(b"{nope")
+
+
+def test_pyg_features_shape_and_relabel_invariance():
+    cg = _tiny()
+    data = cg.to_pyg(y=0.9)
+    assert data.x.shape == (cg.num_nodes, len(feature_names()))
+    assert data.edge_index.shape == (2, cg.num_edges)
+    # relabel nodes: reverse ids, features must permute with them
+    perm = list(reversed(range(cg.num_nodes)))
+    d = json.loads(cg.to_json())
+    new_nodes = [None] * cg.num_nodes
+    for old, new in enumerate(perm):
+        nd = dict(d["nodes"][old], id=new)
+        new_nodes[new] = nd
+    d["nodes"] = new_nodes
+    d["edges"] = [[perm[u], perm[v]] for u, v in d["edges"]]
+    cg2 = load_json(json.dumps(d))
+    x2 = cg2.to_pyg().x
+    assert torch.equal(x2[perm], data.x)
+    assert cg2.fingerprint() == cg.fingerprint()
