@@ -1,0 +1,204 @@
+"""CG -> ``torch.nn.Module`` interpreter: feasibility by construction.
+
+The paper's search ("Applying GENNAPE to NAS") mutates CGs; the authors' bottleneck was
+checking that a mutated CG is still a network one can build.  :func:`interpret` builds the
+network a CG describes; a CG that cannot be built raises :class:`InfeasibleCG` with the node
+and the reason, and :func:`check_feasible` also runs a forward pass.
+
+Representation of activations inside the built module (matches ``from_module``'s shape rules,
+so ``from_module(interpret(cg), shape)`` reproduces ``cg``):
+
+* spatial maps are ``[B, C, H, W]``;
+* token tensors ``(N, 1, D)`` feeding a linear / layernorm are ``[B, N, D]``;
+* ``(1, 1, C)`` tensors feeding a linear are flattened to ``[B, C]``.
+
+Not buildable (rejected with a reason): ``matmul`` (the CG does not record the attention
+head layout), ``other`` (unknown semantics), ``identity`` is built as a plain pass-through and
+therefore disappears from a re-traced CG (documented exception to the round trip).
+
+Pooling kernels are not part of a CG (as in the authors' format); the interpreter uses
+``k = 3, padding = 1`` when that reproduces the recorded output size, else ``k = stride``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from engine.graphs.cg import CG, CGError, conv_out_size
+
+_ACTS = {
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid,
+    "sigmoid": nn.Sigmoid, "silu": nn.SiLU, "gelu": nn.GELU, "tanh": nn.Tanh,
+}
+
+
+class InfeasibleCG(CGError):
+    """The CG does not describe a network that can be built (message names node and reason)."""
+
+
+def _solve_padding(size_in: int, size_out: int, k: int, s: int, d: int) -> int | None:
+    for p in range(0, k * d + 1):
+        if conv_out_size(size_in, k, s, p, d) == size_out:
+            return p
+    return None
+
+
+class _Mean(nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3), keepdim=True)
+
+
+class _Zero(nn.Module):
+    def forward(self, x):
+        return torch.zeros_like(x)
+
+
+class _ChannelLast(nn.Module):
+    """Wrap a channel-last module (Linear, LayerNorm) for any input rank (see module doc)."""
+
+    def __init__(self, inner: nn.Module, flatten: bool):
+        super().__init__()
+        self.inner = inner
+        self.flatten = flatten
+
+    def forward(self, x):
+        if x.dim() == 4:
+            x = x.flatten(1) if self.flatten else x.flatten(2).transpose(1, 2)
+        return self.inner(x)
+
+
+class _Softmax(nn.Module):
+    def forward(self, x):
+        return torch.softmax(x, dim=-1 if x.dim() == 3 else 1)
+
+
+class CGNetwork(nn.Module):
+    """The module :func:`interpret` returns: runs the CG's nodes in topological order."""
+
+    def __init__(self, cg: CG, layers: dict[int, nn.Module], order: list[int], preds: list[list[int]]):
+        super().__init__()
+        self.cg_name = cg.name
+        self.ops = [nd.op for nd in cg.nodes]
+        self.order = order
+        self.preds = preds
+        self.layers = nn.ModuleDict({str(k): v for k, v in layers.items()})
+        self.output_id = cg.output_node.id
+
+    def forward(self, x):
+        values: dict[int, torch.Tensor] = {}
+        for nid in self.order:
+            op = self.ops[nid]
+            ins = [values[p] for p in self.preds[nid]]
+            if op == "input":
+                out = x
+            elif op in ("add", "mul"):
+                out = ins[0]
+                for t in ins[1:]:
+                    out = out + t if op == "add" else out * t
+            elif op == "concat":
+                out = torch.cat(ins, dim=1)
+            elif op in ("identity", "output"):
+                out = ins[0]
+            else:
+                out = self.layers[str(nid)](ins[0])
+            values[nid] = out
+        out = values[self.output_id]
+        return out.flatten(1) if out.dim() == 4 and out.shape[2] == 1 and out.shape[3] == 1 else out
+
+
+def interpret(cg: CG) -> CGNetwork:
+    """Build the ``nn.Module`` a CG describes; raise :class:`InfeasibleCG` when impossible."""
+    try:
+        cg.validate()
+    except CGError as exc:
+        raise InfeasibleCG(f"invalid CG: {exc}") from None
+    order = cg.topological_order()
+    preds = cg.predecessors()
+    layers: dict[int, nn.Module] = {}
+    for nid in order:
+        nd = cg.nodes[nid]
+        where = f"node {nid} ({nd.op})"
+        if len(preds[nid]) > 1 and nd.op not in ("add", "mul", "concat"):
+            raise InfeasibleCG(f"{where}: has {len(preds[nid])} inputs; only add, mul and concat combine tensors")
+        ins = [cg.nodes[p].out_shape for p in preds[nid]]
+        (ih, iw, ic) = ins[0] if ins else nd.in_shape
+        oh, ow, oc = nd.out_shape
+        if nd.op in ("conv", "depthwise", "group_conv"):
+            cin, cout, kh, kw = nd.weight
+            if cin != ic:
+                raise InfeasibleCG(f"{where}: weight expects {cin} input channels but receives {ic}")
+            if cout != oc:
+                raise InfeasibleCG(f"{where}: weight has {cout} output channels but the node outputs {oc}")
+            if nd.groups < 1 or cin % nd.groups or cout % nd.groups:
+                raise InfeasibleCG(f"{where}: groups={nd.groups} must divide C_in={cin} and C_out={cout}")
+            ph = _solve_padding(ih, oh, kh, nd.stride[0], nd.dilation[0])
+            pw = _solve_padding(iw, ow, kw, nd.stride[1], nd.dilation[1])
+            if ph is None or pw is None:
+                raise InfeasibleCG(f"{where}: no padding maps {ih}x{iw} to {oh}x{ow} with kernel {kh}x{kw}, "
+                                   f"stride {nd.stride}")
+            layers[nid] = nn.Conv2d(cin, cout, (kh, kw), stride=nd.stride, padding=(ph, pw),
+                                    dilation=nd.dilation, groups=nd.groups, bias=nd.bias)
+        elif nd.op == "linear":
+            cin, cout, _, _ = nd.weight
+            if cin != ic:
+                raise InfeasibleCG(f"{where}: expects {cin} features but receives {ic}")
+            layers[nid] = _ChannelLast(nn.Linear(cin, cout, bias=nd.bias), flatten=(ih == 1 and iw == 1))
+        elif nd.op == "batchnorm":
+            layers[nid] = nn.BatchNorm2d(ic, affine=nd.params > 0)
+        elif nd.op == "layernorm":
+            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0), flatten=(ih == 1 and iw == 1))
+        elif nd.op in _ACTS:
+            layers[nid] = _ACTS[nd.op]()
+        elif nd.op == "softmax":
+            layers[nid] = _Softmax()
+        elif nd.op == "zero":
+            layers[nid] = _Zero()
+        elif nd.op == "mean":
+            layers[nid] = _Mean()
+        elif nd.op in ("maxpool", "avgpool"):
+            s = nd.stride[0]
+            k, p = 3, _solve_padding(ih, oh, 3, s, 1)
+            if p is None or p > 1:
+                k, p = s, _solve_padding(ih, oh, s, s, 1)
+            if p is None:
+                raise InfeasibleCG(f"{where}: cannot pool {ih}x{iw} to {oh}x{ow} with stride {s}")
+            cls = nn.MaxPool2d if nd.op == "maxpool" else nn.AvgPool2d
+            kwargs = {} if nd.op == "maxpool" else {"count_include_pad": False}
+            layers[nid] = cls(k, stride=s, padding=p, **kwargs)
+        elif nd.op == "concat":
+            if any(s[:2] != ins[0][:2] for s in ins):
+                raise InfeasibleCG(f"{where}: inputs have different spatial sizes {ins}")
+            if sum(s[2] for s in ins) != oc:
+                raise InfeasibleCG(f"{where}: input channels {[s[2] for s in ins]} do not sum to {oc}")
+        elif nd.op in ("add", "mul"):
+            target = max(ins, key=math.prod)
+            for s in ins:
+                ok = all(a == b or a == 1 for a, b in zip(s, target))
+                if not ok:
+                    raise InfeasibleCG(f"{where}: input shapes {ins} cannot be combined element-wise")
+        elif nd.op in ("input", "output", "identity"):
+            pass
+        else:
+            raise InfeasibleCG(f"{where}: op {nd.op!r} cannot be built by the interpreter "
+                               "(its semantics are not recorded in the CG)")
+    return CGNetwork(cg, layers, order, preds)
+
+
+def check_feasible(cg: CG, device: str = "meta") -> CGNetwork:
+    """Build the network and run a forward pass (meta device by default: shapes only)."""
+    net = interpret(cg)
+    h, w, c = cg.input_node.out_shape
+    net = net.to(device) if device != "meta" else net.to_empty(device="meta")
+    try:
+        with torch.no_grad():
+            out = net(torch.zeros(1, c, h, w, device=device))
+    except Exception as exc:  # noqa: BLE001 - any failure means infeasible
+        raise InfeasibleCG(f"forward pass failed: {type(exc).__name__}: {exc}") from None
+    expected = math.prod(cg.output_node.out_shape)
+    if out.numel() != expected:
+        raise InfeasibleCG(f"network outputs {tuple(out.shape)} but the CG's output node is "
+                           f"{cg.output_node.out_shape}")
+    return net
