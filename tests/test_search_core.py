@@ -1,0 +1,103 @@
+"""Search core: interpreter feasibility, mutation operators, evolution determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.graphs.cg import CGBuilder
+from engine.search.evolution import SearchConfig, search
+from engine.search.interpret import InfeasibleCG, check_feasible, interpret
+from engine.search.mutate import OPERATORS, NoMutation, mutate
+
+
+def _resnetish():
+    b = CGBuilder("t", (32, 32, 3))
+    x = b.input()
+    y = b.act(b.bn(b.conv(x, 16, 3)), "relu")
+    z = b.act(b.bn(b.conv(y, 32, 3)), "relu")
+    z = b.bn(b.conv(z, 16, 3))
+    s = b.act(b.sum([y, z]), "relu")
+    p = b.pool(s, "maxpool", 3, 2, 1)
+    d = b.act(b.bn(b.conv(p, 16, 3, groups=16)), "relu6")
+    return b.output(b.linear(b.mean(d), 10))
+
+
+def test_interpret_builds_exact_network():
+    cg = _resnetish()
+    net = interpret(cg)
+    assert sum(p.numel() for p in net.parameters()) == cg.params
+    out = net(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+
+
+def test_interpret_rejects_bad_channels():
+    cg = _resnetish()
+    conv = next(n for n in cg.nodes if n.op == "conv" and n.weight[0] == 16)
+    cg.nodes[conv.id] = type(conv)(**{**conv.__dict__, "weight": (7, *conv.weight[1:])})
+    with pytest.raises(InfeasibleCG, match=f"node {conv.id} \\(conv\\)"):
+        interpret(cg)
+
+
+def test_interpret_rejects_unbuildable_op():
+    b = CGBuilder("o", (8, 8, 3))
+    x = b.input()
+    y = b.add("other", [x], (8, 8, 3))
+    with pytest.raises(InfeasibleCG, match="cannot be built"):
+        interpret(b.output(y))
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_each_operator_gives_feasible_cg(name):
+    cg = _resnetish()
+    before = cg.to_json()
+    new, record = mutate(cg, np.random.default_rng(3), [name])
+    assert cg.to_json() == before, "the input CG must not be modified"
+    assert record.kind == name
+    net = check_feasible(new, device="cpu")
+    assert sum(p.numel() for p in net.parameters()) == new.params
+    assert new.fingerprint() != cg.fingerprint()
+
+
+def test_separable_cuts_flops():
+    cg = _resnetish()
+    new, _ = mutate(cg, np.random.default_rng(0), ["separable"])
+    assert new.flops < cg.flops
+    assert new.op_counts()["depthwise"] == cg.op_counts()["depthwise"] + 1
+
+
+def test_no_site_raises():
+    b = CGBuilder("lin", (1, 1, 8))
+    x = b.input()
+    cg = b.output(b.linear(x, 4))
+    with pytest.raises(NoMutation):
+        mutate(cg, np.random.default_rng(0), ["separable"], max_tries=3)
+
+
+def _run(seed):
+    def evaluate(cands):
+        return [(c, 90.0 + 0.5 * np.log10(c.params) - 1e-9 * c.flops) for c in cands]
+
+    def mut(c, rng):
+        new, rec = mutate(c, rng)
+        return new, str(rec)
+
+    return search(_resnetish(), mut, evaluate, SearchConfig(budget=24, population=8, seed=seed))
+
+
+def test_search_is_deterministic_and_meets_target():
+    r1, r2 = _run(5), _run(5)
+    assert r1.frame().equals(r2.frame())
+    assert len(r1.history) == 24
+    best = r1.best()
+    assert best.flops <= r1.flops_target or best is r1.start
+    front = r1.pareto()
+    flops = [c.flops for c in front]
+    scores = [c.score for c in front]
+    assert flops == sorted(flops) and scores == sorted(scores)
+
+
+def test_search_config_validation():
+    with pytest.raises(ValueError, match="budget"):
+        SearchConfig(budget=0)
