@@ -1,0 +1,1024 @@
+"""Computation graphs from ``torch.nn.Module`` objects (``from_module``).
+
+How it works
+------------
+1. **Concrete-shape fx tracing.**  A :class:`torch.fx.Tracer` records the module's forward, and
+   every recorded node is evaluated immediately on **meta** tensors (shapes only, no compute,
+   no memory).  Because every proxy knows its concrete value, Python control flow that depends
+   on *shapes* (``if x.dim() == 4``, ``len(x.shape)``, ``range(x.size(1))``) is specialised to
+   the given input shape; control flow that depends on tensor *values* raises
+   :class:`~engine.graphs.cg.CGError` (export the model to ONNX instead).  The user's module is
+   never modified: leaf modules run as meta-device shallow copies.
+2. **Mapping to the vocabulary** (the "CG conventions" contract with the family builders; see
+   the module tables below): leaf modules (``nn.Conv2d``, ``nn.BatchNorm2d``, activations, ...),
+   ``torch.nn.functional`` calls and tensor methods become one CG node each; shape-only ops
+   (view, flatten, permute, getitem, chunk, dropout, ``F.pad``, ...) and element-wise ops with a
+   single activation input and constants (``x + 3``, ``x / 6``) are contracted into edges.
+3. **Clean-up**: nodes that do not reach the output are dropped, chains of ``add`` (``mul``)
+   nodes whose intermediate has a single consumer are merged into one n-ary node.
+
+Parameters and FLOPs
+--------------------
+``cg.params == sum(p.numel() for p in module.parameters())``: a leaf module's node owns the
+module's parameters; a parameter read with ``get_attr`` (ViT cls token, position embedding,
+layer-scale gamma, ``F.conv2d`` weights) is owned by the first CG node that consumes it (an
+``x + pos_embed`` or ``torch.cat([cls, x])`` with a *parameter* operand is therefore kept as an
+``add`` / ``concat`` node with a single predecessor); a shared parameter is counted once;
+parameters never used by forward are put on the ``output`` node (with a warning).
+FLOPs (per sample) = 2 x MACs of conv / linear / matmul from the real operand shapes.
+
+``nn.MultiheadAttention`` is a leaf expanded into ``linear (in-proj, D -> 3D) -> matmul ->
+softmax -> matmul -> linear (out-proj)`` (three separate q/k/v linears for cross-attention), and
+``F.scaled_dot_product_attention`` into ``matmul -> softmax -> matmul``, i.e. exactly what a
+hand-written attention traces to.  ``x - y`` of two activations maps to ``add``, ``x / y`` to
+``mul``; reductions (``mean``, ``sum``, ``amax`` over dims, global pools) map to ``mean``.
+Anything else that touches an activation becomes ``other`` with one warning naming the ops.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import threading
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.fx.proxy import Attribute, Proxy, TraceError
+
+from engine.graphs.cg import CG, CGError, Node
+
+Shape = tuple[int, int, int]
+
+__all__ = ["from_module", "hwc"]
+
+
+# ---------------------------------------------------------------------------------------------
+# shapes
+# ---------------------------------------------------------------------------------------------
+
+def hwc(shape) -> Shape:
+    """The CG ``(H, W, C)`` of a tensor shape (batch dimension first).
+
+    ``[B, C, H, W] -> (H, W, C)``, ``[B, N, D] -> (N, 1, D)``, ``[B, D] -> (1, 1, D)``,
+    ``[D] -> (1, 1, D)``, ``[B, C, D, H, W] -> (H, W, C * D)``; zero-sized dims count as 1.
+    """
+    s = [max(1, int(v)) for v in shape]
+    r = len(s)
+    if r == 0:
+        return (1, 1, 1)
+    if r == 1:
+        return (1, 1, s[0])
+    if r == 2:
+        return (1, 1, s[1])
+    if r == 3:
+        return (s[1], 1, s[2])
+    if r == 4:
+        return (s[2], s[3], s[1])
+    return (s[-2], s[-1], math.prod(s[1:-2]))
+
+
+def _pair(v, default: int = 1) -> tuple[int, int]:
+    if v is None:
+        return (default, default)
+    if isinstance(v, int):
+        return (v, v)
+    v = [int(x) for x in v]
+    if len(v) == 0:
+        return (default, default)
+    if len(v) == 1:
+        return (v[0], 1)
+    return (v[-2], v[-1])
+
+
+def _first_tensor(value) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    if isinstance(value, dict):
+        for v in value.values():
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# vocabulary tables
+# ---------------------------------------------------------------------------------------------
+
+_ACT_MODULES: tuple[tuple[type, str], ...] = (
+    (nn.ReLU, "relu"), (nn.ReLU6, "relu6"), (nn.Hardswish, "hardswish"), (nn.Hardsigmoid, "hardsigmoid"),
+    (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu"), (nn.GELU, "gelu"), (nn.Tanh, "tanh"),
+    (nn.Softmax, "softmax"), (nn.LogSoftmax, "softmax"), (nn.Softmax2d, "softmax"),
+)
+_NORM_MODULES: tuple[type, ...] = tuple(t for t in (
+    nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm,
+    getattr(nn, "RMSNorm", None)) if t is not None)
+_CONTRACT_MODULES: tuple[type, ...] = (
+    nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd, nn.ChannelShuffle,
+    nn.PixelShuffle, nn.PixelUnshuffle)
+_KNOWN_LEAVES: tuple[type, ...] = (
+    nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, *_NORM_MODULES,
+    nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd, nn.Hardtanh, *(t for t, _ in _ACT_MODULES), *_CONTRACT_MODULES,
+    nn.MultiheadAttention)
+
+_ZERO_MODULE_NAMES = frozenset({"zero", "zeros", "zeroop", "zero_op", "zerolayer"})
+
+_FN_ACT: dict[Any, str] = {
+    F.relu: "relu", torch.relu: "relu", torch.relu_: "relu", F.relu_: "relu", F.relu6: "relu6",
+    F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
+    F.silu: "silu", F.gelu: "gelu", torch.tanh: "tanh", F.tanh: "tanh", F.softmax: "softmax",
+    torch.softmax: "softmax", F.log_softmax: "softmax", torch.log_softmax: "softmax", F.softmin: "softmax",
+}
+_METHOD_ACT: dict[str, str] = {
+    "relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
+    "tanh_": "tanh", "softmax": "softmax", "log_softmax": "softmax",
+}
+_FN_ADD = {operator.add, operator.iadd, torch.add, operator.sub, operator.isub, torch.sub, torch.subtract}
+_METHOD_ADD = {"add", "add_", "sub", "sub_", "__add__", "__radd__", "__sub__", "__rsub__", "__iadd__", "subtract"}
+_FN_MUL = {operator.mul, operator.imul, torch.mul, torch.multiply, operator.truediv, operator.itruediv,
+           torch.div, torch.true_divide, operator.floordiv, torch.divide}
+_METHOD_MUL = {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "multiply",
+               "divide", "true_divide"}
+_FN_CONCAT = {torch.cat, torch.concat, torch.concatenate, torch.stack, torch.hstack, torch.vstack, torch.dstack}
+_FN_MATMUL = {operator.matmul, torch.matmul, torch.bmm, torch.mm, torch.einsum}
+_METHOD_MATMUL = {"matmul", "bmm", "mm", "__matmul__"}
+_FN_CONV = {F.conv1d: False, F.conv2d: False, F.conv3d: False,
+            F.conv_transpose1d: True, F.conv_transpose2d: True, F.conv_transpose3d: True}
+_FN_NORM = {F.batch_norm: "batchnorm", F.layer_norm: "layernorm", F.group_norm: "layernorm",
+            F.instance_norm: "layernorm", F.local_response_norm: "layernorm"}
+if hasattr(F, "rms_norm"):
+    _FN_NORM[F.rms_norm] = "layernorm"
+_FN_POOL = {F.max_pool1d: "maxpool", F.max_pool2d: "maxpool", F.max_pool3d: "maxpool",
+            torch.max_pool1d: "maxpool", torch.max_pool2d: "maxpool", torch.max_pool3d: "maxpool",
+            F.avg_pool1d: "avgpool", F.avg_pool2d: "avgpool", F.avg_pool3d: "avgpool", torch.avg_pool1d: "avgpool"}
+_FN_ADAPTIVE = {F.adaptive_avg_pool1d: "avgpool", F.adaptive_avg_pool2d: "avgpool", F.adaptive_avg_pool3d: "avgpool",
+                F.adaptive_max_pool1d: "maxpool", F.adaptive_max_pool2d: "maxpool", F.adaptive_max_pool3d: "maxpool"}
+_FN_REDUCE = {torch.mean, torch.sum, torch.amax, torch.max, torch.amin}
+_METHOD_REDUCE = {"mean", "sum", "amax", "max", "amin"}
+_FN_ZERO = {torch.zeros_like}
+_METHOD_ZERO = {"new_zeros", "zero_"}
+_FN_FACTORY = {torch.ones_like, torch.full_like, torch.empty_like, torch.rand_like, torch.randn_like}
+_METHOD_FACTORY = {"new_ones", "new_full", "new_empty", "new_tensor"}
+_FN_CLAMP = {torch.clamp, torch.clip, torch.clamp_, F.hardtanh}
+_METHOD_CLAMP = {"clamp", "clamp_", "clip", "clip_"}
+_FN_CONTRACT = {
+    operator.getitem, getattr, operator.neg, operator.pos, torch.neg, torch.flatten, torch.reshape,
+    torch.transpose, torch.permute, torch.squeeze, torch.unsqueeze, torch.chunk, torch.split,
+    torch.tensor_split, torch.unbind, torch.narrow, torch.select, torch.flip, torch.roll, torch.movedim,
+    torch.t, torch.swapaxes, torch.broadcast_to, torch.clone, torch.detach, torch.masked_fill, torch.where,
+    F.pad, F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout,
+    torch.dropout, F.pixel_shuffle, F.pixel_unshuffle, torch.channel_shuffle, F.channel_shuffle, torch._assert,
+}
+_METHOD_CONTRACT = {
+    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose", "transpose_",
+    "t", "contiguous", "chunk", "split", "split_with_sizes", "tensor_split", "unbind", "size", "dim",
+    "numel", "expand", "expand_as", "repeat", "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "to", "type",
+    "type_as", "float", "double", "half", "bfloat16", "int", "long", "bool", "clone", "detach", "narrow",
+    "select", "flip", "roll", "movedim", "swapaxes", "masked_fill", "masked_fill_", "__getitem__", "cpu",
+    "cuda", "requires_grad_", "neg", "__neg__",
+}
+_SELF_ONLY_METHODS = {"view_as", "reshape_as", "expand_as", "type_as"}
+
+
+def _is_zero_module(m: nn.Module) -> bool:
+    return type(m).__name__.lower() in _ZERO_MODULE_NAMES
+
+
+def _is_leaf(m: nn.Module) -> bool:
+    if _is_zero_module(m) or isinstance(m, _KNOWN_LEAVES):
+        return True
+    if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+        return False
+    return type(m).__module__.startswith("torch.nn") and next(m.children(), None) is None
+
+
+def _fn_name(node: fx.Node, module: nn.Module | None = None) -> str:
+    if node.op == "call_module":
+        return f"nn.{type(module).__name__}" if module is not None else str(node.target)
+    if node.op == "call_method":
+        return f"Tensor.{node.target}"
+    t = node.target
+    mod = getattr(t, "__module__", None) or ""
+    name = getattr(t, "__name__", str(t))
+    if mod.startswith("torch.nn.functional"):
+        return f"F.{name}"
+    if mod.startswith("torch"):
+        return f"torch.{name}"
+    return f"{mod}.{name}" if mod and mod != "_operator" else name
+
+
+# ---------------------------------------------------------------------------------------------
+# concrete-shape tracer
+# ---------------------------------------------------------------------------------------------
+
+class _ConcreteMixin:
+    """Proxy extras that read the traced node's concrete (meta) value."""
+
+    def _concrete(self):
+        value = self.tracer.values.get(self.node)  # type: ignore[attr-defined]
+        if isinstance(value, torch.Tensor):
+            raise TraceError(f"data-dependent Python control flow on the values of tensor {self.node.name!r} "
+                             "(only shape-dependent control flow can be traced)")  # type: ignore[attr-defined]
+        return value
+
+    def __len__(self) -> int:
+        value = self.tracer.values.get(self.node)  # type: ignore[attr-defined]
+        return len(value)
+
+    def __index__(self) -> int:
+        return operator.index(self._concrete())
+
+    def __int__(self) -> int:
+        return int(self._concrete())
+
+    def __float__(self) -> float:
+        return float(self._concrete())
+
+
+class _ShapeProxy(_ConcreteMixin, Proxy):
+    def __getattr__(self, k):
+        return _ShapeAttribute(self, k)
+
+
+class _ShapeAttribute(_ConcreteMixin, Attribute):
+    def __getattr__(self, k):
+        return _ShapeAttribute(self, k)
+
+
+class _Root(nn.Module):
+    """Wrapper so forward defaults apply and fx's tensor constants land here, not on the user's module."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _to_meta(value):
+    if isinstance(value, torch.Tensor):
+        return torch.empty_like(value, device="meta")
+    return value
+
+
+def _meta_clone(m: nn.Module) -> nn.Module:
+    """Shallow copy of ``m`` whose parameters/buffers are meta tensors (eval mode, no hooks)."""
+    c = m.__class__.__new__(m.__class__)
+    c.__dict__ = dict(m.__dict__)
+    c._parameters = {k: None if p is None else torch.empty_like(p, device="meta") for k, p in m._parameters.items()}
+    c._buffers = {k: None if b is None else torch.empty_like(b, device="meta") for k, b in m._buffers.items()}
+    c._modules = {k: None if s is None else _meta_clone(s) for k, s in m._modules.items()}
+    for hooks in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
+                  "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_hooks",
+                  "_backward_pre_hooks"):
+        if hooks in c.__dict__:
+            c.__dict__[hooks] = type(m.__dict__[hooks])()
+    c.training = False
+    return c
+
+
+_UNARY_MODULES: tuple[type, ...] = (
+    nn.modules.batchnorm._BatchNorm, *_NORM_MODULES, *(t for t, _ in _ACT_MODULES), nn.Hardtanh,
+    nn.modules.dropout._DropoutNd, nn.Identity)
+_UNARY_FNS = {*_FN_ACT, *_FN_CLAMP, F.batch_norm, F.layer_norm, F.group_norm, F.instance_norm, F.dropout,
+              F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout, torch.dropout,
+              operator.neg, operator.pos, torch.neg, torch.clone, torch.detach}
+_UNARY_METHODS = {*_METHOD_ACT, *_METHOD_CLAMP, "neg", "__neg__", "contiguous", "clone", "detach"}
+_BINARY = {*_FN_ADD, *_FN_MUL}
+_BINARY_METHODS = {*_METHOD_ADD, *_METHOD_MUL}
+
+
+def _fast_eval(node: fx.Node, args, kwargs, module: nn.Module | None):
+    """Output (meta) value of cheap, common ops without dispatching to meta kernels, many of which
+    run slow Python decompositions; ``None`` means "evaluate normally"."""
+    x = args[0] if args else None
+    if not isinstance(x, torch.Tensor):
+        if node.op == "call_function" and node.target in _BINARY and len(args) == 2 \
+                and isinstance(args[1], torch.Tensor) and isinstance(x, (int, float, bool)):
+            return torch.empty_like(args[1], dtype=torch.result_type(x, args[1]))
+        return None
+    if module is not None:
+        return torch.empty_like(x) if isinstance(module, _UNARY_MODULES) else None
+    target = node.target
+    if (node.op == "call_function" and target in _UNARY_FNS) or (
+            node.op == "call_method" and target in _UNARY_METHODS):
+        if "dtype" in kwargs:
+            return None
+        return torch.empty_like(x)
+    if (node.op == "call_function" and target in _BINARY) or (node.op == "call_method" and target in _BINARY_METHODS):
+        if len(args) < 2 or kwargs.keys() - {"alpha", "rounding_mode"}:
+            return None
+        y = args[1]
+        if isinstance(y, torch.Tensor):
+            shape = torch.broadcast_shapes(x.shape, y.shape)
+        elif isinstance(y, (int, float, bool)):
+            shape = x.shape
+        else:
+            return None
+        return torch.empty(shape, dtype=torch.result_type(x, y), device="meta")
+    if node.op == "call_function" and target is F.scaled_dot_product_attention and len(args) >= 3:
+        q, v = args[0], args[2]
+        if isinstance(v, torch.Tensor):
+            return torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device="meta")
+    return None
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self, meta_input: torch.Tensor):
+        super().__init__(autowrap_modules=(math,))
+        self.meta_input = meta_input
+        self.values: dict[fx.Node, Any] = {}
+        self.attr_objects: dict[fx.Node, Any] = {}
+        self.anon: dict[str, nn.Module] = {}
+        self._anon_ids: dict[int, str] = {}
+        self._meta_modules: dict[int, nn.Module] = {}
+
+    # --- module handling ---------------------------------------------------------------------
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return _is_leaf(m)
+
+    def path_of_module(self, mod: nn.Module) -> str:
+        try:
+            return super().path_of_module(mod)
+        except NameError:  # a module created inside forward (not registered as a child)
+            name = self._anon_ids.get(id(mod))
+            if name is None:
+                name = f"<unregistered {len(self.anon)}: {type(mod).__name__}>"
+                self._anon_ids[id(mod)] = name
+                self.anon[name] = mod
+            return name
+
+    def module(self, target: str) -> nn.Module:
+        return self.anon[target] if target in self.anon else self.root.get_submodule(target)
+
+    def meta_module(self, m: nn.Module) -> nn.Module:
+        c = self._meta_modules.get(id(m))
+        if c is None:
+            c = self._meta_modules[id(m)] = _meta_clone(m)
+        return c
+
+    def fetch_attr(self, target: str):
+        obj: Any = self.root
+        for part in target.split("."):  # bypass nn.Module.__getattr__, which fx patches while tracing
+            if isinstance(obj, nn.Module):
+                for store in (obj._parameters, obj._buffers, obj._modules):
+                    if part in store:
+                        obj = store[part]
+                        break
+                else:
+                    obj = object.__getattribute__(obj, part)
+            else:
+                obj = getattr(obj, part)
+        return obj
+
+    # --- proxies with concrete values ----------------------------------------------------------
+    def proxy(self, node: fx.Node) -> Proxy:
+        return _ShapeProxy(node, self)
+
+    def to_bool(self, obj: Proxy) -> bool:
+        return bool(obj._concrete()) if isinstance(obj, _ConcreteMixin) else super().to_bool(obj)
+
+    def iter(self, obj: Proxy):
+        value = self.values.get(obj.node)
+        if value is None:
+            return super().iter(obj)
+        return iter([obj[i] for i in range(len(value))])
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if kind != "output":
+            self.values[node] = self._evaluate(node)
+        return node
+
+    def _evaluate(self, node: fx.Node):
+        def load(a):
+            return fx.node.map_arg(a, lambda n: self.values[n])
+
+        try:
+            if node.op == "placeholder":
+                return self.meta_input
+            if node.op == "get_attr":
+                obj = self.fetch_attr(node.target)
+                self.attr_objects[node] = obj
+                return _to_meta(obj)
+            args, kwargs = load(node.args), load(node.kwargs)
+            module = self.module(node.target) if node.op == "call_module" else None
+            fast = _fast_eval(node, args, kwargs, module)
+            if fast is not None:
+                return fast
+            if node.op == "call_function":
+                return node.target(*args, **kwargs)
+            if node.op == "call_method":
+                return getattr(args[0], node.target)(*args[1:], **kwargs)
+            if node.op == "call_module":
+                return self.meta_module(module).forward(*args, **kwargs)
+        except CGError:
+            raise
+        except TraceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of the shape pass is reported
+            what = node.target if node.op != "call_function" else _fn_name(node)
+            raise CGError(f"shape propagation failed at {node.op} {what!s} ({node.name}): "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                          "if the model is not traceable, export it to ONNX and use from_onnx") from None
+        raise CGError(f"unsupported fx node kind {node.op!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# graph construction
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Raw:
+    op: str
+    name: str
+    inputs: list[int]
+    in_shapes: list[Shape]
+    out_shape: Shape
+    in_shape: Shape
+    weight: tuple[int, int, int, int] | None = None
+    groups: int = 1
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    bias: bool = False
+    flops: int = 0
+    params: int = 0
+    alive: bool = True
+
+
+@dataclass
+class _Info:
+    prods: tuple[int, ...] = ()
+    pending: dict[int, int] = field(default_factory=dict)  # id(parameter) -> numel
+
+
+_EMPTY = _Info()
+
+
+def _unique(seq) -> list:
+    return list(dict.fromkeys(seq))
+
+
+class _Builder:
+    """Walks the traced fx graph and emits CG nodes (see the module docstring for the rules)."""
+
+    def __init__(self, tracer: _Tracer, graph: fx.Graph, module: nn.Module, batch: int):
+        self.t = tracer
+        self.graph = graph
+        self.batch = max(1, batch)
+        self.raw: list[_Raw] = []
+        self.info: dict[fx.Node, _Info] = {}
+        self.param_numel = {id(p): p.numel() for p in module.parameters()}
+        self.param_names = {id(p): n for n, p in module.named_parameters()}
+        self.claimed: set[int] = set()
+        self.unknown: list[str] = []
+        self.output_prods: tuple[int, ...] = ()
+        self.output_shape: Shape = (1, 1, 1)
+
+    # --- helpers ---------------------------------------------------------------------------
+    def value(self, n: fx.Node):
+        return self.t.values.get(n)
+
+    def arg_nodes(self, node: fx.Node, self_only: bool = False) -> list[fx.Node]:
+        out: list[fx.Node] = []
+        if self_only:
+            return [node.args[0]] if node.args and isinstance(node.args[0], fx.Node) else []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: out.append(n))
+        return out
+
+    def acts(self, nodes: list[fx.Node]) -> list[tuple[int, Shape]]:
+        """(producer, read shape) pairs of the activation arguments, in argument order."""
+        pairs: list[tuple[int, Shape]] = []
+        for n in nodes:
+            inf = self.info.get(n, _EMPTY)
+            if not inf.prods:
+                continue
+            t = _first_tensor(self.value(n))
+            shape = hwc(t.shape) if t is not None else (1, 1, 1)
+            pairs.extend((p, shape) for p in inf.prods)
+        return pairs
+
+    def pending(self, nodes: list[fx.Node]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for n in nodes:
+            for k, v in self.info.get(n, _EMPTY).pending.items():
+                if k not in self.claimed:
+                    out[k] = v
+        return out
+
+    def claim(self, pending: dict[int, int], module: nn.Module | None = None) -> int:
+        total = 0
+        for k, v in pending.items():
+            if k not in self.claimed:
+                self.claimed.add(k)
+                total += v
+        if module is not None:
+            for p in module.parameters():
+                if id(p) not in self.claimed:
+                    self.claimed.add(id(p))
+                    total += p.numel()
+        return total
+
+    def emit(self, op: str, name: str, pairs: list[tuple[int, Shape]], out_value, **kw) -> int:
+        inputs: list[int] = []
+        shapes: list[Shape] = []
+        for p, s in pairs:
+            if p not in inputs:
+                inputs.append(p)
+                shapes.append(s)
+        t = _first_tensor(out_value)
+        out_shape = hwc(t.shape) if t is not None else (1, 1, 1)
+        in_shape = kw.pop("in_shape", None) or (shapes[0] if shapes else out_shape)
+        self.raw.append(_Raw(op=op, name=name, inputs=inputs, in_shapes=shapes, out_shape=out_shape,
+                             in_shape=in_shape, **kw))
+        return len(self.raw) - 1
+
+    def per_sample(self, macs: float) -> int:
+        return int(round(macs / self.batch))
+
+    # --- main walk -------------------------------------------------------------------------
+    def run(self) -> None:
+        for node in self.graph.nodes:
+            if node.op == "output":
+                self.finish_output(node)
+                continue
+            try:
+                self.info[node] = self.visit(node)
+            except CGError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - report the node instead of crashing the caller
+                raise CGError(f"from_module cannot map {node.op} {_fn_name(node)} ({node.name}): "
+                              f"{type(exc).__name__}: {exc}") from None
+
+    def visit(self, node: fx.Node) -> _Info:
+        value = self.value(node)
+        if node.op == "placeholder":
+            nid = self.emit("input", "input", [], value)
+            return _Info((nid,))
+        if node.op == "get_attr":
+            obj = self.t.attr_objects.get(node)
+            if isinstance(obj, torch.Tensor) and id(obj) in self.param_numel:
+                return _Info((), {id(obj): self.param_numel[id(obj)]})
+            return _Info()
+        module = self.t.module(node.target) if node.op == "call_module" else None
+        args = self.arg_nodes(node)
+        pairs = self.acts(args)
+        pending = self.pending(args)
+        has_tensor = _first_tensor(value) is not None
+        if not pairs or not has_tensor:
+            # constant (no activation input) or a non-tensor result (size, dim, shape): no CG node
+            if not has_tensor:
+                return _Info()
+            if module is not None:
+                for p in module.parameters():
+                    if id(p) not in self.claimed and id(p) in self.param_numel:
+                        pending[id(p)] = p.numel()
+            return _Info((), pending)
+        name = str(node.target).removeprefix("net.") if node.op == "call_module" else node.name
+        if module is not None:
+            return self.visit_module(node, module, name, args, pairs, pending, value)
+        return self.visit_call(node, name, args, pairs, pending, value)
+
+    def contract(self, pairs, pending) -> _Info:
+        return _Info(tuple(_unique(p for p, _ in pairs)), pending)
+
+    def node_info(self, nid: int) -> _Info:
+        return _Info((nid,))
+
+    def simple(self, op, name, pairs, pending, value, module=None, **kw) -> _Info:
+        params = self.claim(pending, module)
+        return self.node_info(self.emit(op, name, pairs, value, params=params, **kw))
+
+    def other(self, node, name, pairs, pending, value, module=None) -> _Info:
+        label = _fn_name(node, module)
+        if label not in self.unknown:
+            self.unknown.append(label)
+        return self.simple("other", name, pairs, pending, value, module)
+
+    # --- modules ---------------------------------------------------------------------------
+    def visit_module(self, node, m, name, args, pairs, pending, value) -> _Info:
+        if _is_zero_module(m):
+            return self.simple("zero", name, pairs, pending, value, m)
+        if isinstance(m, nn.modules.conv._ConvNd):
+            w = self.value(args[0]) if args else None
+            return self.conv(name, pairs, pending, value, m, m.in_channels, m.out_channels, m.kernel_size,
+                             m.stride, m.dilation, m.groups, m.bias is not None, m.transposed, w)
+        if isinstance(m, nn.Linear):
+            return self.linear(name, pairs, pending, value, m.in_features, m.out_features, m.bias is not None, m)
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            return self.simple("batchnorm", name, pairs, pending, value, m)
+        if isinstance(m, _NORM_MODULES):
+            return self.simple("layernorm", name, pairs, pending, value, m)
+        if isinstance(m, _CONTRACT_MODULES):
+            return self.contract(pairs, pending)
+        if isinstance(m, nn.Hardtanh) and not isinstance(m, nn.ReLU6):
+            op = _clamp_op(m.min_val, m.max_val)
+            return self.simple(op, name, pairs, pending, value, m) if op else self.other(
+                node, name, pairs, pending, value, m)
+        for cls, op in _ACT_MODULES:
+            if isinstance(m, cls):
+                return self.simple(op, name, pairs, pending, value, m)
+        if isinstance(m, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
+            op = "maxpool" if isinstance(m, nn.modules.pooling._MaxPoolNd) else "avgpool"
+            stride = m.stride if m.stride is not None else m.kernel_size
+            return self.simple(op, name, pairs, pending, value, m, stride=_pair(stride))
+        if isinstance(m, (nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)):
+            op = "avgpool" if isinstance(m, nn.modules.pooling._AdaptiveAvgPoolNd) else "maxpool"
+            return self.adaptive(op, name, pairs, pending, value, m.output_size, m)
+        if isinstance(m, nn.MultiheadAttention):
+            return self.mha(node, m, name, pending, value)
+        return self.other(node, name, pairs, pending, value, m)
+
+    def conv(self, name, pairs, pending, value, module, cin, cout, k, stride, dilation, groups, bias,
+             transposed, x_value) -> _Info:
+        k = tuple(int(v) for v in (k if isinstance(k, (tuple, list)) else (k,)))
+        kh, kw = (k[-2], k[-1]) if len(k) >= 2 else (k[0], 1)
+        if groups == 1:
+            op = "conv"
+        elif groups == cin and cout % cin == 0:
+            op = "depthwise"
+        else:
+            op = "group_conv"
+        out = _first_tensor(value)
+        if transposed:
+            macs = (x_value.numel() if isinstance(x_value, torch.Tensor) else 0) * (cout // groups) * math.prod(k)
+        else:
+            macs = out.numel() * (cin // groups) * math.prod(k)
+        params = self.claim(pending, module)
+        nid = self.emit(op, name, pairs, value, weight=(cin, cout, kh, kw), groups=int(groups),
+                        stride=_pair(stride), dilation=_pair(dilation), bias=bool(bias),
+                        flops=2 * self.per_sample(macs), params=params)
+        return self.node_info(nid)
+
+    def linear(self, name, pairs, pending, value, fin, fout, bias, module=None) -> _Info:
+        out = _first_tensor(value)
+        rows = out.numel() // max(1, fout)
+        params = self.claim(pending, module)
+        nid = self.emit("linear", name, pairs, value, weight=(int(fin), int(fout), 1, 1), bias=bool(bias),
+                        flops=2 * self.per_sample(rows * fin * fout), params=params)
+        return self.node_info(nid)
+
+    def adaptive(self, op, name, pairs, pending, value, output_size, module=None) -> _Info:
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
+        if all(s is not None and int(s) == 1 for s in sizes):
+            return self.simple("mean", name, pairs, pending, value, module)
+        return self.simple(op, name, pairs, pending, value, module)
+
+    def mha(self, node, m: nn.MultiheadAttention, name, pending, value) -> _Info:
+        """Expand ``nn.MultiheadAttention`` (see module docstring)."""
+        names = ("query", "key", "value")
+        srcs = [node.args[i] if i < len(node.args) else node.kwargs.get(nm) for i, nm in enumerate(names)]
+        vals = [self.value(s) for s in srcs]
+        pairs = [self.acts([s]) if isinstance(s, fx.Node) else [] for s in srcs]
+        q, kv = vals[0], vals[1]
+        e = m.embed_dim
+        batched = q.dim() == 3
+        lq = q.shape[1] if (batched and m.batch_first) else q.shape[0]
+        ls = kv.shape[1] if (batched and m.batch_first) else kv.shape[0]
+        tok = lambda d: (int(lq), 1, int(d))  # noqa: E731
+        claimed_before = self.claim(pending)
+
+        def numel(*ts):
+            return sum(t.numel() for t in ts if t is not None)
+
+        self_attn = [p for p, _ in pairs[0]] == [p for p, _ in pairs[1]] == [p for p, _ in pairs[2]]
+        if self_attn and m._qkv_same_embed_dim:
+            pw = numel(m.in_proj_weight, m.in_proj_bias, m.bias_k, m.bias_v)
+            qkv = self.emit("linear", f"{name}.in_proj", pairs[0], None, in_shape=tok(e), weight=(e, 3 * e, 1, 1),
+                            bias=m.in_proj_bias is not None, flops=2 * lq * e * 3 * e, params=pw)
+            self.raw[qkv].out_shape = tok(3 * e)
+            qn = kn = vn = qkv
+        else:
+            if m._qkv_same_embed_dim:
+                w = [m.in_proj_weight.numel() // 3] * 3
+            else:
+                w = [numel(m.q_proj_weight), numel(m.k_proj_weight), numel(m.v_proj_weight)]
+            b = [(m.in_proj_bias.numel() // 3) if m.in_proj_bias is not None else 0] * 3
+            extra = [0, numel(m.bias_k), numel(m.bias_v)]
+            ids = []
+            dims = (e, m.kdim, m.vdim)
+            lens = (lq, ls, ls)
+            for i, part in enumerate(("q_proj", "k_proj", "v_proj")):
+                nid = self.emit("linear", f"{name}.{part}", pairs[i], None, in_shape=(int(lens[i]), 1, int(dims[i])),
+                                weight=(int(dims[i]), e, 1, 1), bias=m.in_proj_bias is not None,
+                                flops=2 * lens[i] * dims[i] * e, params=w[i] + b[i] + extra[i])
+                self.raw[nid].out_shape = (int(lens[i]), 1, e)
+                ids.append(nid)
+            qn, kn, vn = ids
+        self.claimed.update(id(p) for p in (m.in_proj_weight, m.in_proj_bias, m.q_proj_weight, m.k_proj_weight,
+                                            m.v_proj_weight, m.bias_k, m.bias_v) if p is not None)
+        # per-head shapes as a hand-written attention traces them: q [B, h, L, hd] -> (L, hd, h)
+        heads = int(m.num_heads)
+        head = (int(lq), e // heads, heads)
+        att = (int(lq), int(ls), heads)
+        s1 = self.emit("matmul", f"{name}.qk", [(qn, head), (kn, head)], None, in_shape=head,
+                       flops=2 * lq * ls * e, params=claimed_before)
+        self.raw[s1].out_shape = att
+        sm = self.emit("softmax", f"{name}.softmax", [(s1, att)], None, in_shape=att)
+        self.raw[sm].out_shape = att
+        s2 = self.emit("matmul", f"{name}.av", [(sm, att), (vn, head)], None, in_shape=att, flops=2 * lq * ls * e)
+        self.raw[s2].out_shape = head
+        out_params = self.claim({}, m)  # out_proj and anything left
+        o = self.emit("linear", f"{name}.out_proj", [(s2, tok(e))], None, in_shape=tok(e), weight=(e, e, 1, 1),
+                      bias=m.out_proj.bias is not None, flops=2 * lq * e * e, params=out_params)
+        self.raw[o].out_shape = tok(e)
+        return self.node_info(o)
+
+    # --- functions and methods ----------------------------------------------------------------
+    def visit_call(self, node, name, args, pairs, pending, value) -> _Info:
+        fn = node.target
+        is_fn = node.op == "call_function"
+        method = None if is_fn else fn
+
+        def a(i, key, default=None):
+            if i < len(node.args):
+                return fx.node.map_arg(node.args[i], lambda n: self.value(n))
+            if key in node.kwargs:
+                return fx.node.map_arg(node.kwargs[key], lambda n: self.value(n))
+            return default
+
+        # activations
+        op = _FN_ACT.get(fn) if is_fn else _METHOD_ACT.get(method)
+        if op:
+            return self.simple(op, name, pairs, pending, value)
+        if (is_fn and fn in _FN_CLAMP) or method in _METHOD_CLAMP:
+            if is_fn and fn is F.hardtanh:
+                lo, hi = a(1, "min_val", -1.0), a(2, "max_val", 1.0)
+            else:
+                lo, hi = a(1, "min"), a(2, "max")
+            op = _clamp_op(lo, hi)
+            return self.simple(op, name, pairs, pending, value) if op else self.other(node, name, pairs, pending, value)
+        # element-wise combinations
+        if (is_fn and fn in _FN_ADD) or method in _METHOD_ADD:
+            if pending:  # x + parameter (position embedding): a real add owning the parameter
+                return self.simple("add", name, pairs, pending, value)
+            if len(_unique(p for p, _ in pairs)) <= 1:
+                return self.contract(pairs, pending)
+            return self.simple("add", name, pairs, pending, value)
+        if (is_fn and fn in _FN_MUL) or method in _METHOD_MUL:
+            n_act = sum(1 for n in args if self.info.get(n, _EMPTY).prods)
+            if pending or n_act >= 2:
+                return self.simple("mul", name, pairs, pending, value)
+            return self.contract(pairs, pending)
+        if is_fn and fn in _FN_CONCAT:
+            tensors = node.args[0] if node.args else node.kwargs.get("tensors", ())
+            if isinstance(tensors, (list, tuple)) and len(tensors) == 1 and not pending:
+                return self.contract(pairs, pending)
+            return self.simple("concat", name, pairs, pending, value)
+        # matrix products
+        if (is_fn and fn in _FN_MATMUL) or method in _METHOD_MATMUL:
+            return self.matmul(node, name, args, pairs, pending, value)
+        if is_fn and fn is F.linear:
+            w_node = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+            w = self.value(w_node) if isinstance(w_node, fx.Node) else None
+            if isinstance(w_node, fx.Node) and not self.info.get(w_node, _EMPTY).prods and w is not None:
+                b = a(2, "bias")
+                return self.linear(name, pairs, pending, value, w.shape[-1], w.shape[0], b is not None)
+            return self.matmul(node, name, args, pairs, pending, value)
+        if is_fn and fn in _FN_CONV:
+            x, w = a(0, "input"), a(1, "weight")
+            groups = a(6, "groups", 1)
+            if _FN_CONV[fn]:  # conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dil)
+                cin, cout = w.shape[0], w.shape[1] * groups
+                dil = a(7, "dilation", 1)
+            else:
+                cin, cout = w.shape[1] * groups, w.shape[0]
+                dil = a(5, "dilation", 1)
+            return self.conv(name, pairs, pending, value, None, int(cin), int(cout), tuple(w.shape[2:]),
+                             a(3, "stride", 1), dil, int(groups), a(2, "bias") is not None, _FN_CONV[fn], x)
+        if is_fn and fn in _FN_NORM:
+            return self.simple(_FN_NORM[fn], name, pairs, pending, value)
+        if is_fn and fn in _FN_POOL:
+            k = a(1, "kernel_size")
+            stride = a(2, "stride") or k
+            return self.simple(_FN_POOL[fn], name, pairs, pending, value, stride=_pair(stride))
+        if is_fn and fn in _FN_ADAPTIVE:
+            return self.adaptive(_FN_ADAPTIVE[fn], name, pairs, pending, value, a(1, "output_size"))
+        if (is_fn and fn in _FN_REDUCE) or method in _METHOD_REDUCE:
+            if isinstance(a(1, "dim"), torch.Tensor):  # element-wise max(a, b), not a reduction
+                return self.other(node, name, pairs, pending, value)
+            return self.simple("mean", name, pairs, pending, value)
+        if is_fn and fn is F.scaled_dot_product_attention:
+            return self.sdpa(node, name, pending, value)
+        if (is_fn and fn in _FN_ZERO) or method in _METHOD_ZERO:
+            return self.simple("zero", name, self.acts(args[:1]), pending, value)
+        if (is_fn and fn in _FN_FACTORY) or method in _METHOD_FACTORY:
+            return _Info((), pending)
+        if (is_fn and fn in _FN_CONTRACT) or method in _METHOD_CONTRACT:
+            if method in _SELF_ONLY_METHODS:
+                return self.contract(self.acts(args[:1]), pending)
+            return self.contract(pairs, pending)
+        return self.other(node, name, pairs, pending, value)
+
+    def matmul(self, node, name, args, pairs, pending, value) -> _Info:
+        operands = [n for n in node.args if isinstance(n, fx.Node)] or args
+        out = _first_tensor(value)
+        if node.target is torch.einsum:
+            eq = node.args[0] if isinstance(node.args[0], str) else ""
+            ops = [self.value(n) for n in operands]
+            sizes: dict[str, int] = {}
+            lhs = eq.replace(" ", "").split("->")[0].split(",")
+            for term, t in zip(lhs, ops):
+                if isinstance(t, torch.Tensor) and "." not in term and len(term) == t.dim():
+                    for ch, d in zip(term, t.shape):
+                        sizes[ch] = int(d)
+            macs = math.prod(sizes.values()) if sizes else out.numel()
+        else:
+            a0 = self.value(operands[0]) if operands else None
+            k = a0.shape[-1] if isinstance(a0, torch.Tensor) and a0.dim() >= 1 else 1
+            macs = out.numel() * int(k)
+        # activation @ parameter is a linear layer owning the parameter
+        if len(operands) == 2 and pending and not self.info.get(operands[1], _EMPTY).prods:
+            w = self.value(operands[1])
+            if isinstance(w, torch.Tensor) and w.dim() == 2:
+                params = self.claim(pending)
+                nid = self.emit("linear", name, pairs, value, weight=(int(w.shape[0]), int(w.shape[1]), 1, 1),
+                                flops=2 * self.per_sample(macs), params=params)
+                return self.node_info(nid)
+        params = self.claim(pending)
+        return self.node_info(self.emit("matmul", name, pairs, value, flops=2 * self.per_sample(macs), params=params))
+
+    def sdpa(self, node, name, pending, value) -> _Info:
+        srcs = [node.args[i] if i < len(node.args) else node.kwargs.get(k) for i, k in
+                enumerate(("query", "key", "value"))]
+        q, k, v = (self.value(s) for s in srcs)
+        qp, kp, vp = (self.acts([s]) if isinstance(s, fx.Node) else [] for s in srcs)
+        rows = math.prod(q.shape[:-1])
+        s_len, e, ev = int(k.shape[-2]), int(q.shape[-1]), int(v.shape[-1])
+        att = hwc((*q.shape[:-1], s_len))
+        params = self.claim(pending)
+        m1 = self.emit("matmul", f"{name}.qk", qp + kp, None, flops=2 * self.per_sample(rows * s_len * e),
+                       params=params)
+        self.raw[m1].out_shape = att
+        sm = self.emit("softmax", f"{name}.softmax", [(m1, att)], None, in_shape=att)
+        self.raw[sm].out_shape = att
+        m2 = self.emit("matmul", name, [(sm, att)] + vp, value, in_shape=att,
+                       flops=2 * self.per_sample(rows * s_len * ev))
+        return self.node_info(m2)
+
+    # --- end of graph ----------------------------------------------------------------------
+    def finish_output(self, node: fx.Node) -> None:
+        found: list[fx.Node] = []
+        fx.node.map_arg(node.args, lambda n: found.append(n))
+        for n in found:
+            inf = self.info.get(n, _EMPTY)
+            t = _first_tensor(self.value(n))
+            if inf.prods and t is not None:
+                self.output_prods = inf.prods
+                self.output_shape = hwc(t.shape)
+                return
+        raise CGError("the model's output does not depend on its input (no activation reaches the output)")
+
+
+def _clamp_op(lo, hi) -> str | None:
+    try:
+        lo = None if lo is None else float(lo)
+        hi = None if hi is None else float(hi)
+    except (TypeError, ValueError):
+        return None
+    if lo == 0.0 and hi == 6.0:
+        return "relu6"
+    if lo == 0.0 and hi is None:
+        return "relu"
+    return None
+
+
+def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta: dict,
+             source: str = "from_module") -> tuple[CG, int]:
+    """Shared back end of the importers: append the ``output`` node, drop nodes that do not reach
+    it, merge add / mul chains, renumber and validate.  ``raw[0]`` must be the ``input`` node.
+
+    Returns the CG and the parameter count of the dropped nodes (the caller decides where it goes).
+    """
+    out_id = len(raw)
+    raw.append(_Raw(op="output", name="output", inputs=_unique(output_prods),
+                    in_shapes=[output_shape] * len(_unique(output_prods)), out_shape=output_shape,
+                    in_shape=output_shape))
+    # 1. drop nodes that do not reach the output
+    live = {out_id}
+    stack = [out_id]
+    while stack:
+        u = stack.pop()
+        for p in raw[u].inputs:
+            if p not in live:
+                live.add(p)
+                stack.append(p)
+    dropped = [r for i, r in enumerate(raw) if i not in live and r.alive and r.op != "input"]
+    for i, r in enumerate(raw):
+        if i not in live:
+            r.alive = False
+    if not raw[0].alive:
+        raise CGError(f"{source}: the model's output does not depend on its input")
+    # 2. merge add / mul chains: an add whose only consumer is an add is folded into it
+    consumers: list[list[int]] = [[] for _ in raw]
+    for i, r in enumerate(raw):
+        if r.alive:
+            for p in r.inputs:
+                consumers[p].append(i)
+    for i, r in enumerate(raw):
+        if not r.alive or r.op not in ("add", "mul") or len(consumers[i]) != 1:
+            continue
+        cid = consumers[i][0]
+        c = raw[cid]
+        if c.op != r.op:
+            continue
+        k = c.inputs.index(i)
+        ins: list[int] = []
+        shp: list[Shape] = []
+        for p, sh in zip(c.inputs[:k] + r.inputs + c.inputs[k + 1:], c.in_shapes[:k] + r.in_shapes + c.in_shapes[k + 1:]):
+            if p not in ins:
+                ins.append(p)
+                shp.append(sh)
+        c.inputs, c.in_shapes = ins, shp
+        c.in_shape = shp[0]
+        c.params += r.params
+        r.alive = False
+        for p in r.inputs:
+            consumers[p] = _unique(cid if x == i else x for x in consumers[p])
+    # 3. renumber
+    new_id: dict[int, int] = {}
+    nodes: list[Node] = []
+    for i, r in enumerate(raw):
+        if not r.alive:
+            continue
+        new_id[i] = len(nodes)
+        nodes.append(Node(id=len(nodes), op=r.op, in_shape=tuple(r.in_shape), out_shape=tuple(r.out_shape),
+                          name=r.name, weight=r.weight, groups=r.groups, stride=tuple(r.stride),
+                          dilation=tuple(r.dilation), bias=r.bias, flops=int(r.flops), params=int(r.params)))
+    edges = [(new_id[p], new_id[i]) for i, r in enumerate(raw) if r.alive for p in r.inputs]
+    if dropped:
+        meta["dropped_ops"] = len(dropped)
+    cg = CG(nodes=nodes, edges=edges, name=name, meta=meta)
+    try:
+        cg.validate()
+    except CGError as exc:
+        raise CGError(f"{source} produced an invalid CG ({exc}); please report the model") from None
+    return cg, sum(r.params for r in dropped)
+
+
+def _finalise(b: _Builder, name: str, meta: dict) -> CG:
+    if b.unknown:
+        meta["unknown_ops"] = list(b.unknown)
+        warnings.warn(f"from_module: mapped unsupported op(s) to 'other': {', '.join(b.unknown)}", stacklevel=3)
+    cg, dropped_params = assemble(b.raw, b.output_prods, b.output_shape, name, meta)
+    leftover = [(k, v) for k, v in b.param_numel.items() if k not in b.claimed]
+    extra = sum(v for _, v in leftover) + dropped_params
+    if extra:
+        cg.output_node.params += extra
+        unused = [b.param_names.get(k, "?") for k, _ in leftover][:5]
+        warnings.warn(f"from_module: {extra} parameters are not used on the input -> output path "
+                      f"({', '.join(unused) or 'dead branches'}); counted on the output node", stacklevel=3)
+    return cg
+
+
+#: torch.fx patches ``nn.Module.__call__`` / ``__getattr__`` process-wide while tracing: one trace at a time
+_TRACE_LOCK = threading.Lock()
+
+
+def from_module(module: nn.Module, input_shape, name: str = "") -> CG:
+    """The CG of ``module`` for an input of ``input_shape`` (e.g. ``(1, 3, 32, 32)``).
+
+    Tracing runs on the meta device (no compute, no weights copied) and never modifies
+    ``module``.  Calls are serialised by a lock because torch.fx patches ``nn.Module`` methods
+    process-wide while it traces: do not run other forward passes in parallel threads.  Raises :class:`CGError` for models that cannot be traced (data-dependent
+    control flow, unsupported Python) with the reason and a hint to use ONNX export instead.
+    """
+    if not isinstance(module, nn.Module):
+        raise CGError(f"from_module expects a torch.nn.Module, got {type(module).__name__}")
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise CGError(f"input_shape must be a tuple of ints like (1, 3, 32, 32), got {input_shape!r}") from None
+    if not shape or any(v <= 0 for v in shape):
+        raise CGError(f"input_shape must be positive ints like (1, 3, 32, 32), got {input_shape!r}")
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+    meta_input = torch.empty(shape, device="meta", dtype=dtype)
+    root = _Root(module)
+    tracer = _Tracer(meta_input)
+    try:
+        with _TRACE_LOCK, torch.no_grad():
+            graph = tracer.trace(root)
+    except CGError:
+        raise
+    except TraceError as exc:
+        raise CGError(f"cannot trace {type(module).__name__}: {exc}; export the model to ONNX (torch.onnx.export) "
+                      "and load it with from_onnx instead") from None
+    except Exception as exc:  # noqa: BLE001 - any tracing failure is reported the same way
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CGError(f"cannot trace {type(module).__name__} with torch.fx ({type(exc).__name__}: {msg}); "
+                      "export the model to ONNX (torch.onnx.export) and load it with from_onnx instead") from None
+    builder = _Builder(tracer, graph, module, batch=shape[0] if len(shape) >= 2 else 1)
+    builder.run()
+    meta = {"source": "torch.fx", "module": type(module).__name__, "input_shape": list(shape)}
+    return _finalise(builder, name or type(module).__name__, meta)

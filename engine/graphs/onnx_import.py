@@ -1,0 +1,574 @@
+"""Computation graphs from ONNX models (``from_onnx``).
+
+Handles what ``torch.onnx.export`` writes with either exporter (TorchScript, ``dynamo=False``;
+or the default dynamo / onnxscript exporter), and ordinary opset 11-23 models from elsewhere:
+
+* shapes come from ``onnx.shape_inference`` (with data propagation, so ``Shape -> Gather ->
+  Concat -> Reshape`` chains resolve); local functions are inlined first;
+* the op mapping and contraction rules are those of :mod:`engine.graphs.fx_import` (the CG
+  conventions): Conv -> conv / depthwise / group_conv; Gemm, and MatMul with a constant
+  2-D weight, -> linear (a following ``Add`` of a bias constant is folded into it);
+  activation x activation MatMul / Einsum -> matmul; Relu, Clip(0, 6) -> relu6, HardSwish,
+  HardSigmoid, Sigmoid, Tanh, Gelu, Softmax; BatchNormalization -> batchnorm; Layer / Group /
+  InstanceNormalization -> layernorm; MaxPool / AveragePool; GlobalAveragePool, GlobalMaxPool,
+  ReduceMean / ReduceSum / ReduceMax -> mean; Add / Sub -> add, Mul / Div -> mul (contracted
+  when only one activation and constants take part), Concat -> concat;
+* shape plumbing is contracted into edges: Reshape, Flatten, Transpose, (Un)Squeeze, Slice,
+  Gather on activations, Split, Expand, Pad, Cast, Identity, Dropout, Depth/SpaceToDepth;
+  ``Shape`` outputs are constants, so whole ``Shape / Gather / Concat`` chains vanish;
+* decomposed activations are recognised: ``x * Sigmoid(x)`` -> silu, ``x * HardSigmoid(x)``
+  -> hardswish, the Erf GELU ``x * (1 + Erf(x / sqrt 2)) * 0.5`` and the tanh GELU -> gelu;
+* anything else touching an activation -> ``other`` (one warning naming the op types).
+
+Parameters
+----------
+ONNX keeps no notion of trainable parameters, so ``params`` = the sizes of the initializers
+(and ``Constant`` tensors) read by weighted / norm nodes (Conv W and B, Gemm B and C,
+MatMul weight + folded bias, norm scale and bias; BN running statistics excluded), plus
+floating-point constants of more than one element combined with activations (cls token,
+position embedding).  They are counted **per use**: both exporters de-duplicate initializers
+with equal values (e.g. every freshly initialised LayerNorm shares one weight), so counting
+unique initializers would undercount; truly shared weights are counted once per use.
+The dynamo exporter's optimiser also removes all-zero biases (a fresh ``nn.MultiheadAttention``
+in-projection bias, the bias a freshly initialised BN folds into its conv): those are not
+counted because they are not in the file.
+**Fused BN:** an eval-mode export folds BatchNorm into the preceding Conv (both exporters do
+by default): the CG then has no ``batchnorm`` node and the conv gains a bias, so the count is
+``params(module) - 2C + C`` per folded BN (C = its channels) when the conv had no bias.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+from engine.graphs.cg import CG, CGError
+from engine.graphs.fx_import import _EMPTY, _Info, _Raw, _unique, assemble, hwc
+
+Shape = tuple[int, int, int]
+
+__all__ = ["from_onnx"]
+
+MAX_ONNX_BYTES = 2 * 1024 ** 3
+
+_ACT = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "LogSoftmax": "softmax",
+        "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid", "Gelu": "gelu", "FastGelu": "gelu",
+        "Swish": "silu", "BiasGelu": "gelu"}
+_NORM = {"LayerNormalization": "layernorm", "GroupNormalization": "layernorm", "InstanceNormalization": "layernorm",
+         "SimplifiedLayerNormalization": "layernorm", "RMSNormalization": "layernorm", "LpNormalization": "layernorm"}
+_CONTRACT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Expand", "Pad",
+             "Cast", "CastLike", "Identity", "Dropout", "DepthToSpace", "SpaceToDepth", "Tile", "Neg",
+             "Where", "Trilu", "Concat_shape", "Compress", "GatherND", "GatherElements", "ScatterND"}
+_NON_TENSOR = {"Shape", "Size"}
+_REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool",
+           "GlobalLpPool"}
+_FLOAT_TYPES = {1, 10, 11, 16}
+#: ops whose data is input 0 only (the other inputs are shapes, indices, pads or a dtype donor)
+_DATA_FIRST = {"Reshape", "Expand", "Tile", "Slice", "Pad", "Squeeze", "Unsqueeze", "Split", "CastLike",
+               "Resize", "Upsample", "Dropout"}
+#: ops whose constant output has the (broadcast) value of their first input (small-constant folding)
+_VALUE_PRESERVING = {"Cast", "CastLike", "Identity", "Expand", "Reshape", "Squeeze", "Unsqueeze", "Flatten"}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+
+
+def _load(source, label: str = "ONNX model") -> Any:
+    import onnx
+
+    if isinstance(source, onnx.ModelProto):
+        return source, label
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        label = str(path)
+        if not path.exists():
+            raise CGError(f"{label}: file not found")
+        if path.stat().st_size > MAX_ONNX_BYTES:
+            raise CGError(f"{label}: file is larger than {MAX_ONNX_BYTES} bytes")
+        data = path.read_bytes()
+    if not data:
+        raise CGError(f"{label}: empty file, expected an ONNX model")
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several types
+        raise CGError(f"{label}: not a valid ONNX model ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0] if str(exc) else 'protobuf decode error'})") from None
+    if not model.graph.node and not model.graph.output:
+        raise CGError(f"{label}: not a valid ONNX model (no graph nodes or outputs; is this really an .onnx file?)")
+    return model, label
+
+
+class _OnnxBuilder:
+    def __init__(self, model, label: str):
+        import onnx
+        from onnx import numpy_helper
+
+        self.onnx = onnx
+        self.numpy_helper = numpy_helper
+        self.label = label
+        self.graph = model.graph
+        self.raw: list[_Raw] = []
+        self.info: dict[str, _Info] = {}
+        self.shapes: dict[str, list[int | None]] = {}
+        self.consts: dict[str, Any] = {}  # name -> TensorProto (initializers and Constant outputs)
+        self.values: dict[str, Any] = {}  # name -> small numpy constant (Clip bounds, scalars)
+        self.unknown: list[str] = []
+        self.source_op: dict[int, str] = {}
+        self.out_tensor: dict[int, str] = {}  # raw id -> onnx output name
+        self.uses: dict[str, int] = {}
+        self.batch = 1
+
+    # --- tensors ---------------------------------------------------------------------------
+    def _dims(self, vi) -> list[int | None] | None:
+        t = vi.type
+        if not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+            return None
+        return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.tensor_type.shape.dim]
+
+    def shape_of(self, name: str) -> list[int] | None:
+        dims = self.shapes.get(name)
+        if dims is None and name in self.consts:
+            return list(self.consts[name].dims)
+        if dims is None:
+            return None
+        return [1 if d is None else d for d in dims]
+
+    def hwc_of(self, name: str, fallback: Shape = (1, 1, 1)) -> Shape:
+        dims = self.shape_of(name)
+        return hwc(dims) if dims is not None else fallback
+
+    def numel(self, name: str) -> int:
+        dims = self.shape_of(name)
+        return math.prod(dims) if dims is not None else 0
+
+    def const_value(self, name: str):
+        """Value of a small constant (<= 64 elements), or None when unknown."""
+        if name in self.values:
+            return self.values[name]
+        t = self.consts.get(name)
+        if t is None or math.prod(t.dims) > 64:
+            return None
+        try:
+            value = self.numpy_helper.to_array(t)
+        except Exception:  # noqa: BLE001 - external data etc.
+            return None
+        self.values[name] = value
+        return value
+
+    def param_numel(self, ins, idx) -> int:
+        """Parameter count carried by input ``idx``: an initializer / Constant, or what flows into it
+        from one through contracted ops (Identity aliases, Reshape); computed tensors count 0."""
+        if idx >= len(ins) or not ins[idx]:
+            return 0
+        name = ins[idx]
+        if name in self.consts:
+            return self.numel(name)
+        return sum(self.info.get(name, _EMPTY).pending.values())
+
+    def is_param_like(self, name: str) -> bool:
+        t = self.consts.get(name)
+        return t is not None and t.data_type in _FLOAT_TYPES and math.prod(t.dims) > 1
+
+    # --- walk --------------------------------------------------------------------------------
+    def run(self) -> None:
+        g = self.graph
+        for init in g.initializer:
+            self.consts[init.name] = init
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            dims = self._dims(vi)
+            if dims is not None:
+                self.shapes[vi.name] = dims
+        for node in g.node:
+            for name in node.input:
+                self.uses[name] = self.uses.get(name, 0) + 1
+        inputs = [vi for vi in g.input if vi.name not in self.consts]
+        if not inputs:
+            raise CGError(f"{self.label}: the graph has no (non-initializer) input")
+        x = inputs[0]
+        dims = self.shape_of(x.name)
+        if dims is None:
+            raise CGError(f"{self.label}: input {x.name!r} has no static shape")
+        self.batch = dims[0] if len(dims) >= 2 else 1
+        nid = self.emit("input", "input", [], x.name, "input")
+        self.info[x.name] = _Info((nid,))
+        for init_name in self.consts:
+            self.info[init_name] = self.const_info(init_name)
+        for node in g.node:
+            self.visit(node)
+        if not g.output:
+            raise CGError(f"{self.label}: the graph has no output")
+
+    def const_info(self, name: str) -> _Info:
+        return _Info((), {name: self.numel(name)} if self.is_param_like(name) else {})
+
+    def emit(self, op: str, name: str, pairs: list[tuple[int, Shape]], out_name: str, source: str,
+             **kw) -> int:
+        inputs: list[int] = []
+        shapes: list[Shape] = []
+        for p, s in pairs:
+            if p not in inputs:
+                inputs.append(p)
+                shapes.append(s)
+        in_default = shapes[0] if shapes else (1, 1, 1)
+        out_shape = self.hwc_of(out_name, in_default)
+        in_shape = kw.pop("in_shape", None) or (shapes[0] if shapes else out_shape)
+        self.raw.append(_Raw(op=op, name=name, inputs=inputs, in_shapes=shapes, out_shape=out_shape,
+                             in_shape=in_shape, **kw))
+        nid = len(self.raw) - 1
+        self.source_op[nid] = source
+        self.out_tensor[nid] = out_name
+        return nid
+
+    def acts(self, names) -> list[tuple[int, Shape]]:
+        pairs: list[tuple[int, Shape]] = []
+        for n in names:
+            inf = self.info.get(n, _EMPTY)
+            if inf.prods:
+                shape = self.hwc_of(n, self.raw[inf.prods[0]].out_shape)
+                pairs.extend((p, shape) for p in inf.prods)
+        return pairs
+
+    def pending(self, names) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for n in names:
+            out.update(self.info.get(n, _EMPTY).pending)
+        return out
+
+    def per_sample(self, macs: float) -> int:
+        return int(round(macs / max(1, self.batch)))
+
+    def attrs(self, node) -> dict[str, Any]:
+        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def set_outputs(self, node, info: _Info) -> None:
+        for o in node.output:
+            if o:
+                self.info[o] = info
+
+    def visit(self, node) -> None:
+        op = node.op_type
+        ins = [n for n in node.input]
+        if op == "Constant":
+            a = {at.name: at for at in node.attribute}
+            if "value" in a:
+                self.consts[node.output[0]] = a["value"].t
+            else:
+                import numpy as np
+
+                for key in ("value_float", "value_floats", "value_int", "value_ints"):
+                    if key in a:
+                        self.values[node.output[0]] = np.asarray(self.onnx.helper.get_attribute_value(a[key]))
+            self.info[node.output[0]] = self.const_info(node.output[0]) if node.output[0] in self.consts else _Info()
+            return
+        pairs = self.acts([n for n in (ins[:1] if op in _DATA_FIRST else ins) if n])
+        if not pairs and op in _VALUE_PRESERVING and ins and ins[0]:
+            value = self.const_value(ins[0])
+            if value is not None and node.output:
+                self.values[node.output[0]] = value
+        if not pairs or op in _NON_TENSOR:
+            self.set_outputs(node, _Info((), self.pending(ins) if op not in _NON_TENSOR else {}))
+            return
+        name = node.name or (node.output[0] if node.output else op)
+        self.set_outputs(node, self.map_node(node, op, name, ins, pairs))
+
+    def simple(self, op, name, pairs, out, source, params=0, **kw) -> _Info:
+        return _Info((self.emit(op, name, pairs, out, source, params=params, **kw),))
+
+    def contract(self, pairs, pending=None) -> _Info:
+        return _Info(tuple(_unique(p for p, _ in pairs)), pending or {})
+
+    def other(self, node, name, pairs, ins) -> _Info:
+        label = node.op_type if not node.domain else f"{node.domain}.{node.op_type}"
+        return self.simple("other", name, pairs, node.output[0], label, params=sum(self.pending(ins).values()))
+
+    def map_node(self, node, op, name, ins, pairs) -> _Info:
+        out = node.output[0]
+        a = self.attrs(node)
+        act_names = [n for n in ins if n and self.info.get(n, _EMPTY).prods]
+        if op in _ACT:
+            return self.simple(_ACT[op], name, pairs, out, op)
+        if op == "Clip":
+            lo = self.const_value(ins[1]) if len(ins) > 1 and ins[1] else a.get("min")
+            hi = self.const_value(ins[2]) if len(ins) > 2 and ins[2] else a.get("max")
+            kind = _clip_op(lo, hi)
+            return self.simple(kind, name, pairs, out, op) if kind else self.other(node, name, pairs, ins)
+        if op in ("Conv", "ConvTranspose"):
+            return self.conv(node, op, name, ins, pairs, a)
+        if op == "Gemm":
+            return self.gemm(node, name, ins, pairs, a)
+        if op in ("MatMul", "Einsum"):
+            return self.matmul(node, op, name, ins, pairs, a)
+        if op == "BatchNormalization":
+            params = self.param_numel(ins, 1) + self.param_numel(ins, 2)
+            return self.simple("batchnorm", name, pairs[:1], out, op, params=params)
+        if op in _NORM:
+            params = self.param_numel(ins, 1) + self.param_numel(ins, 2)
+            return self.simple(_NORM[op], name, pairs[:1], out, op, params=params)
+        if op in ("MaxPool", "AveragePool", "LpPool"):
+            strides = a.get("strides") or [1, 1]
+            kind = "maxpool" if op == "MaxPool" else "avgpool"
+            return self.simple(kind, name, pairs, out, op, stride=_pair(strides))
+        if op in _REDUCE:
+            return self.simple("mean", name, pairs, out, op)
+        if op in ("Add", "Sub", "Sum"):
+            pending = self.pending([n for n in ins if n not in act_names])
+            if pending:
+                folded = self.fold_bias(act_names, pending)
+                if folded is not None:
+                    return folded
+                return self.simple("add", name, pairs, out, op, params=sum(pending.values()))
+            if len(_unique(p for p, _ in pairs)) <= 1:
+                return self.contract(pairs)
+            return self.simple("add", name, pairs, out, op)
+        if op in ("Mul", "Div"):
+            pending = self.pending([n for n in ins if n not in act_names])
+            if pending or len(act_names) >= 2:
+                return self.simple("mul", name, pairs, out, op, params=sum(pending.values()))
+            return self.contract(pairs)
+        if op == "Concat":
+            pending = self.pending([n for n in ins if n not in act_names])
+            if len([n for n in ins if n]) == 1:
+                return self.contract(pairs)
+            return self.simple("concat", name, pairs, out, op, params=sum(pending.values()))
+        if op == "Gather":  # indexing an activation is shape plumbing; indexing a table by it is a lookup
+            if ins and self.info.get(ins[0], _EMPTY).prods:
+                return self.contract(self.acts(ins[:1]))
+            return self.other(node, name, pairs, ins)
+        if op in _CONTRACT:
+            return self.contract(pairs, {})
+        if op == "Erf":
+            return self.simple("other", name, pairs, out, "Erf")
+        if op == "Pow":
+            return self.simple("other", name, pairs, out, "Pow")
+        return self.other(node, name, pairs, ins)
+
+    # --- weighted ops ----------------------------------------------------------------------
+    def conv(self, node, op, name, ins, pairs, a) -> _Info:
+        out = node.output[0]
+        w = self.shape_of(ins[1]) if len(ins) > 1 else None
+        if w is None or len(w) < 3:
+            return self.other(node, name, pairs, ins)
+        groups = int(a.get("group", 1))
+        k = w[2:]
+        if op == "ConvTranspose":
+            cin, cout = w[0], w[1] * groups
+            x = self.shape_of(ins[0])
+            macs = (math.prod(x) if x else 0) * (cout // groups) * math.prod(k)
+        else:
+            cin, cout = w[1] * groups, w[0]
+            y = self.shape_of(out)
+            macs = (math.prod(y) if y else 0) * (cin // groups) * math.prod(k)
+        kh, kw = (k[-2], k[-1]) if len(k) >= 2 else (k[0], 1)
+        if groups == 1:
+            kind = "conv"
+        elif groups == cin and cout % cin == 0:
+            kind = "depthwise"
+        else:
+            kind = "group_conv"
+        bias = self.param_numel(ins, 2)
+        params = self.param_numel(ins, 1) + bias
+        has_bias = bias > 0
+        return self.simple(kind, name, self.acts(ins[:1]), out, op, params=params,
+                           weight=(int(cin), int(cout), int(kh), int(kw)), groups=groups,
+                           stride=_pair(a.get("strides")), dilation=_pair(a.get("dilations")), bias=has_bias,
+                           flops=2 * self.per_sample(macs))
+
+    def gemm(self, node, name, ins, pairs, a) -> _Info:
+        out = node.output[0]
+        act_b = len(ins) > 1 and bool(self.info.get(ins[1], _EMPTY).prods)
+        bshape = self.shape_of(ins[1]) if len(ins) > 1 else None
+        if act_b or bshape is None or len(bshape) != 2:
+            return self.matmul(node, "Gemm", name, ins, pairs, a)
+        k, n = (bshape[1], bshape[0]) if a.get("transB", 0) else (bshape[0], bshape[1])
+        y = self.shape_of(out)
+        macs = (math.prod(y) if y else n) * k
+        bias = self.param_numel(ins, 2)
+        params = self.param_numel(ins, 1) + bias
+        has_bias = bias > 0
+        return self.simple("linear", name, self.acts(ins[:1]), out, "Gemm", params=params,
+                           weight=(int(k), int(n), 1, 1), bias=has_bias, flops=2 * self.per_sample(macs))
+
+    def matmul(self, node, op, name, ins, pairs, a) -> _Info:
+        out = node.output[0]
+        y = self.shape_of(out)
+        out_numel = math.prod(y) if y else 0
+        operands = [n for n in ins if n]
+        if op == "Einsum":
+            eq = a.get("equation", b"")
+            eq = eq.decode() if isinstance(eq, bytes) else str(eq)
+            sizes: dict[str, int] = {}
+            for term, nm in zip(eq.replace(" ", "").split("->")[0].split(","), operands):
+                dims = self.shape_of(nm)
+                if dims and "." not in term and len(term) == len(dims):
+                    sizes.update({ch: int(d) for ch, d in zip(term, dims)})
+            macs = math.prod(sizes.values()) if sizes else out_numel
+        else:
+            first = self.shape_of(operands[0]) if operands else None
+            macs = out_numel * (first[-1] if first else 1)
+        if op == "MatMul" and len(operands) == 2 and not self.info.get(operands[1], _EMPTY).prods:
+            wshape = self.shape_of(operands[1])
+            if wshape is not None and len(wshape) == 2 and operands[1] in self.consts:
+                nid = self.emit("linear", name, self.acts(operands[:1]), out, op,
+                                weight=(int(wshape[0]), int(wshape[1]), 1, 1), params=self.numel(operands[1]),
+                                flops=2 * self.per_sample(macs))
+                return _Info((nid,))
+        params = sum(self.pending([n for n in operands if not self.info.get(n, _EMPTY).prods]).values())
+        return self.simple("matmul", name, pairs, out, op, params=params, flops=2 * self.per_sample(macs))
+
+    def fold_bias(self, act_names, pending) -> _Info | None:
+        """``MatMul(x, W) + b`` / ``Conv(x, W) + b``: fold the constant ``b`` into the producer."""
+        if len(act_names) != 1 or len(pending) != 1:
+            return None
+        src = act_names[0]
+        prods = self.info.get(src, _EMPTY).prods
+        if len(prods) != 1:
+            return None
+        r = self.raw[prods[0]]
+        if r.bias or r.op not in ("linear", "conv", "depthwise", "group_conv") or self.out_tensor.get(prods[0]) != src:
+            return None
+        if self.uses.get(src, 0) != 1 or r.weight is None:
+            return None
+        ((_, bsize),) = pending.items()
+        if bsize != r.weight[1]:
+            return None
+        r.bias = True
+        r.params += bsize
+        return _Info((prods[0],))
+
+
+def _pair(v, default: int = 1) -> tuple[int, int]:
+    if v is None:
+        return (default, default)
+    v = [int(x) for x in v]
+    if not v:
+        return (default, default)
+    return (v[0], 1) if len(v) == 1 else (v[-2], v[-1])
+
+
+def _clip_op(lo, hi) -> str | None:
+    try:
+        lo = None if lo is None else float(lo)
+        hi = None if hi is None else float(hi)
+    except (TypeError, ValueError):
+        return None
+    if lo == 0.0 and hi == 6.0:
+        return "relu6"
+    if lo == 0.0 and (hi is None or math.isinf(hi)):
+        return "relu"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# pattern fusion: decomposed activations
+# ---------------------------------------------------------------------------------------------
+
+def _power_nodes(b: _OnnxBuilder, nid: int, x: int, consumers: list[list[int]]) -> list[int] | None:
+    """Ids of the nodes computing a power of ``x`` (``Pow(x, c)`` or ``x * x * x`` mul chains) ending
+    at ``nid``, each used only inside the chain; ``None`` if ``nid`` is not such a chain."""
+    r = b.raw[nid]
+    if b.source_op.get(nid) == "Pow" and r.inputs == [x]:
+        return [nid]
+    if r.op != "mul" or r.params or not r.inputs:
+        return None
+    out = [nid]
+    for p in r.inputs:
+        if p == x:
+            continue
+        if consumers[p] != [nid]:
+            return None
+        sub = _power_nodes(b, p, x, consumers)
+        if sub is None:
+            return None
+        out += sub
+    return out
+
+
+def _fuse_activations(b: _OnnxBuilder) -> None:
+    raw = b.raw
+    consumers: list[list[int]] = [[] for _ in raw]
+    for i, r in enumerate(raw):
+        for p in r.inputs:
+            consumers[p].append(i)
+
+    def sole(i: int, cid: int) -> bool:
+        return consumers[i] == [cid]
+
+    for i, r in enumerate(raw):
+        if not r.alive or r.op != "mul" or len(r.inputs) != 2 or r.params:
+            continue
+        for x, g in (r.inputs, r.inputs[::-1]):
+            gr = raw[g]
+            if not gr.alive or not sole(g, i):
+                continue
+            fused, drop = None, [g]
+            if gr.inputs == [x] and gr.op == "sigmoid":
+                fused = "silu"
+            elif gr.inputs == [x] and gr.op == "hardsigmoid":
+                fused = "hardswish"
+            elif gr.inputs == [x] and b.source_op.get(g) == "Erf":
+                fused = "gelu"
+            elif gr.op == "tanh" and len(gr.inputs) == 1:
+                # tanh GELU: x * (1 + tanh(c * (x + 0.044715 * Pow(x, 3)))) / 2
+                a_id = gr.inputs[0]
+                add = raw[a_id]
+                if add.op == "add" and sole(a_id, g) and len(add.inputs) == 2 and x in add.inputs:
+                    pw = next(p for p in add.inputs if p != x)
+                    cube = _power_nodes(b, pw, x, consumers) if sole(pw, a_id) else None
+                    if cube:
+                        fused, drop = "gelu", [g, a_id, *cube]
+            if fused is None:
+                continue
+            r.op = fused
+            r.inputs = [x]
+            r.in_shapes = [raw[x].out_shape]
+            r.in_shape = raw[x].out_shape
+            for d in drop:
+                raw[d].alive = False
+                raw[d].inputs = []
+            b.source_op[i] = f"{fused} pattern"
+            break
+
+
+def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
+    """The CG of an ONNX model given as a path, raw bytes or an ``onnx.ModelProto``.
+
+    ``label`` names raw bytes in error messages (e.g. the uploaded file's name).  Raises
+    :class:`CGError` for unreadable input (names the file and the problem).
+    """
+    import onnx
+
+    model, label = _load(source, label or "ONNX model")
+    if model.functions:
+        try:
+            from onnx import inliner
+
+            model = inliner.inline_local_functions(model)
+        except Exception as exc:  # noqa: BLE001
+            raise CGError(f"{label}: cannot inline the model's local functions ({exc})") from None
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as exc:  # noqa: BLE001 - shape inference errors are model errors
+        warnings.warn(f"from_onnx: shape inference failed ({str(exc).splitlines()[0] if str(exc) else exc}); "
+                      "using the shapes stored in the model", stacklevel=2)
+        inferred = model
+    b = _OnnxBuilder(inferred, label)
+    b.run()
+    _fuse_activations(b)
+    unknown = _unique(b.source_op[i] for i, r in enumerate(b.raw) if r.alive and r.op == "other")
+    out_name = b.graph.output[0].name
+    out_info = b.info.get(out_name, _EMPTY)
+    if not out_info.prods:
+        raise CGError(f"{label}: the model's output {out_name!r} does not depend on its input")
+    meta: dict[str, Any] = {"source": "onnx", "producer": f"{model.producer_name} {model.producer_version}".strip(),
+                            "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                                         default=0)}
+    if unknown:
+        meta["unknown_ops"] = unknown
+        warnings.warn(f"from_onnx: mapped unsupported op(s) to 'other': {', '.join(unknown)}", stacklevel=2)
+    graph_name = name or model.graph.name or (Path(label).stem if label != "ONNX model" else "onnx")
+    cg, dropped = assemble(b.raw, out_info.prods, b.hwc_of(out_name, b.raw[out_info.prods[0]].out_shape),
+                           graph_name, meta, source="from_onnx")
+    if dropped:
+        cg.output_node.params += dropped
+    return cg

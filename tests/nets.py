@@ -1,0 +1,222 @@
+"""Tiny reference networks shared by the CG import tests (plain ``torch.nn``; no torchvision).
+
+* :class:`SmallConvNet` -- conv-bn-relu-pool-linear, and :func:`small_convnet_cg`, the same
+  network hand-built with :class:`~engine.graphs.cg.CGBuilder` (the conventions contract);
+* :func:`cifar_resnet` -- a ResNet basic-block CIFAR net (from ``engine.bench.cg``);
+* :class:`MobileNetV2ish` -- inverted residuals with depthwise convs, squeeze-excite and
+  hardswish;
+* :class:`TinyViT` -- patch-embedding conv, cls token, position embedding, pre-norm blocks
+  with attention (``F.scaled_dot_product_attention`` or a hand-written ``q @ k^T``) and a
+  GELU MLP; :class:`MHAViT` uses ``nn.MultiheadAttention``;
+* odd cases: :class:`Untraceable` (data-dependent control flow), :class:`WithUnknownOp`,
+  :class:`AddChain`, :class:`ShapeBranching`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.bench.cg import CifarResNet, ResNet50
+from engine.graphs.cg import CG, CGBuilder
+
+__all__ = ["SmallConvNet", "small_convnet_cg", "cifar_resnet", "ResNet50", "MobileNetV2ish", "TinyViT",
+           "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention"]
+
+
+class SmallConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(0.1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.pool(self.features(x))
+        return self.fc(self.drop(x.view(x.size(0), -1)))
+
+
+def small_convnet_cg() -> CG:
+    """:class:`SmallConvNet` built by hand with ``CGBuilder`` (what a family ``to_cg`` does)."""
+    b = CGBuilder("small", input_hwc=(32, 32, 3))
+    x = b.input()
+    x = b.act(b.bn(b.conv(x, 8, 3)), "relu")
+    x = b.pool(x, "maxpool", 2, 2, padding=0)
+    x = b.act(b.bn(b.conv(x, 16, 3, stride=2, bias=True)), "relu")
+    return b.output(b.linear(b.mean(x), 10))
+
+
+def cifar_resnet(blocks: int = 1, width: int = 8) -> nn.Module:
+    return CifarResNet(blocks=blocks, width=width)
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, c: int, r: int = 4):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, c // r, 1)
+        self.fc2 = nn.Conv2d(c // r, c, 1)
+
+    def forward(self, x):
+        s = F.adaptive_avg_pool2d(x, 1)
+        s = F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+        return x * s
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int, se: bool):
+        super().__init__()
+        hidden = c_in * expand
+        self.use_res = stride == 1 and c_in == c_out
+        layers = [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.Hardswish(),
+                  nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+                  nn.Hardswish()]
+        if se:
+            layers.append(SqueezeExcite(hidden))
+        layers += [nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.use_res else y
+
+
+class MobileNetV2ish(nn.Module):
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU6())
+        self.blocks = nn.Sequential(
+            InvertedResidual(8, 8, 1, 2, se=True),
+            InvertedResidual(8, 16, 2, 3, se=False),
+            InvertedResidual(16, 16, 1, 3, se=True),
+        )
+        self.head = nn.Sequential(nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32), nn.Hardswish())
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(32, num_classes))
+
+    def forward(self, x):
+        x = self.head(self.blocks(self.stem(x)))
+        return self.classifier(x.mean((2, 3)))
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int, sdpa: bool = True):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.sdpa = sdpa
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        if self.sdpa:
+            x = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q @ k.transpose(-2, -1)) * self.scale
+            x = attn.softmax(dim=-1) @ v
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, sdpa: bool, mha: bool = False):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.mha = mha
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True) if mha else Attention(dim, heads, sdpa)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        h = self.norm1(x)
+        x = x + (self.attn(h, h, h, need_weights=False)[0] if self.mha else self.attn(h))
+        return x + self.mlp(self.norm2(x))
+
+
+class TinyViT(nn.Module):
+    """ViT-style: 16 patches of 8x8 on a 32x32 image, cls token, learned position embedding."""
+
+    def __init__(self, dim: int = 32, depth: int = 2, heads: int = 4, num_classes: int = 10, sdpa: bool = True,
+                 mha: bool = False):
+        super().__init__()
+        self.patch = nn.Conv2d(3, dim, 8, 8)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 17, dim))
+        self.blocks = nn.Sequential(*[Block(dim, heads, sdpa, mha) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.blocks(x + self.pos_embed)
+        return self.head(self.norm(x)[:, 0])
+
+
+class MHAViT(TinyViT):
+    def __init__(self, **kw):
+        super().__init__(mha=True, **kw)
+
+
+class Untraceable(nn.Module):
+    """Branches on tensor values: cannot be traced symbolically."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.sum() > 0:
+            y = torch.relu(y)
+        return y.mean((2, 3))
+
+
+class WithUnknownOp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.LeakyReLU(0.1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = torch.exp(self.act(self.conv(x)))
+        return self.fc(x.mean((2, 3)))
+
+
+class AddChain(nn.Module):
+    """``a + b + c`` (merged into one 3-input add) and ``x * 0.5 + 3`` (contracted)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 1)
+        self.b = nn.Conv2d(3, 4, 3, padding=1)
+        self.c = nn.Conv2d(3, 4, 5, padding=2)
+
+    def forward(self, x):
+        y = self.a(x) + self.b(x) + self.c(x)
+        y = torch.relu(y * 0.5 + 3)
+        return y.flatten(1)
+
+
+class ShapeBranching(nn.Module):
+    """Python control flow on shapes only (specialised by concrete-shape tracing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        if x.dim() == 4 and x.shape[-1] > 16:
+            x = F.max_pool2d(x, 2)
+        x = self.conv(x)
+        for _ in range(len(x.shape) - 3):
+            x = torch.relu(x)
+        return self.fc(x.mean((2, 3)))

@@ -1,0 +1,301 @@
+"""from_module: the CG conventions contract, exact params, FLOPs vs an independent count, edge cases."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from nets import (
+    AddChain,
+    Attention,
+    MHAViT,
+    MobileNetV2ish,
+    ResNet50,
+    ShapeBranching,
+    SmallConvNet,
+    TinyViT,
+    Untraceable,
+    WithUnknownOp,
+    cifar_resnet,
+    small_convnet_cg,
+)
+from torch import nn
+
+from engine.cg import CGError, from_module, load_json
+from engine.graphs.cg import CGBuilder
+
+X32 = (1, 3, 32, 32)
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def hook_flops(model: nn.Module, shape=X32) -> int:
+    """Independent FLOPs count: forward hooks on a real forward pass (2 x MACs of convs,
+    linears and attention matmuls)."""
+    total = [0]
+
+    def conv(m, inp, out):
+        total[0] += 2 * (out.numel() // out.shape[0]) * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+
+    def linear(m, inp, out):
+        total[0] += 2 * (out.numel() // out.shape[0] // m.out_features) * m.in_features * m.out_features
+
+    def attention(m, inp, out):  # q @ k^T and attn @ v
+        _, n, c = inp[0].shape
+        total[0] += 2 * 2 * n * n * c
+
+    def mha(m, inp, out):  # in-proj, two matmuls, out-proj (MHA calls its linears functionally)
+        _, n, e = inp[0].shape
+        total[0] += 2 * n * e * 3 * e + 2 * 2 * n * n * e + 2 * n * e * e
+
+    handles = []
+    for mod in model.modules():
+        if isinstance(mod, nn.Conv2d):
+            handles.append(mod.register_forward_hook(conv))
+        elif isinstance(mod, nn.MultiheadAttention):
+            handles.append(mod.register_forward_hook(mha))
+        elif isinstance(mod, nn.Linear) and not isinstance(mod, nn.modules.linear.NonDynamicallyQuantizableLinear):
+            handles.append(mod.register_forward_hook(linear))
+        elif isinstance(mod, Attention):
+            handles.append(mod.register_forward_hook(attention))
+    with torch.no_grad():
+        model.eval()(torch.randn(shape))
+    for h in handles:
+        h.remove()
+    return total[0]
+
+
+# --- the contract with the family builders -----------------------------------------------------
+
+def test_from_module_equals_hand_built_cgbuilder_cg():
+    traced = from_module(SmallConvNet(), X32)
+    built = small_convnet_cg()
+    assert traced.fingerprint() == built.fingerprint()
+    assert traced.flops == built.flops
+    assert traced.params == built.params == n_params(SmallConvNet())
+    assert [n.op for n in traced.nodes] == [n.op for n in built.nodes]
+
+
+def test_residual_sum_matches_builder_sum():
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.Conv2d(4, 4, 1, bias=False)
+
+        def forward(self, x):
+            return sum([x, self.a(x), self.b(x)]).mean((2, 3))
+
+    b = CGBuilder(input_hwc=(8, 8, 4))
+    x = b.input()
+    built = b.output(b.mean(b.sum([x, b.conv(x, 4, 3), b.conv(x, 4, 1)])))
+    traced = from_module(Res(), (1, 4, 8, 8))
+    assert traced.fingerprint() == built.fingerprint() and traced.flops == built.flops
+
+
+# --- params and FLOPs -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("factory", [SmallConvNet, cifar_resnet, MobileNetV2ish, TinyViT, MHAViT,
+                                     lambda: TinyViT(sdpa=False)],
+                         ids=["small", "resnet", "mobilenet", "vit-sdpa", "vit-mha", "vit-manual"])
+def test_exact_params_and_flops_within_1pct_of_hooks(factory):
+    model = factory()
+    cg = from_module(model, X32)
+    assert cg.params == n_params(model)
+    ref = hook_flops(model)
+    assert abs(cg.flops - ref) <= 0.01 * ref, (cg.flops, ref)
+
+
+def test_resnet50_at_224_is_fast_and_exact():
+    model = ResNet50()
+    t0 = time.perf_counter()
+    cg = from_module(model, (1, 3, 224, 224))
+    assert time.perf_counter() - t0 < 2.0
+    assert cg.params == n_params(model) == 25_557_032
+    assert cg.op_counts()["conv"] == 53 and cg.op_counts()["add"] == 16
+    assert abs(cg.flops / 1e9 - 8.18) < 0.01  # 4.09 GMACs
+
+
+def test_vit_parameters_via_get_attr_are_attributed_to_consumers():
+    model = TinyViT()
+    cg = from_module(model, X32)
+    concat = next(n for n in cg.nodes if n.op == "concat")
+    assert concat.params == model.cls_token.numel()
+    pos = next(n for n in cg.nodes if n.op == "add" and n.params)
+    assert pos.params == model.pos_embed.numel()
+    assert cg.op_counts()["matmul"] == 4 and cg.op_counts()["softmax"] == 2
+    # hand-written attention, SDPA and nn.MultiheadAttention trace to the same graph
+    assert cg.fingerprint() == from_module(MHAViT(), X32).fingerprint()
+    assert cg.fingerprint() == from_module(TinyViT(sdpa=False), X32).fingerprint()
+
+
+def test_shared_module_counted_once_and_unused_params_on_output():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.unused = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.conv(self.conv(x)).flatten(1)
+
+    model = Shared()
+    with pytest.warns(UserWarning, match="not used"):
+        cg = from_module(model, (1, 4, 6, 6))
+    assert cg.op_counts()["conv"] == 2
+    assert cg.params == n_params(model)
+    assert cg.output_node.params == 12
+
+
+def test_functional_conv_with_parameter_weight():
+    class FConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(6, 3, 3, 3))
+
+        def forward(self, x):
+            return F.relu(F.conv2d(x, self.w, None, 2, 1)).mean((2, 3))
+
+    cg = from_module(FConv(), X32)
+    conv = next(n for n in cg.nodes if n.op == "conv")
+    assert conv.weight == (3, 6, 3, 3) and conv.stride == (2, 2) and conv.params == 162
+    assert conv.flops == 2 * 16 * 16 * 6 * 3 * 9
+
+
+# --- structure rules ---------------------------------------------------------------------------
+
+def test_add_chain_merged_and_constant_ops_contracted():
+    cg = from_module(AddChain(), (1, 3, 8, 8))
+    assert cg.op_counts() == {"input": 1, "conv": 3, "add": 1, "relu": 1, "output": 1}
+    add = next(n for n in cg.nodes if n.op == "add")
+    assert len([e for e in cg.edges if e[1] == add.id]) == 3
+
+
+def test_shape_ops_are_contracted_into_edges():
+    cg = from_module(SmallConvNet(), X32)
+    ids = {n.op: n.id for n in cg.nodes}
+    assert (ids["mean"], ids["linear"]) in cg.edges  # view + dropout contracted
+    vit = from_module(TinyViT(), X32)
+    conv = next(n for n in vit.nodes if n.op == "conv")
+    concat = next(n for n in vit.nodes if n.op == "concat")
+    assert (conv.id, concat.id) in vit.edges  # flatten + transpose contracted
+    assert concat.in_shape == (16, 1, 32) and concat.out_shape == (17, 1, 32)
+
+
+def test_duplicate_parent_is_deduplicated():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            a, b = y.chunk(2, dim=1)
+            return torch.cat([a, b], 1) * y
+
+    cg = from_module(Twice(), (1, 3, 4, 4))
+    assert len(cg.edges) == len(set(cg.edges))
+    concat = next(n for n in cg.nodes if n.op == "concat")
+    assert len([e for e in cg.edges if e[1] == concat.id]) == 1
+
+
+def test_zero_ops():
+    class Zero(nn.Module):
+        def forward(self, x):
+            return x.mul(0.0)
+
+    class Cell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.zero = Zero()
+
+        def forward(self, x):
+            return self.conv(x) + self.zero(x) + torch.zeros_like(x)
+
+    cg = from_module(Cell(), (1, 3, 4, 4))
+    assert cg.op_counts()["zero"] == 2 and cg.op_counts()["add"] == 1
+
+
+def test_unknown_op_warns_and_maps_to_other():
+    with pytest.warns(UserWarning, match=r"'other'.*LeakyReLU.*torch\.exp"):
+        cg = from_module(WithUnknownOp(), (1, 3, 8, 8))
+    assert cg.op_counts()["other"] == 2
+    assert cg.meta["unknown_ops"] == ["nn.LeakyReLU", "torch.exp"]
+
+
+def test_known_nets_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for model in (SmallConvNet(), MobileNetV2ish(), TinyViT(), MHAViT()):
+            from_module(model, X32)
+
+
+def test_untraceable_model_gives_clear_error():
+    with pytest.raises(CGError, match="data-dependent.*ONNX"):
+        from_module(Untraceable(), (1, 3, 8, 8))
+
+
+def test_shape_dependent_control_flow_is_specialised():
+    cg = from_module(ShapeBranching(), X32)
+    assert cg.op_counts()["maxpool"] == 1 and cg.op_counts()["relu"] == 1
+    small = from_module(ShapeBranching(), (1, 3, 8, 8))
+    assert "maxpool" not in small.op_counts()
+
+
+def test_module_is_left_untouched():
+    model = MobileNetV2ish().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    attrs = set(model.__dict__)
+    from_module(model, X32)
+    assert model.training and set(model.__dict__) == attrs
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].device.type == "cpu" for k in before)
+
+
+def test_bad_arguments():
+    with pytest.raises(CGError, match="nn.Module"):
+        from_module("not a module", X32)
+    with pytest.raises(CGError, match="input_shape"):
+        from_module(SmallConvNet(), (1, 3, -1, 32))
+    with pytest.raises(CGError, match="cannot trace|shape propagation"):
+        from_module(SmallConvNet(), (1, 5, 32, 32))  # wrong channel count
+
+
+def test_json_round_trip():
+    cg = from_module(MobileNetV2ish(), X32, name="mbv2")
+    again = load_json(cg.to_json())
+    assert again.to_dict() == cg.to_dict() and again.fingerprint() == cg.fingerprint()
+
+
+def test_throughput_small_resnet():
+    model = cifar_resnet(blocks=4, width=16)
+    from_module(model, X32)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        cg = from_module(model, X32)
+    per = (time.perf_counter() - t0) / 5
+    assert cg.num_nodes > 90
+    assert per < 0.25  # target 20 CGs/s on one core; generous bound for a loaded test machine
+
+
+def test_hwc_shape_convention():
+    from engine.graphs.fx_import import hwc
+
+    assert hwc((1, 16, 8, 4)) == (8, 4, 16)
+    assert hwc((1, 17, 32)) == (17, 1, 32)
+    assert hwc((1, 10)) == (1, 1, 10) and hwc((7,)) == (1, 1, 7) and hwc(()) == (1, 1, 1)
+    assert hwc((1, 2, 3, 4, 5)) == (4, 5, 6) and hwc((1, 0, 3)) == (1, 1, 3)
+
+
+def test_interpreted_cg_traces_back_to_itself():
+    from engine.search.interpret import interpret
+
+    cg = small_convnet_cg()
+    again = from_module(interpret(cg), X32)
+    assert again.fingerprint() == cg.fingerprint() and again.flops == cg.flops and again.params == cg.params

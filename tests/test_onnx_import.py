@@ -1,0 +1,204 @@
+"""from_onnx: agreement with from_module for both torch exporters, fused BN, decomposed
+activations, hand-built graphs and bad input."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from nets import MobileNetV2ish, SmallConvNet, TinyViT, cifar_resnet
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from engine.cg import CGError, from_module, from_onnx, load_json
+
+X32 = (1, 3, 32, 32)
+
+
+def randomise(model: nn.Module) -> nn.Module:
+    """Non-trivial values everywhere: the exporters drop zero biases and share equal initializers."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model
+
+
+def export(model: nn.Module, shape=X32, dynamo: bool = False, **kw) -> bytes:
+    x = torch.randn(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            prog = torch.onnx.export(model, (x,), dynamo=True, verbose=False, **kw)
+            return prog.model_proto.SerializeToString()
+        buf = io.BytesIO()
+        torch.onnx.export(model, (x,), buf, dynamo=False, **kw)
+        return buf.getvalue()
+
+
+def counts_without_bn(cg) -> dict:
+    return {k: v for k, v in cg.op_counts().items() if k != "batchnorm"}
+
+
+def fused_bn_params(model: nn.Module) -> int:
+    """Expected ONNX params when every BN is folded into the conv before it."""
+    total = sum(p.numel() for p in model.parameters())
+    mods = list(model.modules())
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.BatchNorm2d):
+            total -= 2 * m.num_features
+            conv = mods[i - 1]
+            assert isinstance(conv, nn.Conv2d)
+            if conv.bias is None:
+                total += m.num_features
+    return total
+
+
+@pytest.mark.parametrize("factory", [SmallConvNet, MobileNetV2ish, lambda: cifar_resnet(blocks=1)],
+                         ids=["small", "mobilenet", "resnet"])
+def test_torchscript_export_agrees_with_fx(factory):
+    model = randomise(factory()).eval()
+    fx = from_module(model, X32)
+    cg = from_onnx(export(model))
+    assert cg.validate() is cg
+    assert counts_without_bn(cg) == counts_without_bn(fx)
+    assert "batchnorm" not in cg.op_counts()  # folded by the exporter in eval mode
+    assert cg.flops == fx.flops
+    assert cg.params == fused_bn_params(model)
+
+
+def test_vit_both_exporters_agree_with_fx():
+    model = randomise(TinyViT()).eval()
+    fx = from_module(model, X32)
+    for dynamo in (False, True):
+        cg = from_onnx(export(model, dynamo=dynamo))
+        assert cg.op_counts() == fx.op_counts(), dynamo
+        assert cg.flops == fx.flops
+        assert cg.params == fx.params  # no BN; cls token, pos-embedding and LN weights counted
+
+
+def test_dynamo_export_mobilenet():
+    model = randomise(MobileNetV2ish()).eval()
+    fx = from_module(model, X32)
+    cg = from_onnx(export(model, dynamo=True))
+    assert counts_without_bn(cg) == counts_without_bn(fx) and cg.flops == fx.flops
+    assert cg.params == fused_bn_params(model)
+
+
+def test_unfused_batchnorm_gives_exact_params():
+    model = randomise(MobileNetV2ish())
+    data = export(model.train(), training=torch.onnx.TrainingMode.TRAINING)
+    fx = from_module(model, X32)
+    cg = from_onnx(data)
+    assert cg.op_counts() == fx.op_counts()
+    assert cg.params == fx.params and cg.flops == fx.flops
+    assert cg.fingerprint() == fx.fingerprint()
+
+
+@pytest.mark.parametrize("act,expected", [(nn.GELU(), "gelu"), (nn.GELU(approximate="tanh"), "gelu"),
+                                          (nn.SiLU(), "silu"), (nn.Hardswish(), "hardswish"),
+                                          (nn.ReLU6(), "relu6")])
+def test_decomposed_activations_are_recognised(act, expected):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), act, nn.Flatten(), nn.Linear(4 * 6 * 6, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        cg = from_onnx(export(model, (1, 3, 8, 8), opset_version=13))
+    assert cg.op_counts() == {"input": 1, "conv": 1, expected: 1, "linear": 1, "output": 1}
+
+
+def test_unknown_op_warns():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Softplus(), nn.Flatten())
+    with pytest.warns(UserWarning, match="Softplus"):
+        cg = from_onnx(export(model, (1, 3, 8, 8)))
+    assert cg.op_counts()["other"] == 1
+
+
+def _model(nodes, inits, x_shape=(1, 4), y_shape=(1, 3), opset=17):
+    graph = helper.make_graph(
+        nodes, "hand", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(y_shape))],
+        initializer=[numpy_helper.from_array(np.asarray(v, dtype=np.float32 if k[0] != "s" else np.int64), k)
+                     for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def test_hand_built_matmul_add_and_shape_chain():
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["h"]),
+        helper.make_node("Add", ["bias", "h"], ["hb"]),           # bias folded into the linear
+        helper.make_node("Relu", ["hb"], ["r"]),
+        helper.make_node("Shape", ["r"], ["shp"]),                 # Shape -> Gather -> Concat -> Reshape
+        helper.make_node("Gather", ["shp", "s_idx"], ["b"], axis=0),
+        helper.make_node("Concat", ["b", "s_minus1"], ["newshape"], axis=0),
+        helper.make_node("Reshape", ["r", "newshape"], ["flat"]),
+        helper.make_node("Constant", [], ["half"], value=numpy_helper.from_array(np.array(0.5, np.float32))),
+        helper.make_node("Mul", ["flat", "half"], ["scaled"]),    # x * constant: contracted
+        helper.make_node("Gemm", ["scaled", "W2", "b2"], ["y"], transB=1),
+    ]
+    data = _model(nodes, {"W": rng.normal(size=(4, 8)), "bias": rng.normal(size=8), "s_idx": [0],
+                          "s_minus1": [-1], "W2": rng.normal(size=(3, 8)), "b2": rng.normal(size=3)})
+    cg = from_onnx(data, name="hand")
+    assert cg.op_counts() == {"input": 1, "linear": 2, "relu": 1, "output": 1}
+    lin = [n for n in cg.nodes if n.op == "linear"]
+    assert [n.weight for n in lin] == [(4, 8, 1, 1), (8, 3, 1, 1)]
+    assert all(n.bias for n in lin) and cg.params == 4 * 8 + 8 + 8 * 3 + 3
+    assert cg.flops == 2 * (4 * 8 + 8 * 3)
+    assert load_json(cg.to_json()).to_dict() == cg.to_dict()
+
+
+def test_hand_built_separate_batchnorm_and_pools():
+    rng = np.random.default_rng(1)
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["bn"]),
+        helper.make_node("Clip", ["bn", "lo", "hi"], ["r6"]),
+        helper.make_node("MaxPool", ["r6"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["mp"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["y"]),
+    ]
+    inits = {"W": rng.normal(size=(6, 3, 3, 3)), "g": np.ones(6), "b": np.zeros(6), "m": np.zeros(6),
+             "v": np.ones(6), "lo": np.array(0.0), "hi": np.array(6.0)}
+    cg = from_onnx(_model(nodes, inits, x_shape=(1, 3, 16, 16), y_shape=(1, 6)))
+    assert [n.op for n in cg.nodes] == ["input", "conv", "batchnorm", "relu6", "maxpool", "mean", "output"]
+    conv = cg.nodes[1]
+    assert conv.stride == (2, 2) and conv.out_shape == (8, 8, 6) and not conv.bias
+    assert cg.params == 6 * 27 + 12 and cg.nodes[4].stride == (2, 2)
+
+
+@pytest.mark.parametrize("data,match", [(b"", "empty"), (b"\x00\x01garbage-bytes\xff" * 3, "not a valid ONNX"),
+                                        (b"not onnx at all", "not a valid ONNX")])
+def test_bad_bytes(data, match):
+    with pytest.raises(CGError, match=match):
+        from_onnx(data)
+
+
+def test_missing_file_and_label(tmp_path):
+    with pytest.raises(CGError, match="file not found"):
+        from_onnx(tmp_path / "nope.onnx")
+    with pytest.raises(CGError, match="upload.onnx"):
+        from_onnx(b"\x12\x34junk", label="upload.onnx")
+
+
+def test_model_without_input_dependency_is_rejected():
+    nodes = [helper.make_node("Identity", ["c"], ["y"])]
+    data = _model(nodes, {"c": np.ones(3)})
+    with pytest.raises(CGError, match="does not depend on its input"):
+        from_onnx(data)
+
+
+def test_onnx_model_proto_and_path(tmp_path):
+    data = export(SmallConvNet().eval())
+    path = tmp_path / "small.onnx"
+    path.write_bytes(data)
+    a, b = from_onnx(path), from_onnx(onnx.load_model_from_string(data))
+    assert a.fingerprint() == b.fingerprint()
+    assert from_onnx(path, name="mine").name == "mine"
