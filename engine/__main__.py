@@ -29,11 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine", description="GENNAPE Studio engine")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, mod in sorted(commands.items()):
-        p = sub.add_parser(name, help=getattr(mod, "HELP", ""))
+        aliases = [name.replace("_", "-")] if "_" in name else []  # `studio-assets` == `studio_assets`
+        p = sub.add_parser(name, help=getattr(mod, "HELP", ""), aliases=aliases)
         mod.add_arguments(p)
     args = parser.parse_args(argv)
     try:
-        return int(commands[args.command].run(args) or 0)
+        return int(commands[args.command.replace("-", "_")].run(args) or 0)
     except (ValueError, FileNotFoundError, KeyError) as exc:  # user-facing input errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: {msg}", file=sys.stderr)
