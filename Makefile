@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: run test install lint bench evaluate clean
+.PHONY: run test install lint bench evaluate clean browser
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11) on PATH"; exit 1; }
@@ -24,7 +24,12 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check engine app tests
 
-test: $(STAMP)
+# headless Chromium for tests/test_browser.py (Debian package; the test skips with a reason without it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update && apt-get install -y chromium) >/dev/null 2>&1 \
+		|| echo "chromium could not be installed: the real-browser test will be skipped"; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m ruff check engine app tests
 	$(BIN)/python -m pytest -q
 

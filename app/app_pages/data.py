@@ -1,0 +1,188 @@
+"""Data: benchmark datasets, generated samples, uploads (with per-row validation), the table."""
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from app.ui import cached, state, widgets
+from app.ui.progress import StreamlitProgress
+from engine import studio
+
+st.title("Data")
+st.caption("Everything you add here stays in this browser session only; other users never see it.")
+
+ws = cached.workspace()
+pred, why = cached.base_predictor()
+if pred is None:
+    st.warning(f"No GENNAPE model is loaded ({why}); new architectures are added unscored.")
+stale = cached.stale_scores_note(ws, pred)
+if stale:
+    st.warning(stale)
+
+
+def _add(part: studio.Workspace, label: str) -> None:
+    """Extend the session's workspace with ``part`` (a new object; the shared default is untouched)."""
+    new = studio.extend(cached.workspace(), part)
+    added = len(new) - len(cached.workspace())
+    cached.set_workspace(new)
+    state.put(state.ADDED, [*state.get(state.ADDED), label])
+    state.flash("success", f"Added {added:,} architecture(s) from {label}." if added else
+                f"{label}: every architecture was already in the workspace.")
+
+
+def _score_kwargs() -> dict:
+    return {"predictor": pred, "reference": cached.score_reference(cached.workspace(), pred)}
+
+
+# --- benchmark datasets --------------------------------------------------------------------------
+bench, samples, uploads = st.tabs(["Benchmark datasets", "Generate samples", "Upload"])
+with bench:
+    st.markdown("Labelled benchmark datasets: the embedded NAS-Bench-201 labels and any reference folders "
+                "configured on this machine (`GENNAPE_DATA_DIR`).")
+    try:
+        from engine.data import available
+
+        infos = available()
+    except Exception as exc:  # noqa: BLE001 - show, keep the page
+        infos = []
+        st.error(f"Could not list datasets: {exc}")
+    if infos:
+        table = pd.DataFrame([i.to_dict() for i in infos])
+        loaded = set(ws.frame["dataset"])
+        table.insert(0, "in workspace", table["name"].isin(loaded))
+        st.dataframe(table[["in workspace", "name", "family", "count", "present", "provenance", "location"]],
+                     hide_index=True, key="data_bench_table")
+        choices = [i.name for i in infos if i.present and i.name not in loaded]
+        pick = st.multiselect("Add datasets to the workspace", choices, key="data_bench_pick")
+        if st.button("Add datasets", key="data_bench_add", disabled=not pick):
+            for name in pick:
+                with st.status(f"Loading {name}…", expanded=True) as status:
+                    bar = st.progress(0.0)
+                    try:
+                        from engine.data import load
+
+                        ds = load(name, with_cgs=False)
+                        part = studio.part_from_dataset(ds, source="benchmark", prefix=name,
+                                                        callback=StreamlitProgress(bar), **_score_kwargs())
+                        _add(part, name)
+                        status.update(label=f"{name}: {len(ds):,} architectures", state="complete")
+                    except Exception as exc:  # noqa: BLE001
+                        status.update(label=f"{name} could not be loaded", state="error")
+                        st.error(f"{name}: {exc}")
+            st.rerun()
+
+# --- samples -------------------------------------------------------------------------------------
+with samples:
+    try:
+        titles = studio.family_titles()
+    except Exception as exc:  # noqa: BLE001
+        titles = {}
+        st.error(f"Could not list the families: {exc}")
+    if titles:
+        c = st.columns([2, 2, 1])
+        fam = c[0].selectbox("Family", list(titles), format_func=lambda n: f"{titles[n]} ({n})", key="data_family")
+        n = c[1].slider("Samples", 1, 200, 20, key="data_sample_n")
+        seed = c[2].number_input("Seed", 0, 10_000, 0, key="data_sample_seed")
+        if st.button("Generate and score", key="data_sample_go"):
+            with st.status(f"Sampling {n} {titles[fam]} architectures…", expanded=True) as status:
+                bar = st.progress(0.0)
+                try:
+                    ds = studio.sample_dataset(fam, int(n), int(seed))
+                    part = studio.part_from_dataset(ds, source="sample", prefix=f"sample:{fam}",
+                                                    callback=StreamlitProgress(bar), **_score_kwargs())
+                    _add(part, f"{n} {fam} samples (seed {seed})")
+                    status.update(label="Done", state="complete")
+                except Exception as exc:  # noqa: BLE001
+                    status.update(label="Sampling failed", state="error")
+                    st.error(f"{fam}: {exc}")
+            st.rerun()
+
+# --- uploads -------------------------------------------------------------------------------------
+with uploads:
+    st.markdown(
+        "- **CSV / TSV / JSONL / JSON array**: one architecture per row with `family` + `spec` (or a `cg` "
+        "column of CG JSON) and an optional label column (`label`, `accuracy`, `val_acc`, …; percent or "
+        "fractions).\n"
+        "- **ONNX** (`.onnx`), or a **zip** of ONNX files with an optional `labels.csv` (`file`, `label`).\n"
+        "- **CG JSON** (as written by GENNAPE Studio) or the GENNAPE authors' files (`.json`, `.pkl`).")
+    files = st.file_uploader("Upload architectures", type=list(studio.UPLOAD_TYPES), accept_multiple_files=True,
+                             key="data_uploader")
+    log = list(state.get(state.UPLOADS))
+    seen = {getattr(u, "signature", None) for u in log}
+    for f in files or []:
+        raw = f.getvalue()
+        sig = (f.name, len(raw), hashlib.sha1(raw).hexdigest())
+        if sig in seen:
+            continue
+        with st.status(f"Reading {f.name}…", expanded=True) as status:
+            bar = st.progress(0.0)
+            outcome = studio.parse_upload(raw, f.name)
+            try:
+                prefix = f"upload:{f.name}"
+                if cached.workspace().frame["id"].str.startswith(prefix + ":").any():  # same name, new content
+                    prefix = f"upload:{f.name}#{sig[2][:6]}"
+                part = studio.part_from_upload(outcome, callback=StreamlitProgress(bar), prefix=prefix,
+                                               **_score_kwargs())
+                if len(part):
+                    _add(part, f.name)
+            except Exception as exc:  # noqa: BLE001 - the session keeps its other data
+                outcome.errors = pd.concat([outcome.errors, pd.DataFrame(
+                    [{"row": None, "field": "file", "reason": f"could not score the architectures: {exc}"}])],
+                    ignore_index=True)
+                outcome.dataset = None
+            outcome.signature = sig
+            log.append(outcome)
+            seen.add(sig)
+            status.update(label=outcome.summary(), state="complete" if outcome.ok_rows else "error")
+    state.put(state.UPLOADS, log)
+    for i, u in enumerate(reversed(log)):
+        ok = u.ok_rows > 0
+        with st.expander(("✅ " if ok and u.errors.empty else "⚠️ " if ok else "❌ ") + u.summary(),
+                         expanded=not ok or not u.errors.empty):
+            if not ok:
+                st.error(f"Nothing could be loaded from {u.filename}; see the reasons below. "
+                         "Your other data is unaffected.")
+            for w in u.warnings:
+                st.warning(w)
+            if len(u.errors):
+                st.caption("Rows are numbered as lines of the file (a CSV header is row 1).")
+                st.dataframe(u.errors, hide_index=True, key=f"data_upload_errors_{i}")
+            elif ok:
+                st.success("Every row was read.")
+
+# --- the combined table --------------------------------------------------------------------------
+st.subheader("All architectures in this session")
+ws = cached.workspace()
+if len(ws) == 0:
+    st.info("The workspace is empty.")
+    st.stop()
+table = studio.architecture_table(ws)
+c = st.columns([2, 2, 2])
+fams = c[0].multiselect("Family", sorted(table["family"].unique()), key="data_filter_family")
+srcs = c[1].multiselect("Source", sorted(table["source"].unique()), key="data_filter_source")
+query = c[2].text_input("Id contains", key="data_filter_query")
+view = table
+if fams:
+    view = view[view["family"].isin(fams)]
+if srcs:
+    view = view[view["source"].isin(srcs)]
+if query:
+    view = view[view["id"].str.contains(query, case=False, regex=False)]
+st.caption(f"{len(view):,} of {len(table):,} architectures. Click a row to select it.")
+event = widgets.table(view, "data_table", select="single-row", height=420)
+picked = widgets.selected_row_ids(event, view)
+if picked:
+    state.select(picked[0])
+    if st.button(f"Open {picked[0]} on the Architecture page", key="data_open"):
+        st.switch_page("app_pages/architecture.py")
+st.download_button("Download this table (CSV)", view.to_csv(index=False).encode(), "architectures.csv",
+                   "text/csv", key="data_download")
+
+if state.get(state.WORKSPACE) is not None and st.button("Reset to the default data", key="data_reset"):
+    for key in (state.WORKSPACE, state.TSNE_OVERRIDE, state.SELECTED, state.COMPARE):
+        state.put(key, None)
+    state.put(state.UPLOADS, [])
+    state.put(state.ADDED, [])
+    state.put(state.MAP_SELECTION, [])
+    st.rerun()

@@ -1,0 +1,149 @@
+"""Fine-tune: adapt a copy of the model to one family with k labelled samples; before / after."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.ui import cached, charts, state, widgets
+from app.ui.progress import StreamlitProgress
+from engine import studio
+
+TYPED = "ft_typed_labels"  # id -> label typed / uploaded on this page (session only)
+
+st.title("Fine-tune")
+ws = widgets.workspace_or_stop(need_scores=True)
+pred, why = cached.base_predictor()
+if pred is None or not hasattr(pred, "finetune"):
+    st.info(f"Fine-tuning needs the GENNAPE model ({why or 'this model cannot be fine-tuned'}).")
+    st.stop()
+st.markdown(
+    "GENNAPE generalises to unseen families, and a few labelled samples of a target family make it better "
+    "(the paper fine-tunes on 50). Pick a family and **k** labelled architectures; a **copy** of the model is "
+    "fine-tuned (the shared model is never changed) and compared with the original on labelled architectures "
+    "it did not see. The fine-tuned model stays in this browser session and can be downloaded.")
+typed: dict = st.session_state.setdefault(TYPED, {})
+
+frame = ws.frame.copy()
+if typed:
+    ids = frame["id"].map(typed)
+    frame["label"] = np.where(ids.notna(), ids.astype(float), frame["label"])
+counts = frame.assign(lab=np.isfinite(frame["label"].to_numpy(dtype=float))).groupby("family")["lab"].agg(["sum", "size"])
+families = counts.sort_values("sum", ascending=False).index.tolist()
+c = st.columns([2, 2])
+target = c[0].selectbox("Target family", families, key="ft_family",
+                        format_func=lambda f: f"{f} — {int(counts.loc[f, 'sum']):,} labelled of {int(counts.loc[f, 'size']):,}")
+mode = c[1].segmented_control("Labels", ["Known labels", "Type or upload labels"], default="Known labels",
+                              key="ft_label_mode", required=True)
+pool = frame[frame["family"] == target]
+
+if mode == "Type or upload labels":
+    st.caption("Type accuracies (%) into the label column, or upload a CSV with `id` and `label` columns. "
+               "Typed labels are used only here, in this session.")
+    up = st.file_uploader("Labels CSV", type=["csv"], key="ft_labels_csv")
+    if up is not None:
+        try:
+            lab = pd.read_csv(up)
+            lab.columns = [str(col).strip().lower() for col in lab.columns]
+            if not {"id", "label"} <= set(lab.columns):
+                raise ValueError(f"needs columns 'id' and 'label', found {list(lab.columns)}")
+            vals = pd.to_numeric(lab["label"], errors="coerce")
+            known = lab["id"].astype(str).isin(set(ws.frame["id"]))
+            good = known & vals.between(0, 100)
+            typed.update(dict(zip(lab.loc[good, "id"].astype(str), vals[good].astype(float))))
+            if (~good).any():
+                st.warning(f"{int((~good).sum())} row(s) ignored (unknown id or a label outside 0–100), e.g. rows "
+                           + ", ".join(str(i + 2) for i in np.flatnonzero(~good.to_numpy())[:5]) + ".")
+            st.success(f"{int(good.sum())} label(s) read.")
+        except Exception as exc:  # noqa: BLE001
+            st.error(f"Could not read the labels file: {exc}")
+    sel = set(state.get(state.MAP_SELECTION))
+    show = pool[pool["id"].isin(sel) | (pool["source"] == "upload") | pool["id"].isin(typed)]
+    if len(show) < 20:
+        rest = pool[~pool["id"].isin(set(show["id"]))]
+        show = pd.concat([show, rest.sample(min(len(rest), 40 - len(show)), random_state=0)])
+    edit = show[["id", "source", "score", "label"]].reset_index(drop=True)
+    edited = st.data_editor(edit, key="ft_editor", disabled=["id", "source", "score"], hide_index=True,
+                            column_config={"label": st.column_config.NumberColumn("label (%)", min_value=0.0,
+                                                                                  max_value=100.0, format="%.2f")})
+    changed = edited[edited["label"].notna() & (edited["label"] != edit["label"])]
+    if len(changed):
+        typed.update(dict(zip(changed["id"], changed["label"].astype(float))))
+        st.rerun()
+
+labelled = pool[np.isfinite(pool["label"].to_numpy(dtype=float))]
+st.subheader("Fine-tuning samples")
+if len(labelled) < 2:
+    st.info(f"{target} has {len(labelled)} labelled architecture(s); at least 2 are needed. Type labels above, "
+            "upload a labelled CSV on the Data page, or pick another family.")
+    st.stop()
+c = st.columns(4)
+strategy = c[0].radio("Choose samples", studio.FINETUNE_STRATEGIES, key="ft_strategy")
+k = c[1].slider("k", 2, int(min(100, len(labelled))), int(min(10, len(labelled))), key="ft_k")
+seed = c[2].number_input("Seed", 0, 10_000, 0, key="ft_seed")
+epochs = c[3].slider("Epochs", 1, 100, 20, key="ft_epochs", help="training epochs of the heads (the paper: 100)")
+manual = []
+if strategy == "manual":
+    manual = st.multiselect("Architectures", labelled["id"].tolist(), key="ft_manual", max_selections=100)
+n_eval = st.slider("Held-out architectures to evaluate on", 10, 2000, 300, step=10, key="ft_n_eval")
+
+if st.button("Fine-tune", type="primary", key="ft_run"):
+    try:
+        train_ids = studio.choose_finetune_ids(labelled, k, strategy, int(seed), manual)
+        rest = labelled[~labelled["id"].isin(set(train_ids))]
+        if len(rest) > n_eval:
+            rest = rest.sample(n_eval, random_state=int(seed))
+        eval_ids = rest["id"].tolist()
+        lab = labelled.set_index("id")["label"]
+        with st.status(f"Fine-tuning on {len(train_ids)} architectures…", expanded=True) as status:
+            bar = st.progress(0.0, text="building graphs")
+            train_cgs = [cached.cg_of(ws, a) for a in train_ids]
+            eval_cgs = [cached.cg_of(ws, a) for a in eval_ids]
+            outcome = studio.finetune_and_evaluate(
+                pred, train_cgs, lab.loc[train_ids].to_numpy(), eval_cgs, lab.loc[eval_ids].to_numpy(),
+                train_ids=train_ids, eval_ids=eval_ids, epochs=int(epochs), seed=int(seed),
+                callback=StreamlitProgress(bar))
+            outcome.settings.update({"family": target, "strategy": strategy})
+            state.put(state.FINETUNE, outcome)
+            status.update(label=f"Fine-tuned in {outcome.seconds:.1f} s", state="complete", expanded=False)
+    except Exception as exc:  # noqa: BLE001 - explain, keep the session
+        st.error(f"Fine-tuning failed: {exc}")
+
+outcome = state.get(state.FINETUNE)
+if outcome is None:
+    st.stop()
+st.subheader("Before and after")
+st.caption(f"Fine-tuned on {len(outcome.train_ids)} {outcome.settings.get('family', '')} architectures "
+           f"({outcome.settings.get('strategy', '')}, seed {outcome.settings.get('seed')}); evaluated on "
+           f"{len(outcome.eval_ids)} held-out ones.")
+if outcome.metrics_before:
+    mt = outcome.metrics_table()
+    keys = [m for m in ("srcc", "kendall_tau", "ndcg@10", "precision@10") if m in set(mt["metric"])]
+    cols = st.columns(max(1, len(keys)))
+    for col, m in zip(cols, keys):
+        r = mt[mt["metric"] == m].iloc[0]
+        col.metric(m, f"{r['after']:.3f}", f"{r['after'] - r['before']:+.3f}")
+    st.dataframe(mt, hide_index=True, key="ft_metrics",
+                 column_config={"before": st.column_config.NumberColumn(format="%.4f"),
+                                "after": st.column_config.NumberColumn(format="%.4f")})
+elif len(outcome.eval_ids) < 3:
+    st.info("Too few held-out labelled architectures to measure the ranking (need 3).")
+if len(outcome.eval_ids):
+    st.plotly_chart(charts.finetune_scatter(outcome.predictions()), key="ft_scatter")
+curve = charts.loss_curve(outcome.history)
+if curve is not None:
+    with st.expander("Training progress"):
+        st.plotly_chart(curve, key="ft_curve")
+c = st.columns(2)
+try:
+    packed = st.session_state.get("ft_zip")
+    if packed is None or packed[0] != id(outcome):  # pack once per fine-tuned model
+        packed = (id(outcome), studio.save_model_zip(outcome.model))
+        st.session_state["ft_zip"] = packed
+    data = packed[1]
+    c[0].download_button("Download the fine-tuned checkpoint (zip)", data, "gennape_finetuned.zip",
+                         "application/zip", key="ft_download", icon=":material/download:")
+except Exception as exc:  # noqa: BLE001
+    c[0].error(f"The checkpoint could not be packed: {exc}")
+if c[1].button("Discard the fine-tuned model", key="ft_discard"):
+    state.put(state.FINETUNE, None)
+    st.rerun()

@@ -1,0 +1,59 @@
+"""Rankings: architectures by GENNAPE score, ranking metrics where labels exist, CSV download."""
+
+import numpy as np
+import streamlit as st
+
+from app.ui import charts, state, widgets
+from engine import studio
+
+st.title("Rankings")
+ws = widgets.workspace_or_stop(need_scores=True)
+
+table = studio.architecture_table(ws)
+ft = state.get(state.FINETUNE)
+if ft is not None:
+    after = dict(zip(ft.eval_ids, ft.after))
+    table.insert(table.columns.get_loc("score") + 1, "fine-tuned score", table["id"].map(after))
+c = st.columns([2, 2, 1])
+fams = c[0].multiselect("Family", sorted(table["family"].unique()), key="rank_family")
+srcs = c[1].multiselect("Source", sorted(table["source"].unique()), key="rank_source")
+only_labelled = c[2].toggle("Only labelled", key="rank_labelled")
+view = table
+if fams:
+    view = view[view["family"].isin(fams)]
+if srcs:
+    view = view[view["source"].isin(srcs)]
+if only_labelled:
+    view = view[np.isfinite(view["label"].to_numpy(dtype=float))]
+view = view.sort_values("score", ascending=False, na_position="last")
+st.caption(f"{len(view):,} architectures, best first. Each member's own score is in the `member_*` columns; "
+           "the label's provenance is in the last columns. Click a row to select the architecture.")
+ev = widgets.table(view, "rank_table", select="single-row", height=460)
+picked = widgets.selected_row_ids(ev, view)
+if picked and picked[0] != state.get(state.SELECTED):
+    state.select(picked[0])
+st.download_button("Download the ranking (CSV)", view.to_csv(index=False).encode(), "gennape_ranking.csv",
+                   "text/csv", key="rank_download")
+
+st.subheader("How well does the score rank the true labels?")
+labelled = ws.frame[np.isfinite(ws.frame["label"].to_numpy(dtype=float))]
+if len(labelled) < 3:
+    st.info("No true labels in this workspace: add a labelled benchmark dataset or upload labels on the Data page.")
+    st.stop()
+if not studio.metrics_available():
+    st.info("The metrics module is not available in this build.")
+    st.stop()
+sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if (fams or srcs) else ws
+metrics = studio.ranking_metrics(sub)
+if metrics.empty:
+    st.info("The filtered rows have fewer than 3 labelled architectures per dataset.")
+else:
+    st.caption("One row per labelled dataset (labels of different datasets measure different things). "
+               "SRCC / Kendall τ: rank correlation (1 = same order); NDCG@10: quality of the top 10; "
+               "precision@10: share of the true top 10 found in the predicted top 10; regret@1: accuracy lost by "
+               "picking the top-scored architecture.")
+    st.dataframe(metrics.drop(columns=["mae"], errors="ignore"), hide_index=True, key="rank_metrics",
+                 column_config={k: st.column_config.NumberColumn(format="%.3f")
+                                for k in ("srcc", "kendall_tau", "pairwise_kt", "ndcg@10", "precision@10",
+                                          "regret@1")})
+st.plotly_chart(charts.pred_vs_true(sub.frame), key="rank_scatter", on_select="ignore")

@@ -1,0 +1,1 @@
+"""UI helpers of GENNAPE Studio: state keys, cached engine calls, figures, graph view, progress."""

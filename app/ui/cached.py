@@ -1,0 +1,174 @@
+"""Cached engine calls (bounded) and the session's active workspace / model.
+
+* :func:`default_predictor` — the shipped checkpoint, loaded once per process
+  (``st.cache_resource``); **read-only**: never fine-tune or modify it (fine-tuning deep-copies).
+* :func:`default_predictor` reads ``$GENNAPE_STUDIO_CHECKPOINT`` (a checkpoint folder) when set.
+* :func:`default_workspace` — ``assets/default_workspace.npz`` (or ``$GENNAPE_STUDIO_WORKSPACE``),
+  loaded once per process; when the file is missing a small live workspace is built instead.
+* :func:`workspace` / :func:`active_predictor` — what *this* session sees.
+* :func:`cg_for` — CGs rebuilt from (family, spec) for the architectures a user opens.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app.ui import state
+from engine import studio
+from engine.graphs.cg import CG
+
+#: rows of the embedded NB-201 set used when no workspace file is shipped (keeps startup short)
+FALLBACK_LIMIT = 1500
+FALLBACK_SAMPLES = 8
+
+
+def workspace_path() -> Path:
+    env = os.environ.get("GENNAPE_STUDIO_WORKSPACE")
+    return Path(env) if env else studio.default_asset_path()
+
+
+@st.cache_resource(max_entries=1, show_spinner="Loading the GENNAPE checkpoint…")
+def default_predictor() -> tuple[Any, str]:
+    """``(predictor, "")`` or ``(None, reason)``; the predictor is shared by every session."""
+    try:
+        import engine.model as model
+    except Exception as exc:  # noqa: BLE001 - any failure becomes a message on the page
+        return None, f"the model package cannot be imported ({type(exc).__name__}: {exc})"
+    env = os.environ.get("GENNAPE_STUDIO_CHECKPOINT")  # a checkpoint folder instead of the shipped one
+    loader = (lambda: model.GennapePredictor.load(env)) if env else getattr(model, "load_default", None)
+    if loader is None:
+        return None, "this build has no shipped checkpoint loader yet (engine.model.load_default)"
+    try:
+        pred = loader()
+    except Exception as exc:  # noqa: BLE001
+        return None, f"the shipped checkpoint could not be loaded: {exc}"
+    if hasattr(pred, "eval"):
+        pred.eval()
+    return pred, ""
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the default workspace…")
+def default_workspace(path: str) -> tuple[studio.Workspace, str]:
+    """``(workspace, note)``: the shipped workspace file, else a small live build (note says so)."""
+    p = Path(path)
+    if p.exists():
+        try:
+            return studio.load_workspace(p), ""
+        except (OSError, ValueError) as exc:
+            note = f"The workspace file {p.name} could not be read ({exc}); built a small one instead."
+    else:
+        note = (f"No prebuilt workspace file ({p.name}); showing a small live sample instead. "
+                "Build the full default with `python -m engine studio-assets`.")
+    predictor, why = default_predictor()
+    try:
+        from engine.data import load_default
+
+        ds = load_default(with_cgs=False)
+        ws = studio.build_default_workspace(predictor, dataset=ds, limit=FALLBACK_LIMIT,
+                                            samples_per_family=FALLBACK_SAMPLES, tsne=False) \
+            if predictor is not None else _unscored_default(ds)
+    except Exception as exc:  # noqa: BLE001 - the app must still open
+        return studio.empty_workspace(), f"{note} That failed too: {exc}"
+    if predictor is None:
+        note += f" No model is loaded ({why}), so architectures are not scored."
+    return ws, note
+
+
+def _unscored_default(ds: Any) -> studio.Workspace:
+    import numpy as np
+
+    from engine import families
+
+    rng = np.random.default_rng(0)
+    if len(ds) > FALLBACK_LIMIT:
+        ds = ds.subset(np.sort(rng.choice(len(ds), FALLBACK_LIMIT, replace=False)))
+    parts = [studio.part_from_dataset(ds, source="benchmark", prefix=ds.name)]
+    for name in families.names():
+        try:
+            parts.append(studio.part_from_dataset(studio.sample_dataset(name, FALLBACK_SAMPLES, 0), source="sample",
+                                                  prefix=f"sample:{name}"))
+        except Exception:  # noqa: BLE001, S112 - a family still in progress must not block the app
+            continue
+    return studio.concat_parts(parts)
+
+
+def workspace() -> studio.Workspace:
+    """This session's workspace (the shared default until the session adds data)."""
+    ws = state.get(state.WORKSPACE)
+    if ws is None:
+        ws = default_workspace(str(workspace_path()))[0]
+    return ws
+
+
+def workspace_note() -> str:
+    """Why the shared default workspace is not the full shipped one ("" when it is, or when this
+    session works on its own workspace)."""
+    if state.get(state.WORKSPACE) is not None:
+        return ""
+    return default_workspace(str(workspace_path()))[1]
+
+
+def set_workspace(ws: studio.Workspace) -> None:
+    state.put(state.WORKSPACE, ws)
+    state.put(state.TSNE_OVERRIDE, None)
+
+
+def base_predictor() -> tuple[Any, str]:
+    """The session's base model: one injected for the session, else the shared shipped one."""
+    pred = state.get(state.PREDICTOR)
+    if pred is not None:
+        return pred, ""
+    return default_predictor()
+
+
+def active_predictor() -> tuple[Any, str]:
+    """The model that scores new data: the session's fine-tuned copy when chosen, else the base."""
+    ft = state.get(state.FINETUNE)
+    if ft is not None and state.get(state.USE_FINETUNED):
+        return ft.model, ""
+    return base_predictor()
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def cg_for(family: str, spec: str) -> CG:
+    """CG of a (family, canonical spec); shared between sessions — treat as read-only."""
+    return studio.build_cg(family, spec)
+
+
+def cg_of(ws: studio.Workspace, arch_id: str) -> CG:
+    if arch_id in ws.cgs:
+        return ws.cgs[arch_id]
+    row = ws.row(arch_id)
+    return cg_for(row["family"], row["spec"])
+
+
+@st.cache_resource(max_entries=4, show_spinner="Preparing the score reference…")
+def _reference(model: str, ids: tuple[str, ...], _ws: studio.Workspace, _predictor: Any) -> Any:
+    return studio.workspace_reference(_ws, _predictor, cg_lookup=lambda a: cg_of(_ws, a))
+
+
+def score_reference(ws: studio.Workspace, predictor: Any) -> Any:
+    """The fixed reference population that puts new scores on the workspace's scale (the
+    rows listed in ``ws.meta["reference_ids"]``); None when there is none."""
+    ids = tuple(i for i in ws.meta.get("reference_ids", []) if i in ws)
+    if predictor is None or not ids or not hasattr(predictor, "reference"):
+        return None
+    return _reference(studio.model_key(predictor), ids, ws, predictor)
+
+
+def stale_scores_note(ws: studio.Workspace, predictor: Any) -> str:
+    """A warning when the workspace was scored by another checkpoint than the loaded one (new
+    uploads would then be scored on a different scale); "" when they match or it is unknown."""
+    built_with = ws.meta.get("model_key")
+    if not built_with or predictor is None:
+        return ""
+    current = studio.model_key(predictor)
+    if current == built_with or current.startswith(type(predictor).__name__ + "-"):
+        return ""
+    return ("The default workspace was scored by a different checkpoint than the one loaded now, so scores of "
+            "architectures you add are not directly comparable with it. Rebuild it with "
+            "`python -m engine studio-assets`.")

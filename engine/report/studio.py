@@ -1,0 +1,163 @@
+"""The GENNAPE Studio report: a workspace, its figures and results as one offline HTML file.
+
+:func:`studio_report` writes the text, facts and tables from the engine's objects (workspace,
+model card, provenance, ranking metrics, fine-tuning outcome, upload validation) and places the
+Plotly figures the caller passes (the app builds them with the same functions it shows on
+screen), so a stakeholder can read the result without the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.report.html import Report, render_html
+
+INTRO = (
+    "GENNAPE Studio predicts how well neural-network architectures will perform **without training "
+    "them**. Every architecture is turned into a computation graph (CG) of atomic operations; a graph "
+    "neural network pretrained with contrastive learning embeds it; Fuzzy C-Means assigns soft cluster "
+    "memberships; an ensemble of predictors turns the embedding into a **GENNAPE score**.\n\n"
+    "- A higher score means the model expects higher accuracy. Scores are for **ranking** "
+    "architectures against each other; they are not accuracies in percent.\n"
+    "- Where true accuracy labels exist, the report measures how well the score ranks them "
+    "(SRCC, Kendall tau, NDCG@10, precision@10; see the glossary).\n"
+    "- Every label names its provenance: which dataset, which accuracy, how many epochs and seeds, "
+    "and where it comes from."
+)
+
+GLOSSARY = {
+    "GENNAPE score": "the ensemble's prediction; larger = expected to be more accurate (relative, for ranking)",
+    "SRCC": "Spearman rank correlation between score and true accuracy (1 = identical order, 0 = no relation)",
+    "Kendall tau": "fraction of concordant minus discordant pairs (1 = every pair ordered correctly)",
+    "pairwise KT": "the GENNAPE authors' pairwise ranking accuracy with a small tie filter",
+    "NDCG@10": "quality of the top-10 ranking, weighting the truly best architectures most (1 = perfect)",
+    "precision@10": "share of the 10 truly best architectures that are in the predicted top 10",
+    "regret@1": "accuracy lost by picking the top-scored architecture instead of the true best (percent points)",
+    "FLOPs": "2 x multiply-accumulates of convolutions, linear layers and matrix products for one input",
+    "FCM cluster / membership": "Fuzzy C-Means soft assignment of the embedding to clusters of known architectures",
+    "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters (unfamiliar architecture)",
+    "t-SNE / PCA map": "2-D pictures of the embedding; nearby points are architectures the encoder finds similar",
+}
+
+
+def _workspace_facts(ws: Any) -> dict[str, Any]:
+    f = ws.frame
+    facts = {
+        "architectures": len(f),
+        "families": ", ".join(sorted(f["family"].unique())) if len(f) else "—",
+        "with true accuracy labels": ws.num_labelled,
+        "scored by the model": int(np.isfinite(f["score"].to_numpy(dtype=float)).sum()),
+        "FCM clusters": ws.num_clusters,
+    }
+    for src in ("benchmark", "sample", "upload"):
+        facts[f"rows from {src}s"] = int((f["source"] == src).sum())
+    return facts
+
+
+def _provenance_table(ws: Any) -> pd.DataFrame:
+    f = ws.frame
+    lab = f[np.isfinite(f["label"].to_numpy(dtype=float))]
+    rows = []
+    for (dataset, prov), grp in lab.groupby(["dataset", "provenance"], sort=True):
+        p = ws.provenances.get(prov, {})
+        rows.append({"dataset": dataset, "rows": len(grp), "families": ", ".join(sorted(grp["family"].unique())),
+                     "label": prov, "notes": p.get("notes", "")})
+    return pd.DataFrame(rows, columns=["dataset", "rows", "families", "label", "notes"])
+
+
+def _top_table(ws: Any, n: int = 25) -> pd.DataFrame:
+    f = ws.frame
+    top = f[np.isfinite(f["score"].to_numpy(dtype=float))].nlargest(n, "score")
+    out = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top["id"], "family": top["family"],
+                        "source": top["source"], "GENNAPE score": top["score"], "true label": top["label"],
+                        "MFLOPs": top["flops"] / 1e6, "M params": top["params"] / 1e6})
+    return out.reset_index(drop=True)
+
+
+def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics: pd.DataFrame | None = None,
+                  finetune: Any = None, uploads: Sequence[Any] = (), title: str = "GENNAPE Studio report",
+                  model_name: str = "") -> Report:
+    """Build the :class:`Report` (render it with :func:`render_html` / :func:`report_html`).
+
+    ``figures`` keys used (all optional): ``map``, ``scores``, ``composition``, ``entropy``,
+    ``pred_vs_true``, ``finetune``.  ``metrics`` is :func:`engine.studio.ranking_metrics`;
+    ``finetune`` an :class:`engine.studio.FinetuneOutcome`; ``uploads`` a list of
+    :class:`engine.studio.UploadOutcome`.
+    """
+    figs = dict(figures or {})
+    rep = Report(title, subtitle=f"{len(ws):,} architectures scored by {model_name or 'the GENNAPE model'}")
+    rep.section("What this is").text(INTRO).facts(_workspace_facts(ws), "What the report covers.")
+
+    card = {k: v for k, v in dict(ws.model_card).items() if not isinstance(v, dict | list) or len(str(v)) < 400}
+    sec = rep.section("The model")
+    sec.text("The model card of the checkpoint that produced the scores.")
+    sec.facts(card or {"model": "no model card available"})
+
+    sec = rep.section("Data and label provenance")
+    prov = _provenance_table(ws)
+    if len(prov):
+        sec.text("Each labelled dataset with exactly what its label measures.")
+        sec.table(prov)
+    else:
+        sec.text("No architecture in this workspace has a true accuracy label.")
+    counts = ws.frame.groupby(["family", "source"]).size().rename("architectures").reset_index()
+    sec.table(counts, "Architectures per family and source.")
+
+    if "map" in figs or "scores" in figs:
+        sec = rep.section("Embedding map")
+        sec.text("Each point is one architecture placed by the encoder's embedding; similar architectures "
+                 "sit close together. Uploaded architectures are highlighted.")
+        sec.figure(figs.get("map"), "2-D map of the embeddings.")
+        sec.figure(figs.get("scores"), "Distribution of GENNAPE scores per family.")
+
+    if "composition" in figs or "entropy" in figs:
+        sec = rep.section("Clusters")
+        sec.text("Fuzzy C-Means clusters of the embedding. High membership entropy marks architectures "
+                 "unlike anything the clusters describe — treat their scores with more caution.")
+        sec.figure(figs.get("composition"), "Cluster composition by family.")
+        sec.figure(figs.get("entropy"), "Membership entropy per family.")
+        f = ws.frame
+        if len(f) and np.isfinite(f["entropy"].to_numpy(dtype=float)).any():
+            unf = f.nlargest(10, "entropy")[["id", "family", "source", "entropy", "score"]]
+            sec.table(unf.reset_index(drop=True), "The ten least familiar architectures (highest entropy).")
+
+    sec = rep.section("Rankings")
+    if ws.has_scores:
+        sec.table(_top_table(ws), "Top architectures by GENNAPE score.")
+    else:
+        sec.text("No scores: the workspace was not scored by a model.")
+    if metrics is not None and len(metrics):
+        sec.text("How well the score ranks the true labels, per labelled dataset (labels of different "
+                 "datasets measure different things, so they are never mixed).")
+        sec.table(metrics)
+    sec.figure(figs.get("pred_vs_true"), "GENNAPE score against the true label.")
+
+    if finetune is not None:
+        sec = rep.section("Fine-tuning")
+        sec.text(f"The model was fine-tuned on **{len(finetune.train_ids)}** labelled architectures and "
+                 f"evaluated on **{len(finetune.eval_ids)}** others it did not see.")
+        sec.facts(finetune.settings, "Settings.")
+        if finetune.metrics_before:
+            sec.table(finetune.metrics_table(), "Ranking metrics on the held-out architectures, before and after.")
+        sec.figure(figs.get("finetune"), "Scores before and after fine-tuning against the true label.")
+        sec.table(pd.DataFrame({"fine-tuning architectures": finetune.train_ids}), max_rows=100)
+
+    if uploads:
+        sec = rep.section("Uploads and validation")
+        rows = [{"file": u.filename, "architectures read": u.ok_rows, "problems": len(u.errors)} for u in uploads]
+        sec.table(pd.DataFrame(rows))
+        for u in uploads:
+            if len(u.errors):
+                sec.table(u.errors, f"Problems in {u.filename}.", max_rows=30)
+
+    rep.section("Glossary").facts(GLOSSARY)
+    return rep
+
+
+def report_html(ws: Any, figures: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+    """:func:`studio_report` rendered to one self-contained HTML string."""
+    return render_html(studio_report(ws, figures, **kwargs))

@@ -1,0 +1,1157 @@
+"""Engine-side orchestration for GENNAPE Studio (the Streamlit app); never imports streamlit.
+
+The app works on one :class:`Workspace` per browser session: a table of architectures (one row
+each) with everything the pages show — family, spec, label and its provenance, FLOPs, params,
+the GENNAPE score with each ensemble member's score, the Fuzzy C-Means memberships, a 2-D
+t-SNE and PCA map of the encoder embeddings — plus the embeddings themselves (nearest
+neighbours, placing new points on the map).
+
+A workspace is treated as **immutable**: :func:`extend` returns a new one, so the shared default
+(cached once per process) is never changed by a session's uploads.
+
+The default view (the embedded NB-201 labels + samples of every family, scored by the shipped
+checkpoint) would take minutes to build cold, so :func:`build_default_workspace` runs offline
+(``python -m engine studio-assets``) and :func:`save_workspace` writes it as a compressed
+``.npz`` (numbers, strings as fixed-width unicode arrays) plus a JSON sidecar (provenance, model
+card, metadata) — never pickle.  CGs are rebuilt lazily (:func:`cg_of`) only for the
+architectures a user opens.
+
+Frame columns (see :data:`CORE_COLUMNS`): ``id`` (unique in the workspace), ``name``, ``family``,
+``spec`` (canonical spec text, "" for CG-only rows), ``source`` (benchmark / sample / upload),
+``dataset``, ``provenance`` (one-line label provenance), ``label`` (accuracy %, NaN if unknown),
+``flops``, ``params``, ``score``, ``cluster`` (-1 when unscored), ``entropy`` (normalised FCM
+membership entropy in [0, 1]; high = the architecture sits between clusters, i.e. unfamiliar),
+``tsne_x``/``tsne_y``/``pca_x``/``pca_y``; then ``membership_<j>`` and ``member_<name>`` columns.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.graphs.cg import CG
+
+Callback = Callable[[str, int, int, dict], None]
+
+WORKSPACE_FORMAT = "gennape-studio-workspace"
+WORKSPACE_VERSION = 1
+DEFAULT_ASSET = "default_workspace.npz"
+SOURCES = ("benchmark", "sample", "upload")
+STRING_COLUMNS = ("id", "name", "family", "spec", "source", "dataset", "provenance")
+NUMERIC_COLUMNS = ("label", "flops", "params", "score", "cluster", "entropy", "tsne_x", "tsne_y", "pca_x", "pca_y")
+CORE_COLUMNS = STRING_COLUMNS + NUMERIC_COLUMNS
+MEMBERSHIP_PREFIX = "membership_"
+MEMBER_PREFIX = "member_"
+#: predictor output columns that are not ensemble-member scores
+_NOT_MEMBERS = {"score", "flops", "params", "cluster", "id", "row", "entropy"}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _notify(callback: Callback | None, stage: str, step: int, total: int, metrics: dict | None = None) -> None:
+    if callback is not None:
+        callback(stage, step, total, metrics or {})
+
+
+def call_compatible(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with the keyword arguments its signature accepts (the engine's APIs grow
+    options over time; the app passes what it has and the callee takes what it knows)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)
+    params = sig.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return fn(*args, **kwargs)
+    names = {p.name for p in params}
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in names})
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A float numpy array from a numpy array, a torch tensor or a list."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def membership_entropy(u: np.ndarray) -> np.ndarray:
+    """Normalised Shannon entropy of each membership row: 0 = fully in one cluster, 1 = spread
+    evenly over all ``K`` clusters (GENNAPE's signal that an architecture is unlike the training
+    families).  Rows of NaN give NaN.
+
+    >>> membership_entropy(np.array([[1.0, 0.0], [0.5, 0.5]])).round(3).tolist()
+    [0.0, 1.0]
+    """
+    u = np.asarray(u, dtype=np.float64)
+    if u.ndim != 2 or u.shape[1] < 2:
+        return np.zeros(len(u)) if u.ndim == 2 else np.array([])
+    p = np.clip(u, 1e-12, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    h = -(p * np.log(p)).sum(axis=1) / math.log(u.shape[1])
+    h[~np.isfinite(u).all(axis=1)] = np.nan
+    return np.clip(h, 0.0, 1.0)
+
+
+def model_card_dict(predictor: Any) -> dict[str, Any]:
+    """The predictor's model card as a plain JSON-able dict (whatever form the engine gives)."""
+    if predictor is None:
+        return {}
+    card = getattr(predictor, "model_card", None)
+    if callable(card):
+        card = card()
+    if card is None:
+        return {"model": type(predictor).__name__}
+    if isinstance(card, Mapping):
+        out = dict(card)
+    elif hasattr(card, "to_dict"):
+        out = dict(card.to_dict())
+    elif hasattr(card, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        out = asdict(card)
+    else:
+        out = {"description": str(card)}
+    return json.loads(json.dumps(out, default=str))
+
+
+def model_key(predictor: Any) -> str:
+    """A short string that identifies a predictor's weights (cache keys, staleness checks):
+    an id from the model card, else a hash of its ``state_dict()``."""
+    if predictor is None:
+        return "none"
+    card = model_card_dict(predictor)
+    for key in ("checkpoint_hash", "hash", "fingerprint", "id"):
+        if card.get(key):
+            return str(card[key])
+    if hasattr(predictor, "state_dict"):
+        import hashlib
+
+        h = hashlib.sha256()
+        try:
+            for name, t in sorted(predictor.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().numpy().tobytes() if hasattr(t, "detach") else np.asarray(t).tobytes())
+            return "sha-" + h.hexdigest()[:16]
+        except Exception:  # noqa: BLE001 - an unfitted model has no weights yet
+            pass
+    return f"{type(predictor).__name__}-{id(predictor)}"
+
+
+def make_reference(predictor: Any, cgs: Sequence[CG]) -> Any:
+    """The predictor's fixed reference population for comparable scores across calls
+    (``predictor.reference(cgs)``), or None for predictors whose scores are absolute."""
+    if predictor is None or not hasattr(predictor, "reference") or len(cgs) == 0:
+        return None
+    return predictor.reference(cgs)
+
+
+# ---------------------------------------------------------------------------------------------
+# the workspace
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Workspace:
+    """Architectures the app shows (see the module docstring).  Read-only by convention:
+    build a new one with :func:`extend` / :func:`concat_parts`.
+
+    * ``frame``: one row per architecture (:data:`CORE_COLUMNS` + membership / member columns).
+    * ``embedding``: ``(n, d)`` float32 encoder embeddings in frame order, or None (no model).
+    * ``cgs``: CGs that cannot be rebuilt from ``(family, spec)`` (uploaded ONNX / CG files).
+    * ``provenances``: one-line provenance label -> :meth:`Provenance.to_dict`.
+    * ``model_card``: the scoring model's card; ``meta``: projection settings, build info.
+    * ``pca``: ``(mean (d,), components (2, d))`` so new points are projected exactly.
+    """
+
+    frame: pd.DataFrame
+    embedding: np.ndarray | None = None
+    cgs: Mapping[str, CG] = field(default_factory=dict)
+    provenances: Mapping[str, dict] = field(default_factory=dict)
+    model_card: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    pca: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        fams = self.frame["family"].nunique() if len(self.frame) else 0
+        return (f"Workspace({len(self)} architectures, {fams} families, {self.num_labelled} labelled, "
+                f"scored={self.has_scores}, embedding={None if self.embedding is None else self.embedding.shape})")
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {a: i for i, a in enumerate(self.frame["id"].tolist())}
+
+    def index_of(self, arch_id: str) -> int:
+        """Row position of ``arch_id``; ``KeyError`` naming it when absent."""
+        try:
+            return self._index[str(arch_id)]
+        except KeyError:
+            raise KeyError(f"architecture {arch_id!r} is not in this workspace") from None
+
+    def __contains__(self, arch_id: object) -> bool:
+        return str(arch_id) in self._index
+
+    def row(self, arch_id: str) -> pd.Series:
+        return self.frame.iloc[self.index_of(arch_id)]
+
+    @property
+    def num_labelled(self) -> int:
+        return int(np.isfinite(self.frame["label"].to_numpy(dtype=float)).sum()) if len(self) else 0
+
+    @property
+    def has_scores(self) -> bool:
+        return len(self) > 0 and bool(np.isfinite(self.frame["score"].to_numpy(dtype=float)).any())
+
+    @property
+    def has_embedding(self) -> bool:
+        return self.embedding is not None and len(self.embedding) == len(self) and len(self) > 0
+
+    @property
+    def has_map(self) -> bool:
+        return len(self) > 0 and bool(np.isfinite(self.frame["pca_x"].to_numpy(dtype=float)).any())
+
+    @property
+    def membership_columns(self) -> list[str]:
+        cols = [c for c in self.frame.columns if c.startswith(MEMBERSHIP_PREFIX)]
+        return sorted(cols, key=lambda c: int(c[len(MEMBERSHIP_PREFIX):]) if c[len(MEMBERSHIP_PREFIX):].isdigit() else 0)
+
+    @property
+    def member_columns(self) -> list[str]:
+        return [c for c in self.frame.columns if c.startswith(MEMBER_PREFIX)]
+
+    @property
+    def num_clusters(self) -> int:
+        return len(self.membership_columns)
+
+    def memberships(self) -> np.ndarray:
+        cols = self.membership_columns
+        return self.frame[cols].to_numpy(dtype=float) if cols else np.zeros((len(self), 0))
+
+
+def empty_frame() -> pd.DataFrame:
+    """A workspace frame with the core columns and no rows."""
+    data: dict[str, Any] = {c: pd.Series([], dtype=object) for c in STRING_COLUMNS}
+    data.update({c: pd.Series([], dtype=float) for c in NUMERIC_COLUMNS})
+    return pd.DataFrame(data)
+
+
+def empty_workspace(model_card: Mapping[str, Any] | None = None) -> Workspace:
+    return Workspace(empty_frame(), None, {}, {}, dict(model_card or {}), {})
+
+
+def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Core columns present with the right dtypes, in a stable order."""
+    frame = frame.reset_index(drop=True).copy()
+    for c in STRING_COLUMNS:
+        if c not in frame.columns:
+            frame[c] = ""
+        frame[c] = frame[c].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    for c in NUMERIC_COLUMNS:
+        if c not in frame.columns:
+            frame[c] = -1.0 if c == "cluster" else np.nan
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+    frame["cluster"] = frame["cluster"].fillna(-1).astype(int)
+    extra = [c for c in frame.columns if c not in CORE_COLUMNS]
+    memb = sorted((c for c in extra if c.startswith(MEMBERSHIP_PREFIX)),
+                  key=lambda c: int(c[len(MEMBERSHIP_PREFIX):]) if c[len(MEMBERSHIP_PREFIX):].isdigit() else 0)
+    members = [c for c in extra if c.startswith(MEMBER_PREFIX)]
+    for c in memb + members:
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+    return frame[list(CORE_COLUMNS) + memb + members]
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring
+# ---------------------------------------------------------------------------------------------
+
+def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = None,
+              chunk: int | None = None, reference: Any = None) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Run ``predictor`` over ``cgs``: a frame with ``score``, ``cluster``, ``entropy``,
+    ``membership_<j>`` and ``member_<name>`` columns, and the ``(n, d)`` embeddings (None when
+    the predictor cannot embed).  ``chunk`` bounds how many CGs go to the model at once; the
+    chunks are comparable only with a fixed ``reference`` (:func:`make_reference`)."""
+    n = len(cgs)
+    if n == 0:
+        return pd.DataFrame({"score": np.zeros(0), "cluster": np.zeros(0, int), "entropy": np.zeros(0)}), None
+    step = chunk or n
+    frames, embs = [], []
+    for start in range(0, n, step):
+        part = cgs[start:start + step] if hasattr(cgs, "__getitem__") else list(cgs)[start:start + step]
+        if not isinstance(part, Sequence) or isinstance(part, str):
+            part = list(part)
+        sub_cb = None
+        if callback is not None:
+            def sub_cb(stage, s, t, m=None, _o=start):  # progress over the whole set
+                callback(stage, _o + int(s * min(step, n - _o) / max(t, 1)), n, m or {})
+        extra = {"reference": reference} if reference is not None else {}
+        out = call_compatible(predictor.predict, part, callback=sub_cb, **extra)
+        frames.append(_prediction_frame(out, len(part)))
+        if hasattr(predictor, "embed"):
+            embs.append(to_numpy(predictor.embed(part)))
+        _notify(callback, "score", min(start + step, n), n)
+    scores = pd.concat(frames, ignore_index=True)
+    memb_cols = [c for c in scores.columns if c.startswith(MEMBERSHIP_PREFIX)]
+    if not memb_cols and hasattr(predictor, "memberships"):
+        u = to_numpy(predictor.memberships(cgs))
+        for j in range(u.shape[1]):
+            scores[f"{MEMBERSHIP_PREFIX}{j}"] = u[:, j]
+        memb_cols = [f"{MEMBERSHIP_PREFIX}{j}" for j in range(u.shape[1])]
+    u = scores[memb_cols].to_numpy(dtype=float) if memb_cols else np.zeros((n, 0))
+    if "cluster" not in scores.columns:
+        scores["cluster"] = u.argmax(axis=1) if u.shape[1] else -1
+    scores["entropy"] = membership_entropy(u) if u.shape[1] >= 2 else 0.0
+    emb = np.concatenate(embs).astype(np.float32) if embs else None
+    if emb is not None and len(emb) != n:
+        raise ValueError(f"predictor.embed returned {len(emb)} rows for {n} CGs")
+    return scores, emb
+
+
+def _prediction_frame(out: Any, n: int) -> pd.DataFrame:
+    """Normalise a predictor's output to score / cluster / membership_* / member_* columns."""
+    if isinstance(out, pd.DataFrame):
+        df = out.reset_index(drop=True)
+    elif isinstance(out, Mapping):
+        df = pd.DataFrame({k: to_numpy(v).ravel() for k, v in out.items()})
+    else:
+        df = pd.DataFrame({"score": to_numpy(out).ravel()})
+    if len(df) != n:
+        raise ValueError(f"predictor returned {len(df)} rows for {n} CGs")
+    if "score" not in df.columns:
+        raise ValueError(f"predictor output has no 'score' column (columns: {list(df.columns)})")
+    res = pd.DataFrame({"score": pd.to_numeric(df["score"], errors="coerce").astype(float)})
+    if "cluster" in df.columns:
+        res["cluster"] = pd.to_numeric(df["cluster"], errors="coerce").fillna(-1).astype(int)
+    for c in df.columns:
+        if c in _NOT_MEMBERS or not pd.api.types.is_numeric_dtype(df[c]):
+            continue
+        if c.startswith(MEMBERSHIP_PREFIX):
+            res[c] = df[c].astype(float)
+        else:
+            name = c if c.startswith(MEMBER_PREFIX) else f"{MEMBER_PREFIX}{c}"
+            res[name] = df[c].astype(float)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# parts: rows from datasets, samples and uploads
+# ---------------------------------------------------------------------------------------------
+
+def _spec_text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+
+def part_from_dataset(dataset: Any, *, source: str, prefix: str, predictor: Any = None,
+                      callback: Callback | None = None, chunk: int | None = 2048, reference: Any = None) -> Workspace:
+    """Rows of an :class:`engine.data.ArchDataset` as a (not yet projected) workspace part.
+
+    ``id`` becomes ``f"{prefix}:{id}"``; CG-only rows keep their CG in ``part.cgs``.  Builds the
+    CGs (FLOPs / params) and, with a ``predictor``, scores and embeds them.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    store = call_compatible(dataset.build_cgs, callback=callback) if hasattr(dataset, "build_cgs") else dataset.cgs
+    src = dataset.frame.reset_index(drop=True)
+    ids = [f"{prefix}:{i}" for i in src["id"].astype(str)]
+    frame = pd.DataFrame({
+        "id": ids,
+        "name": src["name"].astype(str) if "name" in src.columns else src["id"].astype(str),
+        "family": src["family"].astype(str),
+        "spec": [_spec_text(s) for s in src["spec"]],
+        "source": source,
+        "dataset": getattr(dataset, "name", prefix),
+        "provenance": src["provenance"].astype(str) if "provenance" in src.columns else "",
+        "label": pd.to_numeric(src["label"], errors="coerce").astype(float),
+        "flops": pd.to_numeric(src["flops"], errors="coerce").astype(float),
+        "params": pd.to_numeric(src["params"], errors="coerce").astype(float),
+    })
+    cgs = {ids[i]: store[i] for i in range(len(ids)) if not frame.at[i, "spec"]}
+    provs = {k: v.to_dict() for k, v in getattr(dataset, "provenances", {}).items()}
+    if not np.isfinite(frame["label"].to_numpy()).any():
+        frame["provenance"] = ""
+        provs = {}
+    emb = None
+    if predictor is not None and len(frame):
+        scores, emb = score_cgs(predictor, store, callback=callback, chunk=chunk, reference=reference)
+        for c in scores.columns:
+            frame[c] = scores[c].to_numpy()
+    return Workspace(_normalise_frame(frame), emb, cgs, provs, model_card_dict(predictor), {})
+
+
+def sample_dataset(family: str, n: int, seed: int = 0) -> Any:
+    """``n`` unlabelled samples of ``family`` as an ArchDataset (ids ``s<seed>-<i>``)."""
+    from engine.data.dataset import ArchDataset
+    from engine.data.provenance import UNLABELLED
+    from engine.families import get
+
+    if n < 1:
+        raise ValueError(f"sample size must be >= 1, got {n}")
+    fam = get(family)
+    specs = fam.sample(int(n), seed=int(seed))
+    return ArchDataset.from_specs(f"{fam.name} samples (seed {seed})", fam.name, specs, None, UNLABELLED,
+                                  ids=[f"s{seed}-{i}" for i in range(len(specs))])
+
+
+def concat_parts(parts: Sequence[Workspace], model_card: Mapping[str, Any] | None = None) -> Workspace:
+    """Rows of several parts (no projection; duplicate ids keep the first)."""
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return empty_workspace(model_card)
+    frame = pd.concat([p.frame for p in parts], ignore_index=True, sort=False)
+    keep = ~frame["id"].duplicated().to_numpy()
+    dims = {p.embedding.shape[1] for p in parts if p.embedding is not None}
+    emb = None
+    if len(dims) == 1:  # parts without embeddings (unscored) get NaN rows
+        d = dims.pop()
+        embs = [p.embedding if p.embedding is not None else np.full((len(p), d), np.nan, np.float32) for p in parts]
+        emb = np.concatenate(embs).astype(np.float32)[keep]
+    cgs: dict[str, CG] = {}
+    provs: dict[str, dict] = {}
+    for p in parts:
+        cgs.update(p.cgs)
+        provs.update(p.provenances)
+    card = dict(model_card or next((p.model_card for p in parts if p.model_card), {}))
+    return Workspace(_normalise_frame(frame[keep]), emb, cgs, provs, card, dict(parts[0].meta), parts[0].pca)
+
+
+# ---------------------------------------------------------------------------------------------
+# projections
+# ---------------------------------------------------------------------------------------------
+
+def fit_pca(embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """2-D PCA: ``(coords (n, 2), mean (d,), components (2, d))`` (deterministic sign)."""
+    x = np.asarray(embedding, dtype=np.float64)
+    mean = x.mean(axis=0)
+    xc = x - mean
+    if len(x) < 2:
+        comps = np.eye(2, x.shape[1])
+    else:
+        _, _, vt = np.linalg.svd(xc, full_matrices=False)
+        comps = vt[:2]
+        if comps.shape[0] < 2:
+            comps = np.vstack([comps, np.zeros((2 - comps.shape[0], x.shape[1]))])
+        signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(axis=1)])
+        comps = comps * np.where(signs == 0, 1, signs)[:, None]
+    return (xc @ comps.T).astype(np.float32), mean.astype(np.float32), comps.astype(np.float32)
+
+
+def tsne_2d(embedding: np.ndarray, perplexity: float = 30.0, seed: int = 0, threads: int | None = None) -> np.ndarray:
+    """t-SNE coordinates ``(n, 2)`` with a fixed seed (PCA init; perplexity clamped below n)."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(embedding, dtype=np.float32)
+    n = len(x)
+    if n < 4:
+        return fit_pca(x)[0]
+    perp = float(min(max(perplexity, 2.0), max(2.0, (n - 1) / 3.0)))
+    tsne = TSNE(n_components=2, perplexity=perp, random_state=int(seed), init="pca", learning_rate="auto")
+    # OpenMP spin-waiting makes small t-SNE runs 10x slower on a busy machine: one thread below 5k points
+    limit = threads if threads is not None else (1 if n < 5000 else None)
+    with threadpool_limits(limits=limit):
+        return tsne.fit_transform(x).astype(np.float32)
+
+
+def place_by_neighbours(ref_emb: np.ndarray, ref_xy: np.ndarray, new_emb: np.ndarray, k: int = 5) -> np.ndarray:
+    """Map positions for new points: inverse-distance average of the ``k`` nearest reference
+    points' coordinates in embedding space (t-SNE has no out-of-sample transform)."""
+    ref = np.asarray(ref_emb, dtype=np.float32)
+    new = np.asarray(new_emb, dtype=np.float32)
+    xy = np.asarray(ref_xy, dtype=np.float64)
+    ok = np.isfinite(xy).all(axis=1) & np.isfinite(ref).all(axis=1)
+    ref, xy = ref[ok], xy[ok]
+    if len(ref) == 0:
+        return np.full((len(new), 2), np.nan, dtype=np.float32)
+    k = max(1, min(k, len(ref)))
+    out = np.empty((len(new), 2), dtype=np.float64)
+    rn = (ref ** 2).sum(1)
+    for s in range(0, len(new), 512):
+        blk = new[s:s + 512]
+        d2 = np.maximum((blk ** 2).sum(1)[:, None] + rn[None, :] - 2.0 * blk @ ref.T, 0.0)
+        nn = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        w = 1.0 / (np.sqrt(np.take_along_axis(d2, nn, axis=1)) + 1e-6)
+        out[s:s + 512] = (w[:, :, None] * xy[nn]).sum(1) / w.sum(1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def _finite_rows(emb: np.ndarray | None) -> np.ndarray:
+    if emb is None:
+        return np.zeros(0, dtype=bool)
+    return np.isfinite(emb).all(axis=1)
+
+
+def project_workspace(ws: Workspace, *, perplexity: float = 30.0, seed: int = 0, tsne: bool = True,
+                      callback: Callback | None = None) -> Workspace:
+    """A copy of ``ws`` with fresh PCA (and t-SNE) coordinates for every embedded row (rows
+    without an embedding — unscored uploads — get NaN coordinates)."""
+    ok = _finite_rows(ws.embedding)
+    if ws.embedding is None or not ok.any():
+        return ws
+    emb = ws.embedding[ok]
+    frame = ws.frame.copy()
+    _notify(callback, "pca", 0, 1)
+    xy, mean, comps = fit_pca(emb)
+    for j, c in enumerate(("pca_x", "pca_y")):
+        frame[c] = np.nan
+        frame.loc[ok, c] = xy[:, j]
+    _notify(callback, "pca", 1, 1)
+    meta = dict(ws.meta)
+    if tsne:
+        _notify(callback, "tsne", 0, 1)
+        t0 = time.perf_counter()
+        txy = tsne_2d(emb, perplexity, seed)
+        for j, c in enumerate(("tsne_x", "tsne_y")):
+            frame[c] = np.nan
+            frame.loc[ok, c] = txy[:, j]
+        meta["tsne"] = {"perplexity": float(perplexity), "seed": int(seed), "n": int(ok.sum()),
+                        "seconds": round(time.perf_counter() - t0, 1)}
+        _notify(callback, "tsne", 1, 1)
+    return Workspace(frame, ws.embedding, ws.cgs, ws.provenances, ws.model_card, meta, (mean, comps))
+
+
+def extend(ws: Workspace, part: Workspace, *, neighbours: int = 5, tsne_limit: int = 3000) -> Workspace:
+    """``ws`` plus the rows of ``part`` (ids already present are skipped).  New rows get exact
+    PCA coordinates (the stored components) and t-SNE positions placed by their nearest
+    neighbours.  Rows without an embedding (no model) are kept with NaN embedding rows so the
+    rest of the map survives.  ``ws`` itself is not modified."""
+    if part is None or len(part) == 0:
+        return ws
+    new = ~part.frame["id"].isin(set(ws.frame["id"])).to_numpy()
+    if not new.any():
+        return ws
+    pframe = part.frame[new].reset_index(drop=True).copy()
+    pemb = part.embedding[new] if part.embedding is not None else None
+    dim = ws.embedding.shape[1] if ws.embedding is not None else (pemb.shape[1] if pemb is not None else None)
+    emb = None
+    if dim is not None:
+        old = ws.embedding if ws.embedding is not None else np.full((len(ws), dim), np.nan, np.float32)
+        if pemb is None or pemb.shape[1] != dim:
+            pemb = np.full((len(pframe), dim), np.nan, np.float32)
+        emb = np.concatenate([old, pemb]).astype(np.float32)
+    frame = _normalise_frame(pd.concat([ws.frame, pframe], ignore_index=True, sort=False))
+    cgs = {**ws.cgs, **{k: v for k, v in part.cgs.items() if k in set(pframe["id"])}}
+    provs = {**ws.provenances, **part.provenances}
+    out = Workspace(frame, emb, cgs, provs, ws.model_card or part.model_card, ws.meta, ws.pca)
+    if emb is None:
+        return out
+    okp = _finite_rows(pemb)
+    if ws.pca is None or not _finite_rows(ws.embedding).any():  # nothing to place against: project afresh
+        return project_workspace(out, tsne=int(_finite_rows(emb).sum()) <= tsne_limit)
+    if okp.any():
+        rows = np.flatnonzero(okp) + len(ws)
+        mean, comps = ws.pca
+        pxy = (pemb[okp] - mean) @ comps.T
+        frame.loc[rows, "pca_x"], frame.loc[rows, "pca_y"] = pxy[:, 0], pxy[:, 1]
+        ref_xy = ws.frame[["tsne_x", "tsne_y"]].to_numpy(dtype=float)
+        if np.isfinite(ref_xy).any():
+            txy = place_by_neighbours(ws.embedding, ref_xy, pemb[okp], k=neighbours)
+            frame.loc[rows, "tsne_x"], frame.loc[rows, "tsne_y"] = txy[:, 0], txy[:, 1]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the default workspace and its asset file
+# ---------------------------------------------------------------------------------------------
+
+def build_default_workspace(predictor: Any, *, dataset: Any = None, samples_per_family: int = 24, seed: int = 0,
+                            limit: int | None = None, families: Sequence[str] | None = None,
+                            perplexity: float = 30.0, tsne: bool = True, chunk: int = 2048,
+                            reference_size: int = 1000, callback: Callback | None = None) -> Workspace:
+    """The app's default view: the embedded labelled NB-201 set (``engine.data.load_default``,
+    or ``dataset``) + ``samples_per_family`` samples of every family, scored by ``predictor``,
+    embedded, clustered and projected (PCA + t-SNE with ``perplexity`` / ``seed``).
+
+    Scores are made comparable with a fixed reference population: ``reference_size`` rows of
+    the labelled set (their ids go to ``meta["reference_ids"]`` so the app rebuilds the same
+    reference to score uploads).  ``limit`` keeps a deterministic random subset of the labelled
+    set (quick builds, tests).
+    """
+    from engine import families as fam_registry
+
+    if dataset is None:
+        from engine.data import load_default
+
+        dataset = load_default()
+    rng = np.random.default_rng(seed)
+    if limit is not None and len(dataset) > limit:
+        dataset = dataset.subset(np.sort(rng.choice(len(dataset), size=int(limit), replace=False)))
+    prefix = str(getattr(dataset, "name", "default")).split()[0]
+    _notify(callback, "workspace", 0, 2, {"part": prefix})
+    store = call_compatible(dataset.build_cgs, callback=callback)
+    ref_idx = np.sort(rng.choice(len(dataset), size=min(reference_size, len(dataset)), replace=False))
+    reference = make_reference(predictor, store.take(ref_idx) if hasattr(store, "take") else [store[i] for i in ref_idx])
+    ref_ids = [f"{prefix}:{dataset.frame['id'].iloc[i]}" for i in ref_idx] if reference is not None else []
+    parts = [part_from_dataset(dataset, source="benchmark", prefix=prefix, predictor=predictor,
+                               callback=callback, chunk=chunk, reference=reference)]
+    names = list(families) if families is not None else fam_registry.names()
+    for i, name in enumerate(names):
+        if samples_per_family <= 0:
+            break
+        _notify(callback, "samples", i, len(names), {"family": name})
+        ds = sample_dataset(name, samples_per_family, seed)
+        parts.append(part_from_dataset(ds, source="sample", prefix=f"sample:{name}", predictor=predictor,
+                                       chunk=chunk, reference=reference))
+    _notify(callback, "samples", len(names), len(names))
+    ws = concat_parts(parts, model_card_dict(predictor))
+    ws = project_workspace(ws, perplexity=perplexity, seed=seed, tsne=tsne, callback=callback)
+    meta = dict(ws.meta)
+    meta.update({"built": time.strftime("%Y-%m-%d %H:%M:%S"), "seed": int(seed), "model_key": model_key(predictor),
+                 "samples_per_family": int(samples_per_family), "families": names, "default_dataset": prefix,
+                 "reference_ids": ref_ids})
+    return Workspace(ws.frame, ws.embedding, ws.cgs, ws.provenances, ws.model_card, meta, ws.pca)
+
+
+def workspace_reference(ws: Workspace, predictor: Any, cg_lookup: Callable[[str], CG] | None = None) -> Any:
+    """Rebuild the workspace's score reference (``meta["reference_ids"]``) for ``predictor`` so
+    new rows are scored on the same scale (None when the workspace has none)."""
+    ids = [i for i in ws.meta.get("reference_ids", []) if i in ws]
+    if not ids or predictor is None:
+        return None
+    lookup = cg_lookup or (lambda a: cg_of(ws, a))
+    return make_reference(predictor, [lookup(i) for i in ids])
+
+
+def sidecar_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".json")
+
+
+def save_workspace(ws: Workspace, path: str | Path) -> tuple[Path, Path]:
+    """Write ``ws`` to ``path`` (compressed npz: numbers, unicode string arrays, float16
+    embedding) and ``<stem>.json`` (provenance, model card, metadata, CG-only rows' CGs)."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"workspace file must end in .npz, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = _normalise_frame(ws.frame)
+    arrays: dict[str, np.ndarray] = {}
+    columns = []
+    for c in frame.columns:
+        if c in STRING_COLUMNS:
+            arrays[f"s__{c}"] = np.asarray(frame[c].tolist(), dtype=str) if len(frame) else np.zeros(0, dtype="<U1")
+            columns.append([c, "str"])
+        else:
+            dtype = np.float64 if c in ("label", "flops", "params") else np.float32
+            arrays[f"n__{c}"] = frame[c].to_numpy(dtype=dtype)
+            columns.append([c, "num"])
+    if ws.embedding is not None:
+        arrays["embedding"] = np.asarray(ws.embedding, dtype=np.float16)
+    if ws.pca is not None:
+        arrays["pca_mean"] = np.asarray(ws.pca[0], dtype=np.float32)
+        arrays["pca_components"] = np.asarray(ws.pca[1], dtype=np.float32)
+    np.savez_compressed(path, **arrays)
+    side = {
+        "format": WORKSPACE_FORMAT, "version": WORKSPACE_VERSION, "rows": len(frame), "columns": columns,
+        "provenances": dict(ws.provenances), "model_card": dict(ws.model_card), "meta": dict(ws.meta),
+        "cgs": {k: json.loads(v.to_json()) for k, v in ws.cgs.items()},
+    }
+    sp = sidecar_path(path)
+    sp.write_text(json.dumps(side, indent=1, default=str))
+    return path, sp
+
+
+def load_workspace(path: str | Path) -> Workspace:
+    """Read a workspace written by :func:`save_workspace` (``allow_pickle=False``).  Raises
+    ``FileNotFoundError`` / ``ValueError`` with the file and the problem."""
+    path = Path(path)
+    sp = sidecar_path(path)
+    for p in (path, sp):
+        if not p.exists():
+            raise FileNotFoundError(f"workspace file {p} does not exist (build it with `python -m engine studio-assets`)")
+    try:
+        side = json.loads(sp.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{sp}: not valid JSON ({exc})") from None
+    if not isinstance(side, dict) or side.get("format") != WORKSPACE_FORMAT:
+        raise ValueError(f"{sp}: not a GENNAPE Studio workspace sidecar (format != {WORKSPACE_FORMAT!r})")
+    if int(side.get("version", 0)) > WORKSPACE_VERSION:
+        raise ValueError(f"{sp}: workspace version {side.get('version')} is newer than this code "
+                         f"({WORKSPACE_VERSION})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read workspace arrays ({exc})") from None
+    cols: dict[str, Any] = {}
+    for name, kind in side["columns"]:
+        key = f"s__{name}" if kind == "str" else f"n__{name}"
+        if key not in data:
+            raise ValueError(f"{path}: column {name!r} missing from the arrays")
+        cols[name] = data[key].astype(str).tolist() if kind == "str" else data[key].astype(float)
+    frame = pd.DataFrame(cols)
+    if len(frame) != int(side.get("rows", len(frame))):
+        raise ValueError(f"{path}: {len(frame)} rows but the sidecar says {side.get('rows')}")
+    frame = _normalise_frame(frame)
+    emb = data["embedding"].astype(np.float32) if "embedding" in data else None
+    if emb is not None and len(emb) != len(frame):
+        raise ValueError(f"{path}: embedding has {len(emb)} rows for {len(frame)} architectures")
+    pca = (data["pca_mean"], data["pca_components"]) if "pca_mean" in data else None
+    cgs = {k: CG.from_dict(v) for k, v in (side.get("cgs") or {}).items()}
+    if emb is not None:
+        emb.flags.writeable = False
+    return Workspace(frame, emb, cgs, side.get("provenances", {}), side.get("model_card", {}),
+                     side.get("meta", {}), pca)
+
+
+def default_asset_path() -> Path:
+    from engine.paths import assets_dir
+
+    return assets_dir() / DEFAULT_ASSET
+
+
+# ---------------------------------------------------------------------------------------------
+# queries used by the pages
+# ---------------------------------------------------------------------------------------------
+
+def cg_of(ws: Workspace, arch_id: str) -> CG:
+    """The CG of one architecture: the stored one (uploads) or rebuilt from family + spec."""
+    if arch_id in ws.cgs:
+        return ws.cgs[arch_id]
+    row = ws.row(arch_id)
+    return build_cg(row["family"], row["spec"])
+
+
+def build_cg(family: str, spec: str) -> CG:
+    """CG of a canonical spec string of ``family`` (raises with the family and reason)."""
+    from engine.data.dataset import decode_spec
+    from engine.families import get
+
+    if not spec:
+        raise ValueError(f"no spec stored for this {family} architecture and no CG was uploaded")
+    return get(family).to_cg(decode_spec(family, spec))
+
+
+def nearest_neighbours(ws: Workspace, arch_id: str, k: int = 10) -> pd.DataFrame:
+    """The ``k`` architectures closest to ``arch_id`` in embedding space (cosine distance), with
+    a ``distance`` column; empty when the workspace has no embeddings."""
+    if not ws.has_embedding:
+        return ws.frame.iloc[:0].assign(distance=pd.Series(dtype=float))
+    i = ws.index_of(arch_id)
+    x = np.asarray(ws.embedding, dtype=np.float32)
+    if not np.isfinite(x[i]).all():
+        return ws.frame.iloc[:0].assign(distance=pd.Series(dtype=float))
+    ok = np.isfinite(x).all(axis=1)
+    x = np.where(ok[:, None], x, 0.0)
+    norms = np.linalg.norm(x, axis=1) + 1e-12
+    sim = (x @ x[i]) / (norms * norms[i])
+    sim[i] = -np.inf
+    sim[~ok] = -np.inf
+    k = max(0, min(int(k), int(ok.sum()) - 1))
+    idx = np.argpartition(-sim, k - 1)[:k] if k else np.zeros(0, dtype=int)
+    idx = idx[np.argsort(-sim[idx])]
+    out = ws.frame.iloc[idx].copy()
+    out.insert(0, "distance", (1.0 - sim[idx]).astype(float))
+    return out.reset_index(drop=True)
+
+
+def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
+    """The combined table (display order): id, name, family, source, score, rank, label,
+    FLOPs (M), params (M), cluster, entropy, provenance, member scores."""
+    f = ws.frame
+    out = pd.DataFrame({
+        "id": f["id"], "name": f["name"], "family": f["family"], "source": f["source"],
+        "score": f["score"], "label": f["label"],
+        "MFLOPs": f["flops"] / 1e6, "M params": f["params"] / 1e6,
+        "cluster": f["cluster"], "entropy": f["entropy"], "dataset": f["dataset"], "provenance": f["provenance"],
+    })
+    if ws.has_scores:
+        out.insert(5, "rank", f["score"].rank(ascending=False, method="min").astype("Int64"))
+    if members:
+        for c in ws.member_columns:
+            out[c] = f[c]
+    return out
+
+
+def family_titles() -> dict[str, str]:
+    """Registered family name -> UI title."""
+    from engine import families
+
+    out = {}
+    for name in families.names():
+        fam = families.get(name)
+        out[name] = fam.title or name
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics
+# ---------------------------------------------------------------------------------------------
+
+def metrics_available() -> bool:
+    try:
+        from engine.metrics import all_metrics  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 10) -> dict[str, float]:
+    """``engine.metrics.all_metrics`` on finite pairs (``ImportError`` when the metrics module
+    is not available).  Predictions are scores, not accuracies, so MAE-type metrics are only
+    asked for when the engine says the scale is known."""
+    from engine.metrics import all_metrics
+
+    yt = np.asarray(y_true, dtype=float)
+    yp = np.asarray(y_pred, dtype=float)
+    ok = np.isfinite(yt) & np.isfinite(yp)
+    out = call_compatible(all_metrics, yt[ok], yp[ok], k=k, scale_known=False)
+    res = {str(key): float(v) for key, v in dict(out).items() if isinstance(v, int | float | np.floating | np.integer)}
+    res["n"] = int(ok.sum())
+    return res
+
+
+def ranking_metrics(ws: Workspace, by: str = "dataset", min_rows: int = 3) -> pd.DataFrame:
+    """Ranking metrics of the GENNAPE score against the true labels, one row per ``by`` group
+    (labels of different datasets are different quantities, so they are never mixed)."""
+    f = ws.frame
+    mask = np.isfinite(f["label"].to_numpy(dtype=float)) & np.isfinite(f["score"].to_numpy(dtype=float))
+    rows = []
+    for key, grp in f[mask].groupby(by, sort=True):
+        if len(grp) < min_rows:
+            continue
+        m = compute_metrics(grp["label"], grp["score"])
+        rows.append({by: key, "family": ", ".join(sorted(grp["family"].unique())),
+                     "provenance": grp["provenance"].iloc[0], **m})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# uploads
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class UploadOutcome:
+    """What one uploaded file gave: a dataset (or None) and per-row errors."""
+
+    filename: str
+    dataset: Any = None
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "reason"]))
+    warnings: list[str] = field(default_factory=list)
+    signature: tuple | None = None  # (name, size, sha1) set by the app to skip files already read
+
+    @property
+    def ok_rows(self) -> int:
+        return 0 if self.dataset is None else len(self.dataset)
+
+    def summary(self) -> str:
+        return f"{self.filename}: {self.ok_rows} architecture(s) read, {len(self.errors)} problem(s)"
+
+
+UPLOAD_TYPES = ("csv", "tsv", "jsonl", "json", "onnx", "pkl", "pickle", "zip")
+
+
+def _error_frame(errors: Sequence[Any]) -> pd.DataFrame:
+    rows = []
+    for e in errors:
+        if isinstance(e, Mapping):
+            rows.append({"row": e.get("row"), "field": e.get("field", ""), "reason": str(e.get("reason", e))})
+        else:
+            rows.append({"row": getattr(e, "row", None), "field": getattr(e, "field", ""),
+                         "reason": str(getattr(e, "reason", e))})
+    return pd.DataFrame(rows, columns=["row", "field", "reason"])
+
+
+def _file_error(reason: str) -> pd.DataFrame:
+    return _error_frame([{"row": None, "field": "file", "reason": reason}])
+
+
+def _cg_dataset(name: str, cgs: Sequence[CG], ids: Sequence[str], family: str = "custom") -> Any:
+    from engine.data.dataset import ArchDataset
+    from engine.data.provenance import UNLABELLED
+
+    return ArchDataset.from_cgs(name, list(cgs), None, UNLABELLED, family=family, ids=list(ids))
+
+
+def parse_upload(raw: bytes, filename: str) -> UploadOutcome:
+    """Turn one uploaded file into an ArchDataset plus a per-row error table; never raises.
+
+    * ``.csv`` / ``.tsv`` / ``.jsonl`` (and ``.json`` arrays of rows): specs or CGs with optional
+      labels, via :func:`engine.data.parse_table`;
+    * ``.onnx``: one network; ``.zip``: ONNX files plus an optional ``labels.csv``
+      (:func:`engine.data.parse_onnx_folder`);
+    * ``.json`` objects: a CG JSON (``CG.to_json``) or a GENNAPE-format file; ``.pkl``: a
+      GENNAPE-format pickle (:func:`engine.data.load_gennape`, restricted unpickler — never
+      arbitrary classes).
+    """
+    name = Path(filename).name or "upload"
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    out = UploadOutcome(name)
+    if not raw:
+        out.errors = _file_error("the file is empty")
+        return out
+    if ext not in UPLOAD_TYPES:
+        out.errors = _file_error(f"unsupported file type '.{ext}'; expected one of "
+                                 + ", ".join(f".{t}" for t in UPLOAD_TYPES))
+        return out
+    try:
+        if ext in ("csv", "tsv", "jsonl"):
+            from engine.data import parse_table
+
+            return _take_result(out, parse_table(raw, name))
+        if ext == "onnx":
+            from engine.data import parse_onnx_folder
+
+            return _take_result(out, parse_onnx_folder({name: raw}, name=name))
+        if ext == "zip":
+            return _parse_zip(raw, name, out)
+        if ext == "json":
+            return _parse_json(raw, name, out)
+        return _parse_gennape(raw, name, out)
+    except ModuleNotFoundError as exc:
+        out.dataset = None
+        out.errors = _file_error(f"this build cannot read .{ext} files yet (missing module {exc.name})")
+    except Exception as exc:  # noqa: BLE001 - any bad upload must become a message, not a crash
+        out.dataset = None
+        out.errors = _file_error(f"could not read {name}: {exc}")
+    return out
+
+
+def _take_result(out: UploadOutcome, res: Any) -> UploadOutcome:
+    out.dataset = getattr(res, "dataset", None)
+    out.errors = _error_frame(getattr(res, "errors", []) or [])
+    out.warnings = [str(w) for w in getattr(res, "warnings", []) or []]
+    if out.dataset is not None and len(out.dataset) == 0:
+        out.dataset = None
+    return out
+
+
+def _parse_gennape(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
+    import tempfile
+
+    from engine.data import load_gennape
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(raw)
+        ds = load_gennape(path)
+    out.dataset = ds if len(ds) else None
+    if out.dataset is None:
+        out.errors = _file_error("the GENNAPE-format file holds no computation graphs")
+    return out
+
+
+def _parse_json(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
+    from engine.graphs.cg import load_json
+
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        out.errors = _file_error(f"not valid JSON: {exc}")
+        return out
+    if isinstance(doc, list):  # rows of specs / CGs
+        from engine.data import parse_table
+
+        return _take_result(out, parse_table(raw, name))
+    if isinstance(doc, dict) and "nodes" in doc and "edges" in doc:
+        cg = load_json(doc)
+        stem = name.rsplit(".", 1)[0]
+        cg.name = cg.name or stem
+        out.dataset = _cg_dataset(name, [cg], [stem], family="custom")
+        return out
+    return _parse_gennape(raw, name, out)
+
+
+def _parse_zip(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
+    import io
+    import zipfile
+
+    from engine.data import parse_onnx_folder
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile as exc:
+        out.errors = _file_error(f"not a zip archive: {exc}")
+        return out
+    files: dict[str, bytes] = {}
+    labels = None
+    for m in zf.infolist():
+        if m.is_dir():
+            continue
+        base = Path(m.filename).name
+        if base.lower().endswith(".onnx"):
+            files[base] = zf.read(m)
+        elif base.lower().endswith(".csv") and labels is None:
+            labels = zf.read(m)
+    if not files:
+        out.errors = _file_error("the zip archive contains no .onnx files")
+        return out
+    return _take_result(out, parse_onnx_folder(files, labels, name=name))
+
+
+def part_from_upload(outcome: UploadOutcome, predictor: Any = None, callback: Callback | None = None,
+                     reference: Any = None, prefix: str | None = None) -> Workspace:
+    """Score an upload's rows (ids ``f"{prefix}:{row id}"``, default prefix ``upload:<file name>``);
+    rows whose CG cannot be built are dropped and added to ``outcome.errors`` (the rest load)."""
+    ds = outcome.dataset
+    if ds is None:
+        return empty_workspace()
+    try:
+        call_compatible(ds.build_cgs, callback=callback, cache=False)
+    except Exception:  # noqa: BLE001 - find the bad rows one by one
+        good, errs = [], []
+        for i in range(len(ds)):
+            try:
+                sub = ds.subset([i])
+                call_compatible(sub.build_cgs, cache=False)
+                good.append(i)
+            except Exception as exc:  # noqa: BLE001
+                errs.append({"row": i, "field": "spec", "reason": f"cannot build the CG: {exc}"})
+        outcome.errors = pd.concat([outcome.errors, _error_frame(errs)], ignore_index=True)
+        if not good:
+            outcome.dataset = None
+            return empty_workspace()
+        ds = ds.subset(good)
+        outcome.dataset = ds
+    return part_from_dataset(ds, source="upload", prefix=prefix or f"upload:{outcome.filename}", predictor=predictor,
+                             callback=callback, reference=reference)
+
+
+# ---------------------------------------------------------------------------------------------
+# fine-tuning
+# ---------------------------------------------------------------------------------------------
+
+FINETUNE_STRATEGIES = ("random", "spread over clusters", "manual")
+
+
+def choose_finetune_ids(frame: pd.DataFrame, k: int, strategy: str = "random", seed: int = 0,
+                        manual_ids: Sequence[str] = ()) -> list[str]:
+    """``k`` labelled architecture ids of ``frame`` to fine-tune on.
+
+    * ``random``: uniform without replacement (``seed``);
+    * ``spread over clusters``: round-robin over FCM clusters (largest first), random within each;
+    * ``manual``: exactly ``manual_ids`` (each must be a labelled row of ``frame``).
+    """
+    lab = frame[np.isfinite(frame["label"].to_numpy(dtype=float))]
+    if strategy == "manual":
+        ids = [str(i) for i in manual_ids]
+        missing = [i for i in ids if i not in set(lab["id"])]
+        if missing:
+            raise ValueError(f"{len(missing)} chosen architecture(s) have no label: {', '.join(missing[:5])}")
+        if not ids:
+            raise ValueError("choose at least one architecture")
+        return ids
+    if strategy not in FINETUNE_STRATEGIES:
+        raise ValueError(f"strategy must be one of {FINETUNE_STRATEGIES}, got {strategy!r}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if len(lab) < k:
+        raise ValueError(f"only {len(lab)} labelled architectures available, asked for k = {k}")
+    rng = np.random.default_rng(seed)
+    if strategy == "random":
+        return lab["id"].iloc[np.sort(rng.choice(len(lab), size=k, replace=False))].tolist()
+    groups = [g["id"].tolist() for _, g in lab.groupby("cluster")]
+    groups = [list(rng.permutation(g)) for g in sorted(groups, key=len, reverse=True)]
+    out: list[str] = []
+    while len(out) < k:
+        for g in groups:
+            if g and len(out) < k:
+                out.append(str(g.pop()))
+    return out
+
+
+@dataclass
+class FinetuneOutcome:
+    """A fine-tuned copy of the model with before / after predictions on held-out rows."""
+
+    model: Any
+    train_ids: list[str]
+    eval_ids: list[str]
+    y_eval: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    metrics_before: dict[str, float]
+    metrics_after: dict[str, float]
+    history: list[tuple[str, int, int, dict]]
+    settings: dict[str, Any]
+    seconds: float
+
+    def metrics_table(self) -> pd.DataFrame:
+        """Before / after per metric (metrics undefined on both sides, e.g. MAE of scores, dropped)."""
+        keys = [k for k in self.metrics_before if k != "n"
+                and (np.isfinite(self.metrics_before[k]) or np.isfinite(self.metrics_after.get(k, np.nan)))]
+        return pd.DataFrame({"metric": keys, "before": [self.metrics_before[k] for k in keys],
+                             "after": [self.metrics_after.get(k, np.nan) for k in keys]})
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.DataFrame({"id": self.eval_ids, "label": self.y_eval, "before": self.before, "after": self.after})
+
+
+def _scores_only(predictor: Any, cgs: Sequence[CG]) -> np.ndarray:
+    out = call_compatible(predictor.predict, cgs)
+    return _prediction_frame(out, len(cgs))["score"].to_numpy(dtype=float)
+
+
+def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequence[float],
+                          eval_cgs: Sequence[CG], eval_y: Sequence[float], *, train_ids: Sequence[str] = (),
+                          eval_ids: Sequence[str] = (), epochs: int = 20, seed: int = 0,
+                          callback: Callback | None = None, **options: Any) -> FinetuneOutcome:
+    """Fine-tune a **deep copy** of ``predictor`` on ``(train_cgs, train_y)`` and compare its
+    ranking of ``eval_cgs`` with the original's.  The original (often a cached model shared by
+    every session) is never modified."""
+    from engine.train.callbacks import History
+
+    if len(train_cgs) != len(train_y):
+        raise ValueError(f"{len(train_cgs)} training CGs but {len(train_y)} labels")
+    y = np.asarray(train_y, dtype=float)
+    if not np.isfinite(y).all():
+        raise ValueError("every fine-tuning architecture needs a numeric label")
+    t0 = time.perf_counter()
+    hist = History()
+
+    def cb(stage, step, total, metrics=None):
+        hist(stage, step, total, metrics)
+        _notify(callback, stage, step, total, metrics)
+
+    base = copy.deepcopy(predictor)
+    cfg = getattr(base, "config", None)
+    if cfg is not None and hasattr(cfg, "override") and hasattr(cfg, "finetune"):
+        # GennapePredictor reads its fine-tuning epochs from the config (of the copy only)
+        ft = cfg.finetune
+        base.config = cfg.override({"finetune.head_epochs": int(epochs),
+                                    "finetune.kgnn_epochs": min(int(getattr(ft, "kgnn_epochs", epochs)), int(epochs))})
+    tuned = call_compatible(base.finetune, list(train_cgs), y, k=len(train_cgs), epochs=int(epochs), seed=int(seed),
+                            callback=cb, **options)
+    if tuned is None:  # an in-place API: the deep copy is the tuned model
+        tuned = base
+    ye = np.asarray(eval_y, dtype=float)
+    before = _scores_only(predictor, eval_cgs) if len(eval_cgs) else np.zeros(0)
+    after = _scores_only(tuned, eval_cgs) if len(eval_cgs) else np.zeros(0)
+    mb = compute_metrics(ye, before) if len(ye) >= 3 and metrics_available() else {}
+    ma = compute_metrics(ye, after) if len(ye) >= 3 and metrics_available() else {}
+    return FinetuneOutcome(tuned, list(train_ids), list(eval_ids), ye, before, after, mb, ma, hist.events,
+                           {"k": len(train_cgs), "epochs": int(epochs), "seed": int(seed), **options},
+                           time.perf_counter() - t0)
+
+
+def save_model_zip(predictor: Any) -> bytes:
+    """The predictor's checkpoint folder (``predictor.save(dir)``) as zip bytes."""
+    import io
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "checkpoint"
+        predictor.save(target)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            root = target if target.exists() else Path(tmp)
+            for p in sorted(root.rglob("*")):
+                if p.is_file():
+                    zf.write(p, arcname=str(Path("checkpoint") / p.relative_to(root)))
+        return buf.getvalue()

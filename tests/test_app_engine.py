@@ -1,0 +1,446 @@
+"""Engine side of the app (``engine/studio.py``, ``python -m engine studio-assets``).
+
+Also defines the small stand-ins the app tests share (imported by the other ``test_app_*``
+files): :class:`TinyPredictor`, a deterministic predictor with the GennapePredictor interface
+(embed / memberships / predict / finetune / save / model_card) built from CG op statistics,
+and :func:`tiny_workspace`.  No real checkpoint is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import studio
+from engine.data.dataset import ArchDataset
+from engine.data.provenance import Provenance
+from engine.graphs.cg import CGBuilder
+from engine.graphs.ops import OPS
+
+PROV = Provenance("CIFAR-10", "validation accuracy", "validation", 200, (0,), "unit-test labels")
+
+
+# --- shared stand-ins ----------------------------------------------------------------------------
+
+class TinyPredictor:
+    """Deterministic stand-in for ``engine.model.GennapePredictor``.
+
+    embedding = fixed random projection of (op histogram, log FLOPs, log params, size);
+    memberships = softmax over distances to 3 fixed centres; score = linear read-out.
+    ``finetune`` returns a *new* predictor whose read-out is a ridge fit to the labels.
+    """
+
+    K = 3
+    DIM = 8
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(0)
+        self.proj = rng.normal(size=(len(OPS) + 3, self.DIM))
+        self.centres = rng.normal(size=(self.K, self.DIM))
+        self.w = rng.normal(size=self.DIM) * 0.1
+        self.b = 0.0
+        self.finetuned = 0
+        self.model_card = {"name": "tiny test predictor", "id": "tiny-0", "clusters": self.K}
+
+    def _x(self, cgs) -> np.ndarray:
+        rows = []
+        for cg in cgs:
+            h = np.zeros(len(OPS))
+            for nd in cg.nodes:
+                h[OPS.index(nd.op)] += 1
+            h /= max(1, cg.num_nodes)
+            rows.append(np.concatenate([h, [np.log1p(cg.flops) / 20, np.log1p(cg.params) / 15, cg.num_nodes / 50]]))
+        return np.asarray(rows, dtype=float).reshape(len(rows), len(OPS) + 3)
+
+    def embed(self, cgs) -> np.ndarray:
+        return (self._x(cgs) @ self.proj).astype(np.float32)
+
+    def memberships(self, cgs) -> np.ndarray:
+        z = self.embed(cgs).astype(float)
+        d = ((z[:, None, :] - self.centres[None]) ** 2).sum(-1)
+        e = np.exp(-(d - d.min(axis=1, keepdims=True)))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, cgs, callback=None) -> pd.DataFrame:
+        z = self.embed(cgs).astype(float)
+        u = self.memberships(cgs)
+        score = z @ self.w + self.b
+        out = pd.DataFrame({"score": score, "flops": [c.flops for c in cgs], "params": [c.params for c in cgs],
+                            "cluster": u.argmax(1)})
+        for j in range(self.K):
+            out[f"membership_{j}"] = u[:, j]
+        out["mlp_ensemble"] = score
+        out["flops_head"] = np.log1p(out["flops"].to_numpy(dtype=float))
+        if callback is not None:
+            callback("predict", len(cgs), len(cgs), {})
+        return out
+
+    def finetune(self, cgs, acc, epochs: int = 3, seed: int = 0, callback=None) -> TinyPredictor:
+        new = copy.deepcopy(self)
+        z = self.embed(cgs).astype(float)
+        y = np.asarray(acc, dtype=float)
+        a = np.c_[z, np.ones(len(z))]
+        coef = np.linalg.solve(a.T @ a + 1e-2 * np.eye(a.shape[1]), a.T @ y)
+        new.w, new.b = coef[:-1], coef[-1]
+        new.finetuned = self.finetuned + 1
+        for e in range(1, epochs + 1):
+            if callback is not None:
+                callback("finetune", e, epochs, {"loss": 1.0 / e})
+        return new
+
+    def save(self, path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "tiny.json").write_text(json.dumps({"w": self.w.tolist(), "b": self.b}))
+
+
+def tiny_cgs(n: int, seed: int = 0):
+    """``n`` small distinct CGs (conv stacks of varying width / depth / pooling)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        b = CGBuilder(f"tiny{i}", input_hwc=(16, 16, 3))
+        x = b.input()
+        for _ in range(int(rng.integers(1, 4))):
+            x = b.act(b.bn(b.conv(x, int(rng.choice([8, 16, 24])), int(rng.choice([1, 3])))), "relu")
+            if rng.random() < 0.4:
+                x = b.pool(x, "maxpool", 3, 1, 1)
+        out.append(b.output(b.linear(b.mean(x), 10)))
+    return out
+
+
+def tiny_dataset(n: int = 40, seed: int = 0, labelled: bool = True, name: str = "tinybench") -> ArchDataset:
+    cgs = tiny_cgs(n, seed)
+    pred = TinyPredictor()
+    labels = None
+    if labelled:  # labels correlated with the tiny model's score, plus noise
+        s = pred.predict(cgs)["score"].to_numpy()
+        labels = 80 + 5 * (s - s.mean()) / (s.std() + 1e-9) + np.random.default_rng(seed).normal(0, 1, n)
+    return ArchDataset.from_cgs(name, cgs, labels, PROV, family="custom", ids=[f"a{i}" for i in range(n)])
+
+
+def tiny_workspace(n: int = 40, with_upload: bool = False) -> studio.Workspace:
+    pred = TinyPredictor()
+    part = studio.part_from_dataset(tiny_dataset(n), source="benchmark", prefix="tinybench", predictor=pred)
+    samples = studio.part_from_dataset(tiny_dataset(8, seed=5, labelled=False, name="tinysamples"),
+                                       source="sample", prefix="sample:custom", predictor=pred)
+    ws = studio.project_workspace(studio.concat_parts([part, samples], pred.model_card), perplexity=5, seed=0)
+    if with_upload:
+        up = studio.part_from_dataset(tiny_dataset(3, seed=9, labelled=False, name="mine.csv"), source="upload",
+                                      prefix="upload:mine.csv", predictor=pred)
+        ws = studio.extend(ws, up)
+    return ws
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+def test_membership_entropy_bounds():
+    u = np.array([[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])
+    h = studio.membership_entropy(u)
+    assert h[0] == pytest.approx(0.0, abs=1e-6)
+    assert h[1] == pytest.approx(1.0, abs=1e-6)
+    assert 0.0 < h[2] < 1.0
+
+
+def test_part_from_dataset_scores_and_ids():
+    part = studio.part_from_dataset(tiny_dataset(12), source="benchmark", prefix="tb", predictor=TinyPredictor())
+    f = part.frame
+    assert len(part) == 12 and f["id"].iloc[0] == "tb:a0"
+    assert list(f.columns[:len(studio.CORE_COLUMNS)]) == list(studio.CORE_COLUMNS)
+    assert part.membership_columns == ["membership_0", "membership_1", "membership_2"]
+    assert {"member_mlp_ensemble", "member_flops_head"} <= set(part.member_columns)
+    np.testing.assert_allclose(part.memberships().sum(1), 1.0, atol=1e-6)
+    assert (f["flops"] > 0).all() and (f["params"] > 0).all()
+    assert part.embedding.shape == (12, TinyPredictor.DIM)
+    assert set(part.cgs) == set(f["id"])  # CG-only rows keep their CG
+    assert f["provenance"].iloc[0] == PROV.label() and PROV.label() in part.provenances
+
+
+def test_workspace_projection_and_extend_do_not_mutate():
+    ws = tiny_workspace(30)
+    assert ws.has_map and np.isfinite(ws.frame[["tsne_x", "tsne_y", "pca_x", "pca_y"]].to_numpy()).all()
+    before = ws.frame.copy()
+    up = studio.part_from_dataset(tiny_dataset(3, seed=3, labelled=False, name="up.csv"), source="upload",
+                                  prefix="upload:up.csv", predictor=TinyPredictor())
+    ws2 = studio.extend(ws, up)
+    assert len(ws2) == len(ws) + 3 and len(ws) == len(before)
+    pd.testing.assert_frame_equal(ws.frame, before)  # the original is untouched
+    new = ws2.frame.iloc[-3:]
+    assert (new["source"] == "upload").all()
+    assert np.isfinite(new[["tsne_x", "tsne_y", "pca_x", "pca_y"]].to_numpy()).all()
+    # PCA of new rows equals the stored projection
+    mean, comps = ws.pca
+    np.testing.assert_allclose(new[["pca_x", "pca_y"]].to_numpy(), (up.embedding - mean) @ comps.T, atol=1e-4)
+    # adding the same rows again is a no-op
+    assert studio.extend(ws2, up) is ws2
+
+
+def test_extend_with_unscored_part_keeps_the_map():
+    ws = tiny_workspace(20)
+    unscored = studio.part_from_dataset(tiny_dataset(2, seed=4, labelled=False, name="u.csv"), source="upload",
+                                        prefix="upload:u.csv")
+    ws2 = studio.extend(ws, unscored)
+    assert ws2.has_embedding and ws2.has_map and len(ws2) == len(ws) + 2
+    assert np.isnan(ws2.frame["score"].iloc[-1]) and np.isnan(ws2.frame["pca_x"].iloc[-1])
+    nn = studio.nearest_neighbours(ws2, ws2.frame["id"].iloc[0], k=5)
+    assert len(nn) == 5 and not nn["id"].str.startswith("upload:u.csv").any()
+    assert studio.nearest_neighbours(ws2, ws2.frame["id"].iloc[-1]).empty
+
+
+def test_nearest_neighbours_sorted_and_exclude_self():
+    ws = tiny_workspace(25)
+    aid = ws.frame["id"].iloc[3]
+    nn = studio.nearest_neighbours(ws, aid, k=6)
+    assert len(nn) == 6 and aid not in set(nn["id"])
+    assert (np.diff(nn["distance"].to_numpy()) >= -1e-9).all()
+    with pytest.raises(KeyError, match="not in this workspace"):
+        studio.nearest_neighbours(ws, "nope")
+
+
+def test_save_load_roundtrip_without_pickle(tmp_path):
+    ws = tiny_workspace(20, with_upload=True)
+    npz, side = studio.save_workspace(ws, tmp_path / "ws.npz")
+    assert side.name == "ws.json" and json.loads(side.read_text())["format"] == studio.WORKSPACE_FORMAT
+    with np.load(npz, allow_pickle=False) as z:  # loads with pickling disabled
+        assert z["s__id"].dtype.kind == "U"
+    back = studio.load_workspace(npz)
+    pd.testing.assert_frame_equal(back.frame, ws.frame, check_dtype=False, atol=1e-3)
+    assert back.embedding.shape == ws.embedding.shape
+    np.testing.assert_allclose(back.embedding, ws.embedding, atol=1e-2)
+    assert set(back.cgs) == set(ws.cgs)
+    aid = ws.frame["id"].iloc[-1]
+    assert studio.cg_of(back, aid).fingerprint() == studio.cg_of(ws, aid).fingerprint()
+    assert back.provenances == dict(ws.provenances) and back.model_card["id"] == "tiny-0"
+
+
+def test_load_workspace_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="studio-assets"):
+        studio.load_workspace(tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a GENNAPE Studio workspace"):
+        studio.load_workspace(tmp_path / "bad.npz")
+    (tmp_path / "bad.json").write_text(json.dumps({"format": studio.WORKSPACE_FORMAT, "version": 1, "columns": []}))
+    with pytest.raises(ValueError, match="cannot read workspace arrays"):
+        studio.load_workspace(tmp_path / "bad.npz")
+
+
+def test_build_default_workspace_small(tmp_path):
+    ws = studio.build_default_workspace(TinyPredictor(), dataset=tiny_dataset(30), samples_per_family=2,
+                                        families=["nb201"], limit=20, perplexity=5)
+    f = ws.frame
+    assert (f["source"] == "benchmark").sum() == 20 and (f["source"] == "sample").sum() == 2
+    assert set(f.loc[f["source"] == "sample", "family"]) == {"nb201"}
+    assert ws.has_map and ws.meta["model_key"] == "tiny-0" and ws.meta["tsne"]["perplexity"] == 5
+    # a sample row's CG is rebuilt from its spec
+    sid = f.loc[f["source"] == "sample", "id"].iloc[0]
+    cg = studio.cg_of(ws, sid)
+    assert cg.flops == pytest.approx(f.loc[f["id"] == sid, "flops"].iloc[0])
+
+
+def test_cli_studio_assets_writes_small_file(tmp_path, monkeypatch):
+    import engine.model as model
+    from engine.__main__ import main
+
+    monkeypatch.setattr(model, "load_default", lambda *a, **k: TinyPredictor(), raising=False)
+    monkeypatch.setattr("engine.data.load_default", lambda *a, **k: tiny_dataset(25))
+    out = tmp_path / "assets" / "ws.npz"
+    rc = main(["studio-assets", "--output", str(out), "--samples-per-family", "1", "--perplexity", "5",
+               "--threads", "1"])
+    assert rc == 0 and out.exists() and (out.parent / "ws.json").exists()
+    ws = studio.load_workspace(out)
+    assert (ws.frame["source"] == "benchmark").sum() == 25 and (ws.frame["source"] == "sample").sum() >= 1
+    assert main(["studio-assets", "--output", str(tmp_path / "x.txt")]) == 2  # bad input -> exit 2
+
+
+def test_ranking_metrics_per_dataset():
+    ws = tiny_workspace(40)
+    m = studio.ranking_metrics(ws)
+    assert list(m["dataset"]) == ["tinybench"] and m["n"].iloc[0] == 40
+    assert 0.5 < m["srcc"].iloc[0] <= 1.0  # labels were made from the score plus small noise
+    assert "ndcg@10" in m.columns and "precision@10" in m.columns
+
+
+def test_architecture_table_columns():
+    ws = tiny_workspace(10)
+    t = studio.architecture_table(ws)
+    assert {"id", "family", "score", "rank", "label", "MFLOPs", "M params", "provenance"} <= set(t.columns)
+    assert t.loc[t["score"].idxmax(), "rank"] == 1
+
+
+def test_parse_upload_csv_good_and_bad_rows():
+    from engine.families import get
+
+    specs = get("nb201").sample(2, seed=1)
+    raw = ("family,spec,label\n" + "".join(f"nb201,{s},{70 + i}\n" for i, s in enumerate(specs))
+           + "nb201,not-a-spec,50\nnosuchfamily,x,1\n").encode()
+    out = studio.parse_upload(raw, "mine.csv")
+    assert out.ok_rows == 2 and len(out.errors) == 2
+    assert set(out.errors["row"]) == {4, 5} and out.errors["reason"].str.len().min() > 5
+    part = studio.part_from_upload(out, TinyPredictor())
+    assert len(part) == 2 and (part.frame["source"] == "upload").all()
+    assert part.frame["id"].iloc[0].startswith("upload:mine.csv:")
+
+
+@pytest.mark.parametrize("name,raw,match", [
+    ("empty.csv", b"", "empty"),
+    ("model.exe", b"MZ", "unsupported file type"),
+    ("junk.onnx", b"\x00\x01garbage", "junk.onnx"),
+    ("bad.json", b"{not json", "not valid JSON"),
+    ("noheader.csv", b"a,b\n1,2\n", "spec"),
+    ("bad.zip", b"PK\x03\x04broken", "zip"),
+    ("weird.pkl", b"\x80\x04K\x01.", "weird.pkl"),
+])
+def test_parse_upload_never_raises(name, raw, match):
+    out = studio.parse_upload(raw, name)
+    assert out.dataset is None and len(out.errors) >= 1
+    assert out.errors["reason"].str.contains(match, case=False).any() or match in out.summary()
+
+
+def test_parse_upload_cg_json_and_zip():
+    cg = tiny_cgs(1)[0]
+    out = studio.parse_upload(cg.to_json().encode(), "net.json")
+    assert out.ok_rows == 1 and out.errors.empty
+    part = studio.part_from_upload(out, TinyPredictor())
+    assert part.frame["id"].iloc[0] == "upload:net.json:net" and "upload:net.json:net" in part.cgs
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("readme.txt", "no onnx here")
+    out = studio.parse_upload(buf.getvalue(), "models.zip")
+    assert out.dataset is None and "no .onnx" in out.errors["reason"].iloc[0]
+
+
+def test_choose_finetune_ids_strategies():
+    ws = tiny_workspace(40)
+    f = ws.frame
+    r = studio.choose_finetune_ids(f, 5, "random", seed=1)
+    assert len(r) == 5 == len(set(r)) and r == studio.choose_finetune_ids(f, 5, "random", seed=1)
+    c = studio.choose_finetune_ids(f, 3, "spread over clusters", seed=0)
+    lab = f[f["id"].isin(c)]
+    assert lab["cluster"].nunique() == min(3, f.loc[f["label"].notna(), "cluster"].nunique())
+    assert studio.choose_finetune_ids(f, 0, "manual", manual_ids=["tinybench:a1"]) == ["tinybench:a1"]
+    with pytest.raises(ValueError, match="no label"):
+        studio.choose_finetune_ids(f, 1, "manual", manual_ids=["sample:custom:a0"])
+    with pytest.raises(ValueError, match="only 40 labelled"):
+        studio.choose_finetune_ids(f, 41, "random")
+
+
+def test_finetune_and_evaluate_uses_a_copy():
+    ws = tiny_workspace(40)
+    pred = TinyPredictor()
+    w0 = pred.w.copy()
+    f = ws.frame[ws.frame["label"].notna()]
+    train = studio.choose_finetune_ids(f, 5, "random")
+    ev = [i for i in f["id"] if i not in set(train)]
+    cg = lambda ids: [studio.cg_of(ws, i) for i in ids]  # noqa: E731
+    lab = lambda ids: f.set_index("id").loc[ids, "label"].to_numpy()  # noqa: E731
+    out = studio.finetune_and_evaluate(pred, cg(train), lab(train), cg(ev), lab(ev), train_ids=train, eval_ids=ev,
+                                       epochs=3)
+    np.testing.assert_array_equal(pred.w, w0)  # the shared model is untouched
+    assert out.model is not pred and out.model.finetuned == 1
+    assert len(out.after) == len(ev) and not np.allclose(out.after, out.before)
+    assert {"srcc", "kendall_tau"} <= set(out.metrics_after) and out.metrics_after["n"] == len(ev)
+    assert [e[1] for e in out.history if e[0] == "finetune"] == [1, 2, 3]
+    t = out.metrics_table()
+    assert list(t.columns) == ["metric", "before", "after"] and len(t) >= 5
+    data = studio.save_model_zip(out.model)
+    assert "checkpoint/tiny.json" in zipfile.ZipFile(BytesIO(data)).namelist()
+
+
+def test_call_compatible_drops_unknown_kwargs():
+    def f(a, b=1):
+        return a + b
+
+    assert studio.call_compatible(f, 1, b=2, nope=3) == 3
+    assert studio.call_compatible(lambda a, **kw: kw, 1, x=1) == {"x": 1}
+
+
+@pytest.fixture(scope="module")
+def real_tiny_predictor():
+    """A real ``GennapePredictor`` with the seconds-scale preset, fitted on synthetic CGs."""
+    import torch
+
+    from engine.model.config import GennapeConfig
+    from engine.model.predictor import GennapePredictor
+    from engine.model.synthetic import synthetic_dataset
+
+    torch.manual_seed(0)
+    cgs, acc = synthetic_dataset(48, seed=0)
+    pred = GennapePredictor(GennapeConfig.tiny()).fit(cgs, acc)
+    return pred
+
+
+def test_real_predictor_end_to_end(real_tiny_predictor, tmp_path):
+    """Workspace build, comparable upload scores, fine-tuning on a copy, with the real model."""
+    import torch
+
+    from engine.model.synthetic import synthetic_dataset
+
+    pred = real_tiny_predictor
+    cgs, acc = synthetic_dataset(30, seed=1)
+    ds = ArchDataset.from_cgs("synth", cgs, acc, PROV, family="custom", ids=[f"s{i}" for i in range(30)])
+    ws = studio.build_default_workspace(pred, dataset=ds, samples_per_family=1, families=["nb201"], perplexity=5,
+                                        reference_size=20)
+    assert ws.has_map and ws.num_clusters == pred.n_clusters and len(ws.meta["reference_ids"]) == 20
+    assert set(ws.member_columns) >= {"member_cl_fcm_t", "member_flops_baseline"}
+    # the checkpoint key survives save / load, so the app can tell a stale workspace
+    pred.save(tmp_path / "ckpt")
+    from engine.model.predictor import GennapePredictor
+
+    assert studio.model_key(GennapePredictor.load(tmp_path / "ckpt")) == ws.meta["model_key"]
+    # an upload scored with the workspace's reference gets the same score as in the workspace
+    ref = studio.workspace_reference(ws, pred)
+    again = studio.part_from_dataset(ds.subset([0, 1, 2]), source="upload", prefix="again", predictor=pred,
+                                     reference=ref)
+    np.testing.assert_allclose(again.frame["score"].to_numpy(), ws.frame["score"].to_numpy()[:3], rtol=1e-4)
+    # fine-tuning works on a deep copy
+    before = {k: v.clone() for k, v in pred.state_dict().items()}
+    f = ws.frame[ws.frame["label"].notna()]
+    train, ev = f["id"].tolist()[:5], f["id"].tolist()[5:]
+    out = studio.finetune_and_evaluate(pred, [studio.cg_of(ws, a) for a in train], f["label"].iloc[:5].to_numpy(),
+                                       [studio.cg_of(ws, a) for a in ev], f["label"].iloc[5:].to_numpy(),
+                                       train_ids=train, eval_ids=ev, epochs=2)
+    assert all(torch.equal(before[k], v) for k, v in pred.state_dict().items())
+    assert out.model is not pred and out.model.model_card["finetune"]["k"] == 5
+    assert out.model.config.finetune.head_epochs == 2 and pred.config.finetune.head_epochs != 2
+    assert np.isfinite(out.after).all() and "srcc" in out.metrics_after
+
+
+def test_parse_upload_onnx_model():
+    import io
+
+    import torch
+    from torch import nn
+
+    # (no BatchNorm: the ONNX exporter folds it into the convolution in eval mode)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(8, 10)).eval()
+    buf = io.BytesIO()
+    try:
+        torch.onnx.export(m, torch.randn(1, 3, 32, 32), buf, dynamo=False)
+    except Exception as exc:  # noqa: BLE001 - exporter availability differs between torch builds
+        pytest.skip(f"torch.onnx.export is not usable here: {exc}")
+    out = studio.parse_upload(buf.getvalue(), "tiny.onnx")
+    assert out.ok_rows == 1 and out.errors.empty
+    part = studio.part_from_upload(out, TinyPredictor())
+    row = part.frame.iloc[0]
+    assert row["source"] == "upload" and row["spec"] == "" and row["id"] in part.cgs
+    assert row["params"] == sum(p.numel() for p in m.parameters())
+
+
+def test_parse_upload_gennape_pickles(shared_data):
+    files = sorted((shared_data / "gennape_format").glob("*.pkl"))
+    if not files:
+        pytest.skip("no GENNAPE-format pickles in the reference folder")
+    for path in files:
+        out = studio.parse_upload(path.read_bytes(), path.name)
+        assert out.ok_rows >= 1 and out.errors.empty, out.errors
+        part = studio.part_from_upload(out, TinyPredictor())
+        assert np.isfinite(part.frame["score"]).all() and (part.frame["flops"] > 0).all()

@@ -1,0 +1,219 @@
+"""AppTest suite of the Streamlit app: every page renders, and the main flows work.
+
+The shared default model / workspace are replaced by a tiny deterministic stand-in
+(``TinyPredictor``, ``tiny_workspace`` from ``test_app_engine``) injected through the app's own
+session-state keys, so the suite needs no checkpoint and runs in seconds per page.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_app_engine import TinyPredictor, tiny_dataset, tiny_workspace
+
+from app.ui import state
+from app.ui.registry import PAGES
+from engine import studio
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "streamlit_app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def shared_ws():
+    """One workspace object shared by every session (like the cached default); never mutated."""
+    return tiny_workspace(40, with_upload=True)
+
+
+def make_app(ws, predictor=None, **extra) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state[state.WORKSPACE] = ws
+    at.session_state[state.PREDICTOR] = predictor if predictor is not None else TinyPredictor()
+    for key, value in extra.items():
+        at.session_state[key] = value
+    return at
+
+
+def goto(at: AppTest, script: str) -> AppTest:
+    at.switch_page(f"app_pages/{script}")
+    return at.run()
+
+
+def table_with(at: AppTest, column: str):
+    """The first ``st.dataframe`` value that has ``column`` (display-only tables have no key)."""
+    for d in at.dataframe:
+        if column in d.value.columns:
+            return d.value
+    raise AssertionError(f"no table with a {column!r} column; tables: {[list(d.value.columns) for d in at.dataframe]}")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.url_path for p in PAGES])
+def test_every_page_renders(page, shared_ws):
+    selected = shared_ws.frame["id"].iloc[0]
+    at = make_app(shared_ws, **{state.SELECTED: selected})
+    at.run()
+    assert not at.exception, at.exception
+    goto(at, page.script)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title and at.title[0].value == ("GENNAPE Studio" if page.url_path == "home" else page.title)
+
+
+def test_map_select_then_cg_view(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "embedding_map.py")
+    assert not at.exception
+    # a box / lasso selection is an app-owned list of ids; one architecture is opened by id
+    chosen = shared_ws.frame["id"].iloc[:5].tolist()
+    at.session_state[state.MAP_SELECTION] = chosen
+    at.session_state[state.SELECTED] = chosen[2]
+    at.run()
+    assert not at.exception
+    assert any(s.value == "Selection (5)" for s in at.subheader)
+    nn = table_with(at, "distance")
+    assert len(nn) == 10 and chosen[2] not in set(nn["id"])
+    expected = studio.nearest_neighbours(shared_ws, chosen[2], 10)["id"].tolist()
+    assert nn["id"].tolist() == expected
+    at.button(key="map_open_cg").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Architecture"
+    cg = studio.cg_of(shared_ws, chosen[2])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["nodes"] == f"{cg.num_nodes:,}" and metrics["family"] == "custom"
+    # compare view renders two graphs side by side
+    at.switch_page("app_pages/architecture.py")
+    at.segmented_control(key="arch_view").set_value("Compare").run()
+    at.session_state[state.COMPARE] = chosen[3]
+    at.run()
+    assert not at.exception and table_with(at, chosen[3]).shape[1] == 3
+
+
+def test_graph_html_is_offline(shared_ws):
+    from app.ui.graph_view import cg_html
+    from engine.report import external_references
+
+    aid = shared_ws.frame["id"].iloc[1]
+    cg = studio.cg_of(shared_ws, aid)
+    doc = cg_html(cg)
+    assert external_references(doc) == [] and "cdn.jsdelivr" not in doc
+    assert "vis-network" in doc or "vis.Network" in doc
+    for nd in cg.nodes:
+        assert f'"id": {nd.id}' in doc
+
+
+def test_upload_good_and_bad_files_keep_the_session(shared_ws):
+    from engine.families import get
+
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    n0 = len(shared_ws)
+    specs = get("nb201").sample(3, seed=7)
+    good = ("family,spec,label\n" + "".join(f"nb201,{s},{60 + i}\n" for i, s in enumerate(specs))
+            + "nb201,broken,1\n").encode()
+    at.file_uploader(key="data_uploader").set_value([("yours.csv", good, "text/csv"),
+                                                      ("junk.onnx", b"\x00garbage", "application/octet-stream")])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    ws = at.session_state[state.WORKSPACE]
+    assert len(ws) == n0 + 3 and len(shared_ws) == n0  # the shared workspace is untouched
+    added = ws.frame[ws.frame["id"].str.startswith("upload:yours.csv")]
+    assert len(added) == 3 and np.isfinite(added["score"]).all() and np.isfinite(added["tsne_x"]).all()
+    log = at.session_state[state.UPLOADS]
+    assert [u.filename for u in log] == ["yours.csv", "junk.onnx"]
+    assert list(log[0].errors["row"]) == [5] and log[1].dataset is None
+    assert any("Nothing could be loaded from junk.onnx" in e.value for e in at.error)
+    # a rerun does not read the same files again
+    at.run()
+    assert len(at.session_state[state.UPLOADS]) == 2 and len(at.session_state[state.WORKSPACE]) == n0 + 3
+    # the uploads are highlighted on the map
+    goto(at, "embedding_map.py")
+    assert not at.exception
+
+
+def test_two_sessions_do_not_share_uploads(shared_ws):
+    a, b = make_app(shared_ws), make_app(shared_ws)
+    a.run()
+    b.run()
+    goto(a, "data.py")
+    raw = tiny_dataset(2, seed=11, labelled=False).cgs[0].to_json().encode()
+    a.file_uploader(key="data_uploader").set_value(("only_a.json", raw, "application/json")).run()
+    assert not a.exception
+    assert any(i.startswith("upload:only_a.json") for i in a.session_state[state.WORKSPACE].frame["id"])
+    goto(b, "data.py")
+    assert b.session_state[state.WORKSPACE] is shared_ws
+    assert not any(i.startswith("upload:only_a.json") for i in shared_ws.frame["id"])
+    assert b.session_state[state.UPLOADS] == []
+
+
+def test_finetune_k5_flow(shared_ws):
+    base = TinyPredictor()
+    w0 = base.w.copy()
+    at = make_app(shared_ws, base)
+    at.run()
+    goto(at, "finetune.py")
+    assert not at.exception
+    at.slider(key="ft_k").set_value(5)
+    at.slider(key="ft_epochs").set_value(2)
+    at.button(key="ft_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    out = at.session_state[state.FINETUNE]
+    assert len(out.train_ids) == 5 and len(out.eval_ids) == 35
+    assert out.model is not base and np.array_equal(base.w, w0)  # the shared model is not modified
+    assert [e for e in out.history if e[0] == "finetune"][-1][1:3] == (2, 2)
+    table = table_with(at, "before")
+    assert {"srcc", "kendall_tau", "ndcg@10", "precision@10"} <= set(table["metric"])
+    assert at.get("download_button") and any(d.proto.label.startswith("Download the fine-tuned")
+                                             for d in at.get("download_button"))
+    # the fine-tuned scores show up on the Rankings page of this session
+    goto(at, "rankings.py")
+    assert not at.exception
+    ranked = at.dataframe(key="rank_table").value
+    assert ranked["fine-tuned score"].notna().sum() == 35
+
+
+def test_finetune_with_typed_labels(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "finetune.py")
+    at.selectbox(key="ft_family").set_value("custom").run()
+    at.segmented_control(key="ft_label_mode").set_value("Type or upload labels").run()
+    assert not at.exception
+    at.file_uploader(key="ft_labels_csv").set_value(
+        ("labels.csv", b"id,label\nsample:custom:a0,91.5\nnope,50\nsample:custom:a1,140\n", "text/csv")).run()
+    assert not at.exception
+    assert at.session_state["ft_typed_labels"] == {"sample:custom:a0": 91.5}
+    assert any("2 row(s) ignored" in w.value for w in at.warning)
+
+
+def test_report_download_contains_figures(shared_ws):
+    from engine.report import external_references
+
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "report.py")
+    at.button(key="report_build").click().run()
+    assert not at.exception and not at.error
+    doc = at.session_state[state.REPORT].decode()
+    assert doc.count('class="plotly-graph-div"') >= 5  # map, scores, pred-vs-true, composition, entropy
+    assert doc.count("Plotly.newPlot") >= 5 and external_references(doc) == []
+    assert doc.count("plotly.js v") == 1  # plotly.js embedded exactly once
+    assert "Data and label provenance" in doc and "tinybench" in doc and "Glossary" in doc
+    assert any(d.proto.label == "Download the report (HTML)" for d in at.get("download_button"))
+
+
+def test_default_workspace_file_loads(tmp_path, monkeypatch, shared_ws):
+    """Without a session workspace the app loads the shipped workspace file (here a tiny one)."""
+    path = tmp_path / "default_workspace.npz"
+    studio.save_workspace(shared_ws, path)
+    monkeypatch.setenv("GENNAPE_STUDIO_WORKSPACE", str(path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["architectures"] == f"{len(shared_ws):,}"
+    goto(at, "embedding_map.py")
+    assert not at.exception and not at.info

@@ -1,0 +1,94 @@
+"""The self-contained HTML report (``engine/report``)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from test_app_engine import TinyPredictor, tiny_workspace
+
+from engine import studio
+from engine.report import Report, external_references, render_html, report_html, studio_report
+from engine.report.html import format_value
+
+
+def _fig(n: int = 5) -> go.Figure:
+    return go.Figure(go.Scatter(x=np.arange(n), y=np.arange(n) ** 2))
+
+
+def test_plotly_js_embedded_once_and_offline():
+    rep = Report("T")
+    rep.section("A").figure(_fig(), "first").figure(_fig(3), "second")
+    rep.section("B").figure(_fig(4))
+    doc = render_html(rep)
+    assert rep.num_figures == 3
+    assert doc.count('class="plotly-graph-div"') == 3
+    assert doc.count("plotly.js v") == 1  # the library banner: inlined exactly once
+    assert len(doc) > 1_000_000  # the library itself is inside the file
+    assert external_references(doc) == []
+    assert doc.index("plotly.js v") < doc.index("Plotly.newPlot")  # defined before the first use
+
+
+def test_text_tables_and_facts_are_escaped():
+    rep = Report("<Title>", subtitle="sub **bold**")
+    sec = rep.section("Data <x>")
+    sec.text("Para with **bold** and `code`.\n\n- one\n- two")
+    sec.facts({"key <k>": 3, "list": [1, 2], "nan": float("nan")})
+    sec.table(pd.DataFrame({"a": ["<script>alert(1)</script>", "ok"], "b": [1.23456789, 2e9]}), "cap", max_rows=1)
+    doc = render_html(rep)
+    assert "<script>alert(1)</script>" not in doc and "&lt;script&gt;" in doc
+    assert "<strong>bold</strong>" in doc and "<code>code</code>" in doc and "<li>one</li>" in doc
+    assert "&lt;Title&gt;" in doc and "Data &lt;x&gt;" in doc
+    assert "Showing 1 of 2 rows." in doc and "1.235" in doc
+    assert re.search(r"<td>nan</td><td>—</td>", doc)
+
+
+def test_format_value():
+    assert format_value(1234567) == "1,234,567"
+    assert format_value(0.000012) == "1.2e-05"
+    assert format_value(float("inf")) == "—"
+    assert format_value(True) == "yes"
+    assert format_value({"a": 1.5}) == "a: 1.5"
+
+
+def test_external_references_detects_cdn_tags():
+    assert external_references('<script src="https://cdn.x/y.js"></script>')
+    assert external_references("<link href='//cdn.x/y.css' rel=stylesheet>")
+    assert not external_references('<a href="https://example.org">link</a>')  # a plain link loads nothing
+
+
+def test_studio_report_sections_and_content():
+    ws = tiny_workspace(30, with_upload=True)
+    metrics = studio.ranking_metrics(ws)
+    up = studio.parse_upload(b"family,spec\nnb201,broken\n", "bad.csv")
+    f = ws.frame
+    train = f.loc[f["label"].notna(), "id"].tolist()[:5]
+    ev = f.loc[f["label"].notna(), "id"].tolist()[5:]
+    lab = f.set_index("id")["label"]
+    ft = studio.finetune_and_evaluate(TinyPredictor(), [studio.cg_of(ws, a) for a in train], lab[train].to_numpy(),
+                                      [studio.cg_of(ws, a) for a in ev], lab[ev].to_numpy(), train_ids=train,
+                                      eval_ids=ev, epochs=2)
+    figs = {"map": _fig(), "pred_vs_true": _fig(), "composition": _fig(), "finetune": _fig()}
+    rep = studio_report(ws, figs, metrics=metrics, finetune=ft, uploads=[up], title="My report", model_name="tiny")
+    titles = [s.title for s in rep.sections]
+    assert titles == ["What this is", "The model", "Data and label provenance", "Embedding map", "Clusters",
+                      "Rankings", "Fine-tuning", "Uploads and validation", "Glossary"]
+    doc = render_html(rep)
+    assert doc.count('class="plotly-graph-div"') == 4 and external_references(doc) == []
+    assert "unit-test labels" in doc  # label provenance
+    assert "tiny test predictor" in doc  # model card
+    assert "bad.csv" in doc and "broken" in doc  # upload validation
+    assert "srcc" in doc and "ndcg@10" in doc  # metrics table
+    assert "Fine-tuning" in doc and train[0] in doc
+    top = f.nlargest(1, "score")["id"].iloc[0]
+    assert top in doc  # ranking table
+
+
+def test_report_without_scores_or_labels():
+    ws = tiny_workspace(10)
+    bare = studio.Workspace(ws.frame.assign(score=np.nan, label=np.nan, entropy=np.nan, cluster=-1))
+    doc = report_html(bare, {})
+    assert "No scores" in doc and "No architecture in this workspace has a true accuracy label" in doc
+    assert external_references(doc) == [] and "plotly.js v" not in doc
