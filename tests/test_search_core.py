@@ -101,3 +101,60 @@ def test_search_is_deterministic_and_meets_target():
 def test_search_config_validation():
     with pytest.raises(ValueError, match="budget"):
         SearchConfig(budget=0)
+
+
+def _round_trip(cg):
+    from engine.graphs.fx_import import from_module
+
+    h, w, c = cg.input_node.out_shape
+    back = from_module(interpret(cg), (1, c, h, w))
+    return (back.fingerprint(), back.flops, back.params) == (cg.fingerprint(), cg.flops, cg.params)
+
+
+def test_interpret_contracted_reshape_slice_and_pad():
+    # flatten before a linear (reshape contracted into the edge)
+    b = CGBuilder("flat", (8, 8, 3))
+    x = b.act(b.conv(b.input(), 4, 3), "relu")
+    y = b.add("linear", [x], (1, 1, 10), in_shape=(1, 1, 256), weight=(256, 10, 1, 1), bias=True)
+    flat = b.output(y)
+    assert check_feasible(flat, device="cpu")(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
+    assert _round_trip(flat)
+    # a conv reading a slice (DARTS FactorizedReduce x[:, :, 1:, 1:]) and one reading a padded map
+    b = CGBuilder("slice", (8, 8, 4))
+    x = b.input()
+    s = b.add("conv", [x], (4, 4, 4), in_shape=(7, 7, 4), weight=(4, 4, 1, 1), stride=(2, 2))
+    p = b.add("conv", [x], (4, 4, 4), in_shape=(9, 9, 4), weight=(4, 4, 3, 3), stride=(2, 2))
+    cg = b.output(b.linear(b.mean(b.concat([s, p])), 3))
+    check_feasible(cg, device="cpu")
+    assert _round_trip(cg)
+
+
+def test_interpret_rejects_inconsistent_add():
+    b = CGBuilder("bad", (8, 8, 3))
+    x = b.input()
+    y = b.conv(x, 4, 3)
+    z = b.conv(x, 4, 3)
+    a = b.add("add", [y, z], (8, 8, 8))  # two 4-channel maps cannot give 8 channels
+    with pytest.raises(InfeasibleCG, match=f"node {a} \\(add\\)"):
+        interpret(b.output(b.linear(b.mean(a), 2)))
+
+
+def test_infeasible_results_are_rejected_with_a_reason(monkeypatch):
+    from dataclasses import replace
+
+    from engine.search import mutate as mutate_mod
+    from engine.search.mutate import Mutation
+
+    def broken(cg, rng):  # halves a conv's width but leaves its consumer reading the old channels
+        conv = next(n for n in cg.nodes if n.op == "conv")
+        nodes = list(cg.nodes)
+        nodes[conv.id] = replace(conv, weight=(conv.weight[0], conv.weight[1] // 2, *conv.weight[2:]),
+                                 out_shape=(*conv.out_shape[:2], conv.out_shape[2] // 2))
+        return mutate_mod._finish(cg, nodes, list(cg.edges)), Mutation("broken", conv.id, "half width")
+
+    monkeypatch.setitem(OPERATORS, "broken", broken)
+    rejected: list[str] = []
+    with pytest.raises(NoMutation, match="broken"):
+        mutate(_resnetish(), np.random.default_rng(0), ["broken"], max_tries=3, rejected=rejected)
+    assert len(rejected) == 3 and all(r.startswith("broken: ") for r in rejected)
+    assert "node" in rejected[0]

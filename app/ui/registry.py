@@ -34,7 +34,7 @@ PAGES: list[PageSpec] = [
     PageSpec("rankings.py", "Rankings", ":material/leaderboard:", "rankings"),
     PageSpec("finetune.py", "Fine-tune", ":material/tune:", "finetune"),
     PageSpec("report.py", "Report", ":material/description:", "report"),
-    # PageSpec("search.py", "Search", ":material/travel_explore:", "search"),  # architecture search (issue 9)
+    PageSpec("search.py", "Search", ":material/travel_explore:", "search"),
 ]
 
 

@@ -9,7 +9,14 @@ The search works on any *candidate type* through two callables:
 
 * ``mutate(candidate, rng) -> (candidate, description)`` (raise an exception when impossible);
 * ``evaluate(candidates) -> list[(cg, score)]`` (batch; ``score``: predicted accuracy, higher is
-  better, on an absolute scale comparable across batches).
+  better, on an absolute scale comparable across batches);
+* optionally ``key(candidate) -> str``: candidates whose key was already evaluated are skipped
+  (redrawn), so ``budget`` counts *distinct* architectures (as random search does).
+
+Fitness = ``score - penalty * max(0, flops / target - 1)``: candidates at or under the FLOPs
+target compete on predicted accuracy alone, heavier ones pay per unit of relative excess.
+The loop stops early (``SearchResult.stopped``) when mutations keep failing or only produce
+repeats (a small space exhausted).
 
 :func:`search` is the generic loop; :mod:`engine.search.runner` wires CG and family-spec
 candidates to the predictor.
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,6 +44,8 @@ class SearchConfig:
     penalty: float = 10.0         # fitness penalty per unit of relative FLOPs excess
     batch: int = 8                # children evaluated per predictor call
     seed: int = 0
+    dedupe: bool = True           # skip candidates already evaluated (needs a key function)
+    max_failures: int = 20        # per budget unit: failed / repeated mutations before stopping
 
     def __post_init__(self):
         if self.budget < 1:
@@ -47,6 +56,10 @@ class SearchConfig:
             raise ValueError(f"tournament must be >= 1, got {self.tournament}")
         if self.flops_target <= 0:
             raise ValueError(f"flops_target must be > 0, got {self.flops_target}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if self.penalty < 0:
+            raise ValueError(f"penalty must be >= 0, got {self.penalty}")
 
 
 @dataclass
@@ -60,6 +73,7 @@ class Candidate:
     params: int
     fitness: float
     mutation: str
+    key: str = ""
 
 
 @dataclass
@@ -68,12 +82,40 @@ class SearchResult:
     history: list[Candidate]
     config: SearchConfig
     flops_target: float
+    stopped: str = ""                              # why the loop ended before the budget ("" = budget used)
+    meta: dict = field(default_factory=dict)       # filled by the runner (space, family, score column...)
+    space: Any = field(default=None, repr=False)   # the candidate space (gives ``describe(item)``)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [self.start, *self.history]
 
     def frame(self) -> pd.DataFrame:
+        """One row per candidate (start first): uid, parent, score, flops, params, fitness,
+        mutation, meets_target, key, on_pareto (and ``arch``, the space's description of the
+        candidate, when the runner set ``space``)."""
+        front = {c.uid for c in self.pareto()}
         rows = [{"uid": c.uid, "parent": c.parent, "score": c.score, "flops": c.flops, "params": c.params,
-                 "fitness": c.fitness, "mutation": c.mutation, "meets_target": c.flops <= self.flops_target}
-                for c in [self.start, *self.history]]
-        return pd.DataFrame(rows)
+                 "fitness": c.fitness, "mutation": c.mutation, "meets_target": c.flops <= self.flops_target,
+                 "key": c.key, "on_pareto": c.uid in front}
+                for c in self.candidates]
+        df = pd.DataFrame(rows)
+        if self.space is not None and hasattr(self.space, "describe"):
+            df["arch"] = [self.space.describe(c.item) for c in self.candidates]
+        return df
+
+    def get(self, uid: int) -> Candidate:
+        for c in self.candidates:
+            if c.uid == uid:
+                return c
+        raise KeyError(f"no candidate with uid {uid} (0..{len(self.history)})")
+
+    def lineage(self, uid: int) -> list[Candidate]:
+        """The chain of candidates from the start to ``uid`` (its mutation history)."""
+        chain = [self.get(uid)]
+        while chain[-1].parent is not None:
+            chain.append(self.get(chain[-1].parent))
+        return chain[::-1]
 
     def pareto(self) -> list[Candidate]:
         """Non-dominated candidates (lower FLOPs, higher score), sorted by FLOPs."""
@@ -95,13 +137,17 @@ class SearchResult:
         return {"config": asdict(self.config), "flops_target": self.flops_target,
                 "start": {"score": self.start.score, "flops": self.start.flops},
                 "best": {"uid": b.uid, "score": b.score, "flops": b.flops, "mutation": b.mutation},
-                "evaluated": len(self.history), "pareto_size": len(self.pareto())}
+                "evaluated": len(self.history), "pareto_size": len(self.pareto()), "stopped": self.stopped,
+                **({"meta": self.meta} if self.meta else {})}
 
 
 def search(start: Any, mutate: Callable[[Any, np.random.Generator], tuple[Any, str]],
            evaluate: Callable[[list[Any]], list[tuple[Any, float]]], config: SearchConfig = SearchConfig(),
-           callback: Callback | None = None) -> SearchResult:
-    """Regularized evolution from ``start``; deterministic for a given ``config.seed``."""
+           callback: Callback | None = None, key: Callable[[Any], str] | None = None) -> SearchResult:
+    """Regularized evolution from ``start``; deterministic for a given ``config.seed``.
+
+    ``callback("search", evaluated, budget, {"best_score", "best_flops"})`` after every batch.
+    """
     rng = np.random.default_rng(config.seed)
     (start_cg, start_score), = evaluate([start])
     target = config.flops_target * start_cg.flops if config.flops_target <= 1 else config.flops_target
@@ -112,36 +158,55 @@ def search(start: Any, mutate: Callable[[Any, np.random.Generator], tuple[Any, s
 
     uid = 0
     first = Candidate(uid, None, start, start_cg, float(start_score), start_cg.flops, start_cg.params,
-                      fitness(start_score, start_cg.flops), "start")
+                      fitness(start_score, start_cg.flops), "start", key(start) if key else "")
+    seen = {first.key} if key and config.dedupe else set()
     population: deque[Candidate] = deque([first], maxlen=config.population)
     history: list[Candidate] = []
-    failures = 0
-    while len(history) < config.budget:
+    failures, last_error, stopped = 0, "", ""
+    notify(callback, "search", 0, config.budget, {"best_score": first.score, "best_flops": float(first.flops)})
+    while len(history) < config.budget and not stopped:
         n = min(config.batch, config.budget - len(history))
-        children, parents, notes = [], [], []
-        for _ in range(n):
+        children, parents, notes, keys = [], [], [], []
+        attempts = 0
+        while len(children) < n and attempts < 4 * n:
+            attempts += 1
             pool = list(population)
             picks = rng.choice(len(pool), size=min(config.tournament, len(pool)), replace=False)
             parent = max((pool[int(i)] for i in picks), key=lambda c: c.fitness)
             try:
                 child, note = mutate(parent.item, rng)
+                k = key(child) if key else ""
+                if k and config.dedupe and (k in seen or k in keys):
+                    raise _Repeat(f"repeat of an evaluated candidate ({note})")
             except Exception as exc:  # noqa: BLE001 - a failed mutation is skipped and counted
                 failures += 1
-                if failures > 20 * config.budget:
-                    raise RuntimeError(f"mutations keep failing (last: {exc})") from exc
+                last_error = f"{type(exc).__name__}: {exc}"
+                if failures > config.max_failures * config.budget:
+                    stopped = (f"stopped after {len(history)} of {config.budget} candidates: "
+                               f"{failures} failed or repeated mutations (last: {last_error})")
+                    break
                 continue
             children.append(child)
             parents.append(parent.uid)
             notes.append(note)
+            keys.append(k)
         if not children:
             continue
-        for child, parent_uid, note, (cg, score) in zip(children, parents, notes, evaluate(children)):
+        for child, parent_uid, note, k, (cg, score) in zip(children, parents, notes, keys, evaluate(children)):
             uid += 1
             cand = Candidate(uid, parent_uid, child, cg, float(score), cg.flops, cg.params,
-                             fitness(score, cg.flops), note)
+                             fitness(score, cg.flops), note, k)
             history.append(cand)
             population.append(cand)  # deque(maxlen) drops the oldest: aging
+            if k:
+                seen.add(k)
         best = max(history, key=lambda c: c.fitness)
         notify(callback, "search", len(history), config.budget,
                {"best_score": best.score, "best_flops": float(best.flops)})
-    return SearchResult(first, history, config, float(target))
+    if stopped:
+        notify(callback, "search", config.budget, config.budget, {"stopped": 1.0})
+    return SearchResult(first, history, config, float(target), stopped)
+
+
+class _Repeat(Exception):
+    """A mutation produced an architecture that was already evaluated."""

@@ -13,11 +13,26 @@ so ``from_module(interpret(cg), shape)`` reproduces ``cg``):
 * ``(1, 1, C)`` tensors feeding a linear are flattened to ``[B, C]``.
 
 Not buildable (rejected with a reason): ``matmul`` (the CG does not record the attention
-head layout), ``other`` (unknown semantics), ``identity`` is built as a plain pass-through and
-therefore disappears from a re-traced CG (documented exception to the round trip).
+head layout) and ``other`` (unknown semantics).  ``identity`` is built as a plain pass-through and
+therefore disappears from a re-traced CG (the one exception to the round trip; none of the nine
+families has identity nodes, ``tests/test_search_roundtrip.py`` checks all of them).
 
 Pooling kernels are not part of a CG (as in the authors' format); the interpreter uses
 ``k = 3, padding = 1`` when that reproduces the recorded output size, else ``k = stride``.
+
+Edges that carry a contracted shape op (CG convention: slices, ``F.pad`` and reshapes are
+contracted into edges) are rebuilt from the reading node's ``in_shape``:
+
+* ``in_shape`` smaller than the producer's output in every dimension -> a slice (channels
+  ``[:C]``, spatial rows / columns from the end, e.g. DARTS' ``FactorizedReduce`` ``x[:, :, 1:, 1:]``;
+  the CG does not record the offset, and the fingerprint does not depend on it);
+* larger spatially with equal channels (convs / pools only) -> zero padding;
+* equal element count, different shape -> a reshape (e.g. ``flatten`` before a linear);
+* an ``add`` / ``mul`` input larger than the node's output -> a slice to the output shape
+  (NB-101's channel truncation); size-1 dimensions broadcast.
+
+Consequence for mutation operators: a consumer left reading *fewer* channels than its producer
+now makes is a legal slice, not an error; reading *more* is rejected.
 """
 
 from __future__ import annotations
@@ -56,6 +71,41 @@ class _Zero(nn.Module):
         return torch.zeros_like(x)
 
 
+class _Adapt(nn.Module):
+    """A contracted shape op on an edge: slice, pad or reshape a ``[B, C, H, W]`` tensor to ``hwc``."""
+
+    def __init__(self, kind: str, hwc: tuple[int, int, int]):
+        super().__init__()
+        self.kind = kind
+        self.hwc = tuple(hwc)
+
+    def forward(self, x):
+        h, w, c = self.hwc
+        if x.dim() != 4:
+            x = x.reshape(x.shape[0], -1, 1, 1)
+        if self.kind == "reshape":
+            return x.reshape(x.shape[0], c, h, w)
+        if self.kind == "pad":
+            dh, dw = h - x.shape[2], w - x.shape[3]
+            return nn.functional.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+        return x[:, :c, x.shape[2] - h:, x.shape[3] - w:]
+
+
+def _adapter(src: tuple, tgt: tuple, may_pad: bool) -> _Adapt | None | str:
+    """The edge op turning a producer's ``src`` shape into a reader's ``tgt`` (None: none needed;
+    a string: why it is impossible)."""
+    src, tgt = tuple(src), tuple(tgt)
+    if src == tgt:
+        return None
+    if all(t <= s for s, t in zip(src, tgt)):
+        return _Adapt("slice", tgt)
+    if may_pad and src[2] == tgt[2] and all(t >= s for s, t in zip(src[:2], tgt[:2])):
+        return _Adapt("pad", tgt)
+    if math.prod(src) == math.prod(tgt):
+        return _Adapt("reshape", tgt)
+    return f"reads shape {tgt} but its input produces {src}"
+
+
 class _ChannelLast(nn.Module):
     """Wrap a channel-last module (Linear, LayerNorm) for any input rank (see module doc)."""
 
@@ -78,8 +128,12 @@ class _Softmax(nn.Module):
 class CGNetwork(nn.Module):
     """The module :func:`interpret` returns: runs the CG's nodes in topological order."""
 
-    def __init__(self, cg: CG, layers: dict[int, nn.Module], order: list[int], preds: list[list[int]]):
+    def __init__(self, cg: CG, layers: dict[int, nn.Module], order: list[int], preds: list[list[int]],
+                 adapters: dict[tuple[int, int], nn.Module] | None = None):
         super().__init__()
+        adapters = adapters or {}
+        self.adapters = nn.ModuleDict({f"{u}_{v}": m for (u, v), m in adapters.items()})
+        self.adapted = frozenset(adapters)
         self.cg_name = cg.name
         self.ops = [nd.op for nd in cg.nodes]
         self.order = order
@@ -91,7 +145,8 @@ class CGNetwork(nn.Module):
         values: dict[int, torch.Tensor] = {}
         for nid in self.order:
             op = self.ops[nid]
-            ins = [values[p] for p in self.preds[nid]]
+            ins = [self.adapters[f"{p}_{nid}"](values[p]) if (p, nid) in self.adapted else values[p]
+                   for p in self.preds[nid]]
             if op == "input":
                 out = x
             elif op in ("add", "mul"):
@@ -109,8 +164,14 @@ class CGNetwork(nn.Module):
         return out.flatten(1) if out.dim() == 4 and out.shape[2] == 1 and out.shape[3] == 1 else out
 
 
-def interpret(cg: CG) -> CGNetwork:
-    """Build the ``nn.Module`` a CG describes; raise :class:`InfeasibleCG` when impossible."""
+def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
+    """Build the ``nn.Module`` a CG describes; raise :class:`InfeasibleCG` when impossible.
+
+    ``device="meta"`` builds parameters without storage or initialisation (fast feasibility
+    checks of large networks)."""
+    if device is not None:
+        with torch.device(device):
+            return interpret(cg)
     try:
         cg.validate()
     except CGError as exc:
@@ -118,12 +179,27 @@ def interpret(cg: CG) -> CGNetwork:
     order = cg.topological_order()
     preds = cg.predecessors()
     layers: dict[int, nn.Module] = {}
+    adapters: dict[tuple[int, int], nn.Module] = {}
     for nid in order:
         nd = cg.nodes[nid]
         where = f"node {nid} ({nd.op})"
         if len(preds[nid]) > 1 and nd.op not in ("add", "mul", "concat"):
             raise InfeasibleCG(f"{where}: has {len(preds[nid])} inputs; only add, mul and concat combine tensors")
         ins = [cg.nodes[p].out_shape for p in preds[nid]]
+        if len(ins) == 1 and nd.op not in ("add", "mul", "concat", "output"):
+            ad = _adapter(ins[0], nd.in_shape, may_pad=nd.op in ("conv", "depthwise", "group_conv", "maxpool",
+                                                                   "avgpool"))
+            if isinstance(ad, str):
+                raise InfeasibleCG(f"{where}: {ad}")
+            if ad is not None:
+                adapters[(preds[nid][0], nid)] = ad
+                ins = [nd.in_shape]
+        elif nd.op in ("add", "mul"):
+            for k, (p, s) in enumerate(zip(preds[nid], ins)):
+                if s != nd.out_shape and all(a >= b for a, b in zip(s, nd.out_shape)) and \
+                        not all(a == b or a == 1 for a, b in zip(s, nd.out_shape)):
+                    adapters[(p, nid)] = _Adapt("slice", nd.out_shape)
+                    ins[k] = nd.out_shape
         (ih, iw, ic) = ins[0] if ins else nd.in_shape
         oh, ow, oc = nd.out_shape
         if nd.op in ("conv", "depthwise", "group_conv"):
@@ -179,24 +255,44 @@ def interpret(cg: CG) -> CGNetwork:
                 ok = all(a == b or a == 1 for a, b in zip(s, target))
                 if not ok:
                     raise InfeasibleCG(f"{where}: input shapes {ins} cannot be combined element-wise")
+            if tuple(target) != tuple(nd.out_shape):
+                raise InfeasibleCG(f"{where}: inputs combine to {tuple(target)} but the node outputs {nd.out_shape}")
         elif nd.op in ("input", "output", "identity"):
             pass
         else:
             raise InfeasibleCG(f"{where}: op {nd.op!r} cannot be built by the interpreter "
                                "(its semantics are not recorded in the CG)")
-    return CGNetwork(cg, layers, order, preds)
+    return CGNetwork(cg, layers, order, preds, adapters)
 
 
-def check_feasible(cg: CG, device: str = "meta") -> CGNetwork:
-    """Build the network and run a forward pass (meta device by default: shapes only)."""
-    net = interpret(cg)
+#: below this many FLOPs a real CPU forward pass is cheaper than a meta-device one
+CPU_CHECK_FLOPS = 2_000_000_000
+
+
+def check_feasible(cg: CG, device: str = "auto") -> CGNetwork:
+    """Build the network and run a forward pass on a zero input of the CG's input shape.
+
+    ``device="auto"`` runs small networks (< :data:`CPU_CHECK_FLOPS`) on the CPU, which is faster
+    than PyTorch's meta-tensor decompositions, and large ones on the ``meta`` device (shapes only,
+    no memory; the network is then built on ``meta`` too, skipping weight initialisation).
+    Raises :class:`InfeasibleCG` with the reason when the forward pass fails or the output does not
+    have the output node's shape.
+    """
     h, w, c = cg.input_node.out_shape
-    net = net.to(device) if device != "meta" else net.to_empty(device="meta")
+    if device == "auto":
+        device = "cpu" if cg.flops < CPU_CHECK_FLOPS else "meta"
+    # eval mode: train-mode BN rejects a batch of one 1 x 1 map, which is not an infeasibility
+    net = interpret(cg, device=device).eval()
+    threads = torch.get_num_threads()
     try:
+        # one thread: batch-1 forwards do not profit from more, and oversubscribed cores make them crawl
+        torch.set_num_threads(1)
         with torch.no_grad():
             out = net(torch.zeros(1, c, h, w, device=device))
     except Exception as exc:  # noqa: BLE001 - any failure means infeasible
         raise InfeasibleCG(f"forward pass failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        torch.set_num_threads(threads)
     expected = math.prod(cg.output_node.out_shape)
     if out.numel() != expected:
         raise InfeasibleCG(f"network outputs {tuple(out.shape)} but the CG's output node is "

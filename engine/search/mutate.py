@@ -14,7 +14,14 @@ Operators
   of 8), propagated through the BN / activation / depthwise chain up to the next dense conv;
 * ``drop_skip``: remove one input edge of a residual ``add`` (collapsing a 1-input add);
 * ``add_skip``: add a same-shape ancestor as a new input of an ``add`` (a new skip connection);
-* ``drop_node``: remove a BN / activation / identity node (edge contraction).
+* ``drop_node``: remove a BN / activation / identity node (edge contraction);
+* ``drop_branch``: remove a whole residual branch (a block): one input of an ``add`` together with
+  every node that only feeds it, keeping the other inputs (e.g. the skip);
+* ``insert_pool``: insert a stride-1 3 x 3 max / average pool (shape preserving) after a node.
+
+``separable``, ``kernel`` (to smaller kernels), ``width`` (down) and ``drop_branch`` reduce FLOPs;
+the others explore.  The input CG's node names are kept (new nodes get ``<name>.dw`` / ``.pw`` /
+``.pool`` names), which :mod:`engine.search.diff` uses to match nodes.
 """
 
 from __future__ import annotations
@@ -223,18 +230,76 @@ def op_drop_node(cg: CG, rng: np.random.Generator) -> tuple[CG, Mutation]:
     return _finish(cg, nodes, edges), Mutation("drop_node", nid, f"removed {cg.nodes[nid].op}")
 
 
+def _exclusive_branch(cg: CG, u: int, v: int, succ: list[list[int]], preds: list[list[int]]) -> set[int]:
+    """Nodes whose every path to the output goes through edge ``u -> v`` (u included), or empty."""
+    if succ[u] != [v] or cg.nodes[u].op == "input":
+        return set()
+    branch, stack = {u}, list(preds[u])
+    while stack:
+        p = stack.pop()
+        if p in branch or cg.nodes[p].op == "input":
+            continue
+        if all(s in branch for s in succ[p]):
+            branch.add(p)
+            stack.extend(preds[p])
+    return branch
+
+
+def op_drop_branch(cg: CG, rng: np.random.Generator) -> tuple[CG, Mutation]:
+    preds, succ = cg.predecessors(), cg.successors()
+    sites = []
+    for nd in cg.nodes:
+        if nd.op == "add" and len(preds[nd.id]) >= 2:
+            for u in preds[nd.id]:
+                branch = _exclusive_branch(cg, u, nd.id, succ, preds)
+                if branch and any(cg.nodes[b].op in ("conv", "depthwise", "group_conv", "linear", "maxpool", "avgpool")
+                                  for b in branch):
+                    sites.append((u, nd.id, branch))
+    if not sites:
+        raise NoMutation("no residual branch that only feeds an add")
+    u, v, branch = sites[int(rng.integers(len(sites)))]
+    nodes = list(cg.nodes)
+    edges = [(a, b) for a, b in cg.edges if a not in branch and b not in branch]
+    for b in branch:
+        nodes[b] = None
+    if len(preds[v]) == 2:  # one input left: the add disappears
+        edges = _contract(nodes, edges, v)
+    flops = sum(cg.nodes[b].flops for b in branch)
+    return _finish(cg, nodes, edges), Mutation("drop_branch", v, f"removed a {len(branch)}-node branch "
+                                                                 f"({flops / 1e6:.2f} MFLOPs) into add {v}")
+
+
+def op_insert_pool(cg: CG, rng: np.random.Generator) -> tuple[CG, Mutation]:
+    succ = cg.successors()
+    sites = _sites(cg, lambda n: n.op not in ("input", "output", "mean", "linear", "zero", "maxpool", "avgpool")
+                   and n.out_shape[0] > 2 and n.out_shape[1] > 2 and succ[n.id])
+    if not sites:
+        raise NoMutation("no spatial feature map to pool")
+    nid = int(rng.choice(sites))
+    nd = cg.nodes[nid]
+    kind = str(rng.choice(["maxpool", "avgpool"]))
+    nodes = list(cg.nodes)
+    pid = len(nodes)
+    nodes.append(Node(id=pid, op=kind, name=(nd.name or f"n{nid}") + ".pool", in_shape=nd.out_shape,
+                      out_shape=nd.out_shape))
+    edges = [(pid if u == nid else u, w) for u, w in cg.edges] + [(nid, pid)]
+    return _finish(cg, nodes, edges), Mutation("insert_pool", nid, f"{kind} 3x3 s1 after node {nid} ({nd.op})")
+
+
 OPERATORS = {
     "separable": op_separable, "kernel": op_kernel, "width": op_width,
     "drop_skip": op_drop_skip, "add_skip": op_add_skip, "drop_node": op_drop_node,
+    "drop_branch": op_drop_branch, "insert_pool": op_insert_pool,
 }
 
 
 def mutate(cg: CG, rng: np.random.Generator, operators: list[str] | None = None,
-           max_tries: int = 20, check: bool = True) -> tuple[CG, Mutation]:
+           max_tries: int = 20, check: bool = True, rejected: list[str] | None = None) -> tuple[CG, Mutation]:
     """Apply one random operator that yields a valid, buildable CG.
 
-    ``check=True`` runs :func:`engine.search.interpret.check_feasible` (meta-device forward);
-    infeasible results are rejected and another operator / site is tried.
+    ``check=True`` runs :func:`engine.search.interpret.check_feasible` (a forward pass);
+    infeasible results are rejected and another operator / site is tried.  ``rejected``, when
+    given, collects one ``"operator: reason"`` line per rejected (built but infeasible) result.
     """
     from engine.search.interpret import InfeasibleCG, check_feasible
 
@@ -252,4 +317,6 @@ def mutate(cg: CG, rng: np.random.Generator, operators: list[str] | None = None,
             return new, record
         except (NoMutation, InfeasibleCG, CGError) as exc:
             reasons.append(f"{name}: {exc}")
+            if rejected is not None and not isinstance(exc, NoMutation):
+                rejected.append(f"{name}: {exc}")
     raise NoMutation("no feasible mutation found; tried " + "; ".join(reasons[-5:]))

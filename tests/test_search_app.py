@@ -1,0 +1,89 @@
+"""The Search page (AppTest): run a small search, see the Pareto plot, the diff and the downloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.ui import state
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app" / "streamlit_app.py")
+
+
+class AbsPredictor:
+    """Deterministic stand-in exposing the absolute ``cl_fcm_t`` column the search reads."""
+
+    model_card = {"name": "abs test predictor", "id": "abs-0"}
+
+    def predict(self, cgs, callback=None):
+        acc = np.array([80 + 2 * np.log10(c.params + 1) - 1e-9 * c.flops for c in cgs])
+        return pd.DataFrame({"score": acc, "flops": [c.flops for c in cgs], "params": [c.params for c in cgs],
+                             "cl_fcm_t": acc})
+
+
+@pytest.fixture()
+def app():
+    from test_app_engine import tiny_workspace
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.WORKSPACE] = tiny_workspace(12, with_upload=True)
+    at.session_state[state.PREDICTOR] = AbsPredictor()
+    at.run()
+    at.switch_page("app_pages/search.py")
+    return at.run()
+
+
+def test_search_page_runs_and_shows_results(app):
+    at = app
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Search"
+    at.number_input(key="search_budget").set_value(16)
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["evaluated"] == "16"
+    assert "nodes added" in metrics and "FLOPs change" in metrics
+    assert len(at.get("plotly_chart")) == 1
+    found = next(d.value for d in at.dataframe if "on_pareto" in d.value.columns)
+    assert found["on_pareto"].any() and found["arch"].str.startswith("|").all()  # NB-201 arch strings
+    assert any(b.label == "Prepare ONNX" for b in at.button)
+    at.button(key="search_onnx").click().run()
+    assert not at.exception
+    assert not at.warning, [w.value for w in at.warning]
+
+
+def test_search_page_session_upload_uses_cg_mutations(app):
+    at = app
+    at.segmented_control(key="search_source").set_value("Session architecture").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.number_input(key="search_budget").set_value(8)
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("space: cg" in c.value for c in at.caption)
+
+
+def test_bad_spec_is_a_warning_not_a_crash(app):
+    at = app
+    at.text_area(key="search_spec_nb201").set_value("not an arch").run()
+    at.button(key="search_run").click().run()
+    assert not at.exception
+    assert any("not usable" in w.value for w in at.warning)
+
+
+def test_predictor_without_cl_fcm_t_falls_back_to_score():
+    from test_app_engine import TinyPredictor, tiny_workspace
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.WORKSPACE] = tiny_workspace(12)
+    at.session_state[state.PREDICTOR] = TinyPredictor()
+    at.run()
+    at.switch_page("app_pages/search.py")
+    at.run()
+    at.number_input(key="search_budget").set_value(8)
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Score column: `score`" in c.value for c in at.caption)
