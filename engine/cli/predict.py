@@ -1,0 +1,137 @@
+"""``python -m engine predict``: predicted accuracy of architectures, written as CSV.
+
+Input (``--input``):
+
+* a JSONL file, one object per line: ``{"id": ..., "family": "nb201", "spec": ...}`` or
+  ``{"id": ..., "cg": <CG JSON object>}`` (``id`` optional: the line number);
+* an ``.onnx`` file, or a folder of ``.onnx`` files (id = file name).
+
+Output CSV columns, exactly: ``id, score, flops, params, cluster, membership_0 ...
+membership_{C-1}``, then one column per ensemble member (``engine.model.config.MEMBERS``).
+``score`` is the GENNAPE ensemble (higher = more accurate, in accuracy units relative to the
+predicted set; see ``engine.model.ensemble``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = "predict accuracy for architectures in a JSONL file, an .onnx file or a folder of them"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="JSONL ({id, family, spec} or {id, cg}), .onnx or a folder")
+    parser.add_argument("--output", required=True, help="CSV file to write")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: assets/checkpoint)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def load_predictor(checkpoint: str | None):
+    from engine.model import load_default
+    from engine.model.predictor import GennapePredictor
+
+    return GennapePredictor.load(checkpoint) if checkpoint else load_default()
+
+
+def _cg_from_record(rec: Any, where: str):
+    from engine.graphs.cg import CG, CGError
+
+    if not isinstance(rec, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+    if "cg" in rec:
+        raw = rec["cg"]
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: field 'cg' is not valid JSON ({exc})") from None
+        try:
+            return CG.from_dict(raw, source=f"{where}: field 'cg'")
+        except CGError as exc:
+            raise ValueError(str(exc)) from None
+    if "family" in rec and "spec" in rec:
+        from engine.families import get
+
+        try:
+            fam = get(str(rec["family"]))
+        except (KeyError, ValueError) as exc:
+            msg = exc.args[0] if exc.args else exc
+            raise ValueError(f"{where}: field 'family': {msg}") from None
+        try:
+            return fam.to_cg(fam.validate(rec["spec"]))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{where}: field 'spec': {exc}") from None
+    raise ValueError(f"{where}: needs 'cg' or both 'family' and 'spec' (keys: {sorted(rec)})")
+
+
+def read_jsonl(path: Path) -> tuple[list[str], list]:
+    """``(ids, cgs)`` of a JSONL input; raises ``ValueError`` naming the file and line."""
+    ids, cgs = [], []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {lineno}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        cgs.append(_cg_from_record(rec, where))
+        ids.append(str(rec.get("id", lineno)))
+    if not cgs:
+        raise ValueError(f"{path}: no architectures (empty file)")
+    seen: dict[str, int] = {}
+    for i, v in enumerate(ids):
+        if v in seen:
+            raise ValueError(f"{path}: id {v!r} appears twice (entries {seen[v] + 1} and {i + 1})")
+        seen[v] = i
+    return ids, cgs
+
+
+def read_onnx(path: Path) -> tuple[list[str], list]:
+    try:
+        from engine.cg import from_onnx
+    except ImportError:
+        raise ValueError("ONNX input needs the ONNX importer (engine.cg.from_onnx), which is not available") from None
+    files = sorted(path.glob("*.onnx")) if path.is_dir() else [path]
+    if not files:
+        raise ValueError(f"{path}: folder holds no .onnx files")
+    ids, cgs = [], []
+    for f in files:
+        try:
+            cgs.append(from_onnx(f.read_bytes(), label=f.name))
+        except Exception as exc:  # importer errors of any kind are input errors here
+            raise ValueError(f"{f}: cannot import ONNX model ({exc})") from None
+        ids.append(f.name)
+    return ids, cgs
+
+
+def read_input(path_str: str) -> tuple[list[str], list]:
+    path = Path(path_str)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: input not found")
+    if path.is_dir() or path.suffix.lower() == ".onnx":
+        return read_onnx(path)
+    return read_jsonl(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.train.callbacks import TextProgress
+
+    ids, cgs = read_input(args.input)
+    pred = load_predictor(args.checkpoint)
+    df = pred.predict(cgs, callback=None if args.quiet else TextProgress())
+    df.insert(0, "id", ids)
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    print(f"wrote {len(df)} predictions to {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,129 @@
+"""GENNAPE checkpoints: a folder of plain files, loaded without unpickling anything.
+
+=================== =========================================================================
+config.json         :class:`engine.model.config.GennapeConfig` as JSON
+weights.safetensors every torch weight (encoder + projection, heads, pairwise, k-GNN), flat
+                    keys prefixed ``cl.`` / ``heads.`` / ``pairwise.`` / ``kgnn.``
+state.json          FCM centroids (``FuzzyCMeans.to_state``), Eq. 5 / Z-score statistics,
+                    pairwise calibrations, ensemble weights, format and feature versions
+model_card.json     source families, label provenance, training command, measured metrics
+=================== =========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.graphs.cg import FEATURE_VERSION, feature_names
+
+CHECKPOINT_FORMAT = 1
+FILES = ("config.json", "weights.safetensors", "state.json", "model_card.json")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    return obj
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=False))
+    tmp.replace(path)
+
+
+def save_checkpoint(predictor, directory) -> Path:
+    """Write ``predictor`` to ``directory`` (created; existing checkpoint files replaced)."""
+    from safetensors.torch import save_file
+
+    predictor._require_fitted()
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    _write_json(d / "config.json", predictor.config.to_dict())
+    tmp = d / "weights.safetensors.tmp"
+    save_file(predictor.state_dict(), str(tmp), metadata={"format": f"gennape-checkpoint/{CHECKPOINT_FORMAT}"})
+    tmp.replace(d / "weights.safetensors")
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "feature_version": FEATURE_VERSION,
+        "feature_names": feature_names(),
+        "n_clusters": predictor.n_clusters,
+        "embed_dim": predictor.embed_dim,
+        "kgnn": predictor.kgnn is not None,
+        "fcm": predictor.fcm.to_state(),
+        "transforms": {k: t.to_state() for k, t in predictor.transforms.items()},
+        "pair_calibration": {k: list(v) for k, v in predictor.pair_calibration.items()},
+        "weights": predictor.weights,
+    }
+    _write_json(d / "state.json", state)
+    _write_json(d / "model_card.json", predictor.model_card)
+    return d
+
+
+def _read_json(path: Path) -> Any:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing checkpoint file (a checkpoint folder holds {', '.join(FILES)})")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_checkpoint(directory):
+    """Rebuild a :class:`engine.model.predictor.GennapePredictor` from ``directory``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from engine.model.clustering import FuzzyCMeans
+    from engine.model.config import GennapeConfig
+    from engine.model.predictor import GennapePredictor
+    from engine.model.transform import transform_from_state
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"{d}: checkpoint folder not found")
+    config = GennapeConfig.from_dict(_read_json(d / "config.json"))
+    state = _read_json(d / "state.json")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{d / 'state.json'}: checkpoint format {state.get('format')!r} "
+                         f"is not {CHECKPOINT_FORMAT}")
+    if state.get("feature_version") != FEATURE_VERSION:
+        raise ValueError(f"{d}: checkpoint was trained with node-feature version {state.get('feature_version')}, "
+                         f"this engine computes version {FEATURE_VERSION}; retrain the checkpoint")
+    card = _read_json(d / "model_card.json")
+    wpath = d / "weights.safetensors"
+    if not wpath.exists():
+        raise FileNotFoundError(f"{wpath}: missing checkpoint file")
+    try:
+        weights = load_file(str(wpath))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{wpath}: unreadable safetensors file ({exc})") from None
+
+    pred = GennapePredictor(config)
+    pred._build(int(state["n_clusters"]))
+    if not state.get("kgnn", True):
+        pred.kgnn = None
+    pred.load_state_dict(weights)
+    pred.fcm = FuzzyCMeans.from_state(state["fcm"])
+    pred.transforms = {k: transform_from_state(v) for k, v in state["transforms"].items()}
+    pred.pair_calibration = {k: (float(v[0]), float(v[1])) for k, v in state.get("pair_calibration", {}).items()}
+    pred.weights = {k: float(v) for k, v in state["weights"].items()}
+    pred.model_card = card if isinstance(card, dict) else {}
+    pred._eval()
+    return pred

@@ -1,0 +1,188 @@
+"""Combining the GENNAPE members into one ``score`` (paper "Unseen Architecture Ranking").
+
+Members predict on different scales (accuracy in %, a pairwise logit, log FLOPs), so each
+member's values are first put on one scale by a :class:`Standardizer` fitted on a reference
+population -- by default the very set being predicted:
+
+* ``"rank"`` (default): the z-score of the (average, tie-aware) ranks, i.e. a member only
+  contributes the *order* it assigns -- robust to a member producing outliers on an unseen
+  family.  A value outside the reference range continues linearly beyond the extreme rank with
+  slope 1 / std(values), so the map stays strictly monotone (important when predicting new CGs
+  against a fixed reference, e.g. during search);
+* ``"zscore"``: ``(v - mean) / std`` of the values.
+
+The ensemble value is ``sum_m w_m z_m`` with weights summing to 1: equal weights zero-shot,
+``softmax(KT_m / T)`` over each member's Kendall tau on the fine-tuning samples after
+fine-tuning (:func:`kt_softmax_weights`).
+
+Exact ties of the ensemble value are broken by the anchor (``TIE_EPS``).
+
+``score`` reports the ensemble in accuracy units by *quantile mapping* onto an anchor member's
+accuracy predictions (CL+FCM+T by default): the i-th best ensemble value in the reference gets
+the i-th best anchor prediction (:class:`QuantileMap`).  The order of ``score`` is the
+ensemble's order; its values have the anchor's distribution.  With a single CG the ensemble is
+degenerate and ``score`` equals the anchor's prediction.
+
+Note: with the default reference (the predicted set itself) ``score`` is *set-relative* -- a
+CG's score depends on the other CGs predicted with it.  Pass a fixed reference
+(``GennapePredictor.reference(cgs)``) for scores comparable across calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+STANDARDIZE_MODES = ("rank", "zscore")
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        fill = np.nanmedian(v[np.isfinite(v)]) if np.any(np.isfinite(v)) else 0.0
+        v = np.where(np.isfinite(v), v, fill)
+    return v
+
+
+@dataclass
+class Standardizer:
+    """Monotone map of one member's values to a standard scale (see module docstring)."""
+
+    mode: str
+    xs: np.ndarray      # sorted unique reference values
+    zs: np.ndarray      # their standardised values
+    scale: float        # 1 / std of reference values (0 if degenerate)
+    mean: float
+
+    @classmethod
+    def fit(cls, values: np.ndarray, mode: str = "rank") -> Standardizer:
+        if mode not in STANDARDIZE_MODES:
+            raise ValueError(f"ensemble.standardize must be one of {STANDARDIZE_MODES}, got {mode!r}")
+        v = _finite(values)
+        std = float(v.std()) if v.size else 0.0
+        mean = float(v.mean()) if v.size else 0.0
+        scale = 1.0 / std if std > 1e-12 else 0.0
+        if mode == "zscore" or v.size == 0:
+            xs = np.unique(v)
+            zs = (xs - mean) * scale
+            return cls(mode, xs, zs, scale, mean)
+        ranks = rankdata(v, method="average")
+        rstd = float(ranks.std())
+        rz = (ranks - ranks.mean()) / rstd if rstd > 1e-12 else np.zeros_like(ranks)
+        xs, inv = np.unique(v, return_inverse=True)
+        zs = np.zeros(xs.shape)
+        zs[inv] = rz  # equal values share a rank, hence a z
+        return cls(mode, xs, zs, scale, mean)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        v = _finite(values)
+        if self.xs.size == 0:
+            return np.zeros_like(v)
+        if self.mode == "zscore" or self.xs.size == 1:
+            if self.xs.size == 1 and self.mode == "rank":
+                return (v - self.xs[0]) * self.scale
+            return (v - self.mean) * self.scale
+        out = np.interp(v, self.xs, self.zs)
+        lo, hi = v < self.xs[0], v > self.xs[-1]
+        out[lo] = self.zs[0] + (v[lo] - self.xs[0]) * self.scale
+        out[hi] = self.zs[-1] + (v[hi] - self.xs[-1]) * self.scale
+        return out
+
+
+@dataclass
+class QuantileMap:
+    """Monotone map from ensemble values to an anchor's accuracy distribution."""
+
+    xs: np.ndarray   # sorted unique ensemble values of the reference
+    ys: np.ndarray   # matching anchor accuracies (sorted anchor predictions, averaged over ties)
+    slope: float     # linear continuation beyond the ends: std(anchor) / std(ensemble)
+
+    @classmethod
+    def fit(cls, ensemble: np.ndarray, anchor: np.ndarray) -> QuantileMap:
+        e, a = _finite(ensemble), _finite(anchor)
+        if e.size != a.size:
+            raise ValueError("QuantileMap.fit: ensemble and anchor must have the same length")
+        a_sorted = np.sort(a)
+        order = np.argsort(e, kind="stable")
+        e_sorted = e[order]
+        xs, inv = np.unique(e_sorted, return_inverse=True)
+        ys = np.bincount(inv, weights=a_sorted) / np.bincount(inv)
+        es, as_ = float(e.std()) if e.size else 0.0, float(a.std()) if a.size else 0.0
+        slope = as_ / es if es > 1e-12 else 0.0
+        return cls(xs, ys, slope)
+
+    def __call__(self, ensemble: np.ndarray) -> np.ndarray:
+        e = _finite(ensemble)
+        if self.xs.size == 0:
+            return e
+        out = np.interp(e, self.xs, self.ys)
+        lo, hi = e < self.xs[0], e > self.xs[-1]
+        out[lo] = self.ys[0] + (e[lo] - self.xs[0]) * self.slope
+        out[hi] = self.ys[-1] + (e[hi] - self.xs[-1]) * self.slope
+        return out
+
+
+def equal_weights(members: tuple[str, ...] | list[str]) -> dict[str, float]:
+    if not members:
+        raise ValueError("ensemble needs at least one member")
+    return {m: 1.0 / len(members) for m in members}
+
+
+def kt_softmax_weights(kts: dict[str, float], temperature: float = 1.0) -> dict[str, float]:
+    """``softmax(KT_m / temperature)`` over members (NaN KT counts as 0)."""
+    if temperature <= 0:
+        raise ValueError(f"ft_temperature must be > 0, got {temperature}")
+    names = list(kts)
+    k = np.array([0.0 if not np.isfinite(kts[m]) else kts[m] for m in names]) / temperature
+    w = np.exp(k - k.max())
+    w /= w.sum()
+    return {m: float(x) for m, x in zip(names, w)}
+
+
+#: weight of the anchor in the ensemble value, only to break exact ties (e.g. two CGs on which
+#: the members disagree symmetrically) in the anchor's favour
+TIE_EPS = 1e-6
+
+
+@dataclass
+class EnsembleReference:
+    """Standardisers per member and the quantile map, fitted on one reference population."""
+
+    standardizers: dict[str, Standardizer]
+    qmap: QuantileMap
+    anchor_std: Standardizer | None = None
+
+    @classmethod
+    def fit(cls, members: dict[str, np.ndarray], weights: dict[str, float], anchor: np.ndarray,
+            mode: str = "rank") -> EnsembleReference:
+        stds = {m: Standardizer.fit(members[m], mode) for m in weights}
+        anchor_std = Standardizer.fit(anchor, "zscore")
+        ref = cls(stds, QuantileMap(np.zeros(0), np.zeros(0), 0.0), anchor_std)
+        ref.qmap = QuantileMap.fit(ref.ensemble(members, weights, anchor), anchor)
+        return ref
+
+    def ensemble(self, members: dict[str, np.ndarray], weights: dict[str, float],
+                 anchor: np.ndarray | None = None) -> np.ndarray:
+        out = combine(members, weights, self.standardizers)
+        if anchor is not None and self.anchor_std is not None:
+            out = out + TIE_EPS * self.anchor_std.transform(anchor)
+        return out
+
+    def score(self, members: dict[str, np.ndarray], weights: dict[str, float],
+              anchor: np.ndarray | None = None) -> np.ndarray:
+        return self.qmap(self.ensemble(members, weights, anchor))
+
+
+def combine(members: dict[str, np.ndarray], weights: dict[str, float],
+            standardizers: dict[str, Standardizer]) -> np.ndarray:
+    """``sum_m w_m * standardizer_m(values_m)`` (weights renormalised to sum 1)."""
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError("ensemble weights must sum to > 0")
+    out = None
+    for m, w in weights.items():
+        z = standardizers[m].transform(members[m]) * (w / total)
+        out = z if out is None else out + z
+    return out

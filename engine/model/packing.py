@@ -1,0 +1,355 @@
+"""Fast CG -> tensor conversion and a compact batch format for the GENNAPE models.
+
+:meth:`engine.graphs.cg.CG.to_pyg` builds one ``torch_geometric.data.Data`` per CG and
+``Batch.from_data_list`` then collates them; both are pure Python per node and cost about
+1 ms per NB-201-sized CG.  The models here only need the node-feature matrix, the directed
+edge list and per-graph offsets, so :func:`pack` builds exactly that for a whole list of CGs
+at once:
+
+* one pass over the nodes collecting integer attributes (no per-node feature lists);
+* the features of :func:`engine.graphs.cg.feature_names` computed vectorised with numpy
+  (equal to ``cg.node_features()`` up to float32 rounding; a test checks it);
+* per-CG arrays are memoised (:class:`FeatureCache`) so predicting the same CG objects again
+  (the app, search loops, the ensemble members) converts each CG only once.
+
+:class:`PackedGraphs` is the batch format: ``x`` (all nodes, F features), ``edge_index``
+(global node ids, source -> target data flow), ``ptr`` / ``eptr`` (node / edge offsets per
+graph) and ``flops`` / ``params`` per graph.  It can be sliced (:meth:`PackedGraphs.select`)
+into mini-batches without touching Python objects again, and it caches the sparse adjacency
+matrices used by the encoders.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from engine.graphs.cg import CG, feature_names
+from engine.graphs.ops import OP_INDEX, OPS
+
+N_OPS = len(OPS)
+N_FEATURES = len(feature_names())
+_ZERO_W = (0, 0, 0, 0)
+# columns of the per-node integer table built by _node_table
+_T_OP, _T_IH, _T_IW, _T_IC, _T_OH, _T_OW, _T_OC, _T_WCI, _T_WCO, _T_KH, _T_KW, _T_S, _T_D, _T_B = range(14)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-CG arrays (memoised)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _CGArrays:
+    table: np.ndarray   # (n, 14) int32, see _T_* columns
+    flops: np.ndarray   # (n,) float64 node FLOPs
+    edges: np.ndarray   # (e, 2) int64
+    base_h: int
+    total_flops: float
+    total_params: float
+
+
+def _cg_arrays(cg: CG) -> _CGArrays:
+    nodes = cg.nodes
+    rows = [(OP_INDEX[n.op], *n.in_shape, *n.out_shape, *(n.weight or _ZERO_W),
+             max(n.stride), max(n.dilation), 1 if n.bias else 0) for n in nodes]
+    table = np.array(rows, dtype=np.int32).reshape(len(nodes), 14)
+    flops = np.fromiter((n.flops for n in nodes), dtype=np.float64, count=len(nodes))
+    if cg.edges:
+        edges = np.array(cg.edges, dtype=np.int64).reshape(-1, 2)
+    else:
+        edges = np.zeros((0, 2), dtype=np.int64)
+    base_h = next((n.out_shape[0] for n in nodes if n.op == "input"), 1)
+    params = float(sum(n.params for n in nodes))
+    return _CGArrays(table, flops, edges, int(base_h), float(flops.sum()), params)
+
+
+class FeatureCache:
+    """Memoises per-CG arrays by object identity.
+
+    CG objects are treated as immutable once converted: an entry is dropped when its CG is
+    garbage collected and ignored when the CG's node or edge list object (or length) changed.
+    Call :meth:`clear` after mutating a CG's nodes in place.  The cache empties itself when it
+    holds more than ``max_nodes`` nodes (about 64 bytes each).
+    """
+
+    def __init__(self, max_nodes: int = 4_000_000) -> None:
+        self.max_nodes = max_nodes
+        self._nodes = 0
+        self._store: dict[int, tuple[weakref.ref, tuple, _CGArrays]] = {}
+
+    @staticmethod
+    def _signature(cg: CG) -> tuple:
+        return (id(cg.nodes), len(cg.nodes), id(cg.edges), len(cg.edges))
+
+    def get(self, cg: CG) -> _CGArrays:
+        key = id(cg)
+        hit = self._store.get(key)
+        if hit is not None and hit[0]() is cg and hit[1] == self._signature(cg):
+            return hit[2]
+        arrays = _cg_arrays(cg)
+        if self._nodes + len(cg.nodes) > self.max_nodes:
+            self.clear()
+        try:
+            ref = weakref.ref(cg, lambda _r, k=key, s=self._store: s.pop(k, None))
+        except TypeError:  # not weak-referenceable: do not cache
+            return arrays
+        self._store[key] = (ref, self._signature(cg), arrays)
+        self._nodes += len(cg.nodes)
+        return arrays
+
+    def clear(self) -> None:
+        self._store.clear()
+        self._nodes = 0
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+#: process-wide cache used by :func:`pack` unless told otherwise
+DEFAULT_CACHE = FeatureCache()
+
+
+def clear_feature_cache() -> None:
+    """Forget every memoised CG conversion (after mutating CGs in place)."""
+    DEFAULT_CACHE.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# packed batch
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class PackedGraphs:
+    """Many CGs as flat tensors (see module docstring)."""
+
+    op: torch.Tensor           # (n_nodes,) int64 op index (the one-hot part of the features)
+    dense: torch.Tensor        # (n_nodes, F - len(OPS)) float32, the other feature columns
+    edge_index: torch.Tensor   # (2, n_edges) int64, global node ids, source -> target
+    ptr: torch.Tensor          # (B + 1,) int64 node offsets
+    eptr: torch.Tensor         # (B + 1,) int64 edge offsets
+    flops: torch.Tensor        # (B,) float64
+    params: torch.Tensor       # (B,) float64
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return int(self.ptr.numel() - 1)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.op.shape[0])
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The full ``(n_nodes, F)`` feature matrix of :func:`engine.graphs.cg.feature_names`
+        (built on demand; the encoders use ``op`` and ``dense`` directly)."""
+        if "x" not in self._cache:
+            onehot = torch.zeros(self.num_nodes, N_OPS, dtype=self.dense.dtype)
+            onehot[torch.arange(self.num_nodes), self.op] = 1.0
+            self._cache["x"] = torch.cat([onehot, self.dense], 1)
+        return self._cache["x"]
+
+    @property
+    def sizes(self) -> torch.Tensor:
+        return self.ptr[1:] - self.ptr[:-1]
+
+    @property
+    def batch(self) -> torch.Tensor:
+        """Graph index of every node (PyG's ``batch`` vector)."""
+        if "batch" not in self._cache:
+            self._cache["batch"] = torch.repeat_interleave(torch.arange(len(self)), self.sizes)
+        return self._cache["batch"]
+
+    def adj(self, reverse: bool = False, mean: bool = False) -> torch.Tensor:
+        """Sparse CSR ``(n, n)`` matrix A with ``A[t, s] = 1`` for each edge ``s -> t``
+        (``reverse=True``: each edge ``t -> s``), i.e. PyG's ``adj_t`` for source -> target
+        message passing; ``mean=True`` divides each row by its number of entries (mean
+        aggregation).  Cached."""
+        key = f"adj{'_rev' if reverse else ''}{'_mean' if mean else ''}"
+        if key not in self._cache:
+            src, dst = self.edge_index
+            rows, cols = (src, dst) if reverse else (dst, src)
+            n = self.num_nodes
+            order = torch.argsort(rows * n + cols)
+            rows, cols = rows[order], cols[order]
+            counts = torch.bincount(rows, minlength=n)
+            crow = torch.zeros(n + 1, dtype=torch.int64)
+            crow[1:] = torch.cumsum(counts, 0)
+            vals = torch.ones(rows.numel(), dtype=self.dense.dtype)
+            if mean:
+                vals = vals / counts[rows].to(vals.dtype)
+            with warnings.catch_warnings():  # "CSR support is in beta" notice
+                warnings.simplefilter("ignore")
+                self._cache[key] = torch.sparse_csr_tensor(crow, cols, vals, (n, n), check_invariants=False)
+        return self._cache[key]
+
+    def select(self, idx: Sequence[int] | np.ndarray | torch.Tensor) -> PackedGraphs:
+        """The sub-batch of graphs ``idx`` (in that order)."""
+        idx_t = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        starts, counts = self.ptr[idx_t], self.sizes[idx_t]
+        estarts = self.eptr[idx_t]
+        ecounts = self.eptr[idx_t + 1] - estarts
+        new_ptr = torch.zeros(len(idx_t) + 1, dtype=torch.int64)
+        new_ptr[1:] = torch.cumsum(counts, 0)
+        new_eptr = torch.zeros(len(idx_t) + 1, dtype=torch.int64)
+        new_eptr[1:] = torch.cumsum(ecounts, 0)
+        node_ids = _ranges(starts, counts)
+        edge_ids = _ranges(estarts, ecounts)
+        shift = torch.repeat_interleave(new_ptr[:-1] - starts, ecounts)
+        return PackedGraphs(
+            op=self.op[node_ids], dense=self.dense[node_ids], edge_index=self.edge_index[:, edge_ids] + shift,
+            ptr=new_ptr, eptr=new_eptr, flops=self.flops[idx_t], params=self.params[idx_t])
+
+    def chunks(self, max_nodes: int = 200_000, max_graphs: int = 4096) -> Iterator[tuple[int, int, PackedGraphs]]:
+        """Consecutive sub-batches ``(start, stop, packed)`` of at most ``max_nodes`` nodes
+        (at least one graph each) and ``max_graphs`` graphs."""
+        n = len(self)
+        start = 0
+        ptr = self.ptr.tolist()
+        while start < n:
+            stop = start + 1
+            while stop < n and stop - start < max_graphs and ptr[stop + 1] - ptr[start] <= max_nodes:
+                stop += 1
+            if start == 0 and stop == n:
+                yield 0, n, self
+            else:
+                yield start, stop, self.select(range(start, stop))
+            start = stop
+
+    @staticmethod
+    def concat(parts: Sequence[PackedGraphs]) -> PackedGraphs:
+        """Concatenate several packs (graph order preserved)."""
+        if len(parts) == 1:
+            return parts[0]
+        node_off = 0
+        ops, dense, eis = [], [], []
+        ptrs, eptrs = [torch.zeros(1, dtype=torch.int64)], [torch.zeros(1, dtype=torch.int64)]
+        edge_off = 0
+        for p in parts:
+            ops.append(p.op)
+            dense.append(p.dense)
+            eis.append(p.edge_index + node_off)
+            ptrs.append(p.ptr[1:] + node_off)
+            eptrs.append(p.eptr[1:] + edge_off)
+            node_off += p.num_nodes
+            edge_off += int(p.edge_index.shape[1])
+        return PackedGraphs(torch.cat(ops), torch.cat(dense), torch.cat(eis, 1), torch.cat(ptrs), torch.cat(eptrs),
+                            torch.cat([p.flops for p in parts]), torch.cat([p.params for p in parts]))
+
+
+def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Concatenation of ``arange(s, s + c)`` for each (s, c)."""
+    total = int(counts.sum())
+    if total == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    offsets = torch.cumsum(counts, 0) - counts
+    return torch.arange(total) - torch.repeat_interleave(offsets - starts, counts)
+
+
+# ---------------------------------------------------------------------------------------------
+# features
+# ---------------------------------------------------------------------------------------------
+
+def _lg(v: np.ndarray, scale: float) -> np.ndarray:
+    return np.log2(1.0 + v) / scale
+
+
+def _dense_features(table: np.ndarray, node_flops: np.ndarray, base_h: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The non-one-hot columns of :func:`engine.graphs.cg._node_feature_row` (FEATURE_VERSION 1),
+    vectorised.  ``base_h`` / ``total`` are per node (the owning CG's input height and FLOPs)."""
+    def col(k: int) -> np.ndarray:
+        return table[:, k].astype(np.float64)
+
+    safe = np.where(total > 0, total, 1.0)
+    dense = np.stack([
+        _lg(col(_T_IH), 8), _lg(col(_T_IW), 8), _lg(col(_T_IC), 12),
+        _lg(col(_T_OH), 8), _lg(col(_T_OW), 8), _lg(col(_T_OC), 12),
+        col(_T_IH) / base_h, col(_T_OH) / base_h,
+        col(_T_KH) / 7.0, col(_T_KW) / 7.0, _lg(col(_T_WCI), 12), _lg(col(_T_WCO), 12),
+        col(_T_S) / 4.0, col(_T_D) / 4.0, col(_T_B),
+        np.where(total > 0, node_flops / safe, 0.0),
+    ], axis=1).astype(np.float32)
+    return dense
+
+
+def pack(cgs: Sequence[CG], cache: FeatureCache | None = DEFAULT_CACHE) -> PackedGraphs:
+    """Convert CGs to one :class:`PackedGraphs` (features as in :meth:`CG.node_features`)."""
+    if isinstance(cgs, CG):
+        cgs = [cgs]
+    if len(cgs) == 0:
+        raise ValueError("pack: no computation graphs given")
+    arrays = [cache.get(cg) if cache is not None else _cg_arrays(cg) for cg in cgs]
+    sizes = np.array([a.table.shape[0] for a in arrays], dtype=np.int64)
+    esizes = np.array([a.edges.shape[0] for a in arrays], dtype=np.int64)
+    ptr = np.zeros(len(arrays) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum(sizes)
+    eptr = np.zeros(len(arrays) + 1, dtype=np.int64)
+    eptr[1:] = np.cumsum(esizes)
+    table = np.concatenate([a.table for a in arrays])
+    node_flops = np.concatenate([a.flops for a in arrays])
+    base_h = np.repeat(np.array([a.base_h for a in arrays], dtype=np.float64), sizes)
+    totals = np.array([a.total_flops for a in arrays], dtype=np.float64)
+    dense = _dense_features(table, node_flops, base_h, np.repeat(totals, sizes))
+    edges = np.concatenate([a.edges for a in arrays]) + np.repeat(ptr[:-1], esizes)[:, None]
+    return PackedGraphs(
+        op=torch.from_numpy(table[:, _T_OP].astype(np.int64)), dense=torch.from_numpy(dense), edge_index=torch.from_numpy(np.ascontiguousarray(edges.T)),
+        ptr=torch.from_numpy(ptr), eptr=torch.from_numpy(eptr),
+        flops=torch.from_numpy(totals), params=torch.tensor([a.total_params for a in arrays], dtype=torch.float64))
+
+
+def _is_store(obj) -> bool:
+    """Duck-typed :class:`engine.data.cgstore.CGStore` check (no import of engine.data here)."""
+    return all(hasattr(obj, a) for a in ("rows", "node_row", "node_ptr", "edges", "edge_ptr", "flops", "params"))
+
+
+def pack_store(store) -> PackedGraphs:
+    """Vectorised :func:`pack` of a whole :class:`engine.data.cgstore.CGStore`.
+
+    The store keeps one vocabulary of distinct node rows; features are computed once per
+    vocabulary row and gathered, so no ``CG`` / ``Node`` object is ever materialised."""
+    n_graphs = len(store.node_ptr) - 1
+    if n_graphs <= 0:
+        raise ValueError("pack: no computation graphs given")
+    vocab = [(OP_INDEX[op], *ins, *outs, *(weight or _ZERO_W), max(stride), max(dil), 1 if bias else 0)
+             for op, ins, outs, weight, _groups, stride, dil, bias, _fl, _pa in store.rows]
+    vocab_table = np.array(vocab, dtype=np.int32).reshape(len(vocab), 14)
+    vocab_flops = np.array([r[8] for r in store.rows], dtype=np.float64)
+    node_row = np.asarray(store.node_row, dtype=np.int64)
+    table = vocab_table[node_row]
+    node_flops = vocab_flops[node_row]
+    ptr = np.asarray(store.node_ptr, dtype=np.int64)
+    eptr = np.asarray(store.edge_ptr, dtype=np.int64)
+    sizes, esizes = np.diff(ptr), np.diff(eptr)
+    graph_of_node = np.repeat(np.arange(n_graphs), sizes)
+    base_h = np.ones(n_graphs, dtype=np.float64)
+    inputs = np.flatnonzero(table[:, _T_OP] == OP_INDEX["input"])
+    base_h[graph_of_node[inputs][::-1]] = table[inputs[::-1], _T_OH]  # first input node of each graph wins
+    totals = np.asarray(store.flops, dtype=np.float64)
+    # graph-independent columns once per vocabulary row, then the three per-graph columns
+    ones = np.ones(len(vocab))
+    dense = _dense_features(vocab_table, vocab_flops, ones, ones)[node_row]
+    bh, tot = base_h[graph_of_node], totals[graph_of_node]
+    dense[:, 6] = table[:, _T_IH] / bh
+    dense[:, 7] = table[:, _T_OH] / bh
+    dense[:, 15] = np.where(tot > 0, node_flops / np.where(tot > 0, tot, 1.0), 0.0)
+    edges = np.asarray(store.edges, dtype=np.int64).reshape(-1, 2) + np.repeat(ptr[:-1], esizes)[:, None]
+    return PackedGraphs(
+        op=torch.from_numpy(table[:, _T_OP].astype(np.int64)), dense=torch.from_numpy(dense),
+        edge_index=torch.from_numpy(np.ascontiguousarray(edges.T)),
+        ptr=torch.from_numpy(ptr.copy()), eptr=torch.from_numpy(eptr.copy()),
+        flops=torch.from_numpy(totals.copy()), params=torch.from_numpy(np.asarray(store.params, dtype=np.float64)))
+
+
+def as_packed(graphs) -> PackedGraphs:
+    """Accept a :class:`PackedGraphs`, a ``CGStore``, one CG or a sequence of CGs."""
+    if isinstance(graphs, PackedGraphs):
+        return graphs
+    if isinstance(graphs, CG):
+        return pack([graphs])
+    if _is_store(graphs):
+        return pack_store(graphs)
+    return pack(list(graphs))

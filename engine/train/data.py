@@ -1,0 +1,70 @@
+"""Training data for GENNAPE: labelled datasets by family / dataset name.
+
+``training_dataset(["nb201", "nb101"])`` concatenates the labelled datasets behind the names:
+
+=============== =============================================================================
+nb201           NAS-Bench-201 CIFAR-10 from the embedded package (15,625; ``load_default``)
+nb201_test      NAS-Bench-201 CIFAR-10 200-epoch test accuracy (reference folder; the paper's)
+nb101           NAS-Bench-101, NASLib zero-cost file (500; reference folder)
+nb301           NAS-Bench-301 surrogate accuracies, NASLib file (725; reference folder)
+<name>          any ``engine.data.SHARED_NAMES`` entry, or a CSV / JSONL file path
+=============== =============================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.train.callbacks import Callback
+
+FAMILY_DATASETS = {"nb201": "default", "nb201_test": "nb201_test_cifar10", "nb101": "nb101_naslib",
+                   "nb301": "nb301_naslib"}
+
+
+def load_labels_file(path: str | Path, callback: Callback | None = None):
+    """A labelled CSV / JSONL file (``engine.data.parse_table`` format) as an ``ArchDataset``;
+    raises ``ValueError`` naming the first bad row when any row is rejected."""
+    from engine.data import parse_table
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: labels file not found")
+    result = parse_table(p.read_bytes(), filename=p.name)
+    if result.errors:
+        raise ValueError(f"{p}: {result.errors[0]} ({len(result.errors)} bad row(s) in total)")
+    return result.dataset
+
+
+def load_one(name: str, data_dir: str | Path | None = None, callback: Callback | None = None):
+    """The ``ArchDataset`` behind one name (see module docstring), CGs built."""
+    from engine.data import SHARED_NAMES, load_default, load_shared
+
+    key = FAMILY_DATASETS.get(name, name)
+    if key == "default":
+        return load_default("cifar10", callback=callback)
+    if key in SHARED_NAMES:
+        return load_shared(key, data_dir, callback=callback)
+    if Path(name).suffix.lower() in (".csv", ".jsonl", ".json") and Path(name).exists():
+        return load_labels_file(name, callback)
+    raise KeyError(f"unknown training family / dataset {name!r}; expected one of "
+                   f"{sorted(FAMILY_DATASETS)}, {list(SHARED_NAMES)} or a CSV/JSONL file")
+
+
+def training_dataset(names: list[str], data_dir: str | Path | None = None, max_per_family: int | None = None,
+                     seed: int = 0, callback: Callback | None = None):
+    """Labelled rows of every named dataset, each optionally subsampled (seeded) to
+    ``max_per_family`` rows, concatenated."""
+    from engine.data import ArchDataset
+
+    parts = []
+    for name in names:
+        ds = load_one(name, data_dir, callback).labelled()
+        if max_per_family is not None and len(ds) > max_per_family:
+            idx = np.sort(np.random.default_rng(seed).choice(len(ds), max_per_family, replace=False))
+            ds = ds.subset(idx)
+        parts.append(ds)
+    if not parts:
+        raise ValueError("no training datasets named")
+    return parts[0] if len(parts) == 1 else ArchDataset.concat(parts)

@@ -1,0 +1,128 @@
+"""``python -m engine pretrain / finetune / predict`` end to end on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from engine.__main__ import main
+from engine.model.config import MEMBERS
+from engine.model.synthetic import synthetic_dataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _write_labels(path, n, seed):
+    cgs, acc = synthetic_dataset(n, seed=seed)
+    with open(path, "w") as fh:
+        for i, (cg, a) in enumerate(zip(cgs, acc)):
+            fh.write(json.dumps({"id": f"a{i}", "cg": cg.to_dict(), "label": float(a)}) + "\n")
+    return cgs
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("cli")
+    _write_labels(d / "train.jsonl", 20, 0)
+    rc = main(["pretrain", "--labels", str(d / "train.jsonl"), "--preset", "tiny", "--set", "kgnn.epochs=1",
+               "--output", str(d / "ckpt"), "--quiet"])
+    assert rc == 0
+    return d / "ckpt"
+
+
+def test_pretrain_writes_checkpoint(checkpoint):
+    names = sorted(p.name for p in checkpoint.iterdir())
+    assert names == ["config.json", "model_card.json", "state.json", "weights.safetensors"]
+    card = json.loads((checkpoint / "model_card.json").read_text())
+    assert card["training_command"].startswith("python -m engine pretrain")
+    assert card["n_graphs"] == 20 and card["kgnn_epochs"] == 1
+    assert json.loads((checkpoint / "config.json").read_text())["kgnn"]["epochs"] == 1
+
+
+def test_predict_csv_columns(checkpoint, tmp_path, capsys):
+    cgs, _ = synthetic_dataset(5, seed=3)
+    from engine.families import get
+
+    fam = get("nb201")
+    spec = fam.sample(1, 0)[0]
+    lines = [json.dumps({"id": f"x{i}", "cg": cg.to_dict()}) for i, cg in enumerate(cgs)]
+    lines.append(json.dumps({"id": "nb", "family": "nb201", "spec": spec}))
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "preds.csv"
+    rc = main(["predict", "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--checkpoint",
+               str(checkpoint), "--quiet"])
+    assert rc == 0
+    df = pd.read_csv(out)
+    c = json.loads((checkpoint / "state.json").read_text())["n_clusters"]
+    assert list(df.columns) == (["id", "score", "flops", "params", "cluster"] + [f"membership_{j}" for j in range(c)]
+                                + list(MEMBERS))
+    assert df["id"].tolist() == ["x0", "x1", "x2", "x3", "x4", "nb"]
+    assert df["flops"].tolist()[:5] == [cg.flops for cg in cgs]
+    assert df["flops"].iloc[5] == fam.to_cg(spec).flops
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('{"id": 1, "cg": {"format_version": 1}}\n', "line 1"),
+    ('{"id": 1, "family": "nb201", "spec": "|bad|"}\nnot json\n', "line 1"),
+    ('\n\n{"id": "a"}\n', "line 3"),
+    ('{"id": "a", "family": "nope", "spec": "x"}\n', "family"),
+    ("", "empty"),
+])
+def test_predict_bad_jsonl_exits_2(checkpoint, tmp_path, capsys, content, needle):
+    (tmp_path / "bad.jsonl").write_text(content)
+    rc = main(["predict", "--input", str(tmp_path / "bad.jsonl"), "--output", str(tmp_path / "o.csv"),
+               "--checkpoint", str(checkpoint), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and needle in err and "bad.jsonl" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_predict_missing_checkpoint_and_input(tmp_path, capsys):
+    (tmp_path / "in.jsonl").write_text("")
+    assert main(["predict", "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o.csv")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_finetune_cli(checkpoint, tmp_path):
+    _write_labels(tmp_path / "target.jsonl", 10, 5)
+    rc = main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / "target.jsonl"), "--k", "6",
+               "--output", str(tmp_path / "ft"), "--quiet"])
+    assert rc == 0
+    card = json.loads((tmp_path / "ft" / "model_card.json").read_text())
+    assert card["finetune"]["k"] == 6 and card["finetune"]["labels_file"].endswith("target.jsonl")
+    assert "finetune" not in json.loads((checkpoint / "model_card.json").read_text())
+
+
+def test_predict_onnx_folder(checkpoint, tmp_path):
+    import warnings
+
+    from torch import nn
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for i, c in enumerate((4, 8)):
+        m = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(c, 10)).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(m, torch.randn(1, 3, 16, 16), str(folder / f"net{i}.onnx"), dynamo=False)
+    out = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(folder), "--output", str(out), "--checkpoint", str(checkpoint),
+                 "--quiet"]) == 0
+    df = pd.read_csv(out)
+    assert df["id"].tolist() == ["net0.onnx", "net1.onnx"]
+    assert df["flops"].iloc[1] > df["flops"].iloc[0]
+    (folder / "broken.onnx").write_bytes(b"garbage")
+    assert main(["predict", "--input", str(folder), "--output", str(out), "--checkpoint", str(checkpoint),
+                 "--quiet"]) == 2

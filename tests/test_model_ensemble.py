@@ -1,0 +1,82 @@
+"""Member standardisation, the quantile map to accuracy units and fine-tune weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from engine.model.ensemble import EnsembleReference, QuantileMap, Standardizer, equal_weights, kt_softmax_weights
+
+
+def test_rank_standardizer_gives_rank_zscores_with_ties():
+    v = np.array([3.0, 1.0, 2.0, 2.0, 10.0])
+    z = Standardizer.fit(v, "rank").transform(v)
+    r = rankdata(v)
+    np.testing.assert_allclose(z, (r - r.mean()) / r.std())
+    assert z[2] == z[3]
+    assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12
+
+
+def test_zscore_standardizer():
+    v = np.array([1.0, 2.0, 3.0, 6.0])
+    np.testing.assert_allclose(Standardizer.fit(v, "zscore").transform(v), (v - v.mean()) / v.std())
+    with pytest.raises(ValueError, match="standardize"):
+        Standardizer.fit(v, "minmax")
+
+
+def test_standardizer_is_monotone_beyond_the_reference():
+    ref = np.array([0.0, 1.0, 2.0, 5.0])
+    st = Standardizer.fit(ref, "rank")
+    grid = np.linspace(-10, 20, 301)
+    z = st.transform(grid)
+    assert np.all(np.diff(z) >= 0) and z[0] < st.transform(np.array([0.0]))[0] < z[-1]
+
+
+def test_degenerate_sets():
+    st = Standardizer.fit(np.array([4.0]), "rank")
+    assert st.transform(np.array([4.0]))[0] == 0.0
+    q = QuantileMap.fit(np.array([0.0]), np.array([91.5]))
+    assert q(np.array([0.0]))[0] == 91.5
+    st2 = Standardizer.fit(np.array([2.0, 2.0, 2.0]), "zscore")
+    np.testing.assert_array_equal(st2.transform(np.array([2.0, 2.0])), [0.0, 0.0])
+
+
+def test_quantile_map_keeps_order_and_anchor_distribution():
+    rng = np.random.default_rng(0)
+    ens = rng.normal(size=50)
+    anchor = 90 + rng.normal(size=50)
+    q = QuantileMap.fit(ens, anchor)
+    mapped = q(ens)
+    np.testing.assert_allclose(np.sort(mapped), np.sort(anchor))
+    assert np.array_equal(np.argsort(mapped), np.argsort(ens))
+    assert q(np.array([ens.max() + 1.0]))[0] > anchor.max()
+
+
+def test_reference_scores_are_stable_across_calls():
+    rng = np.random.default_rng(1)
+    members = {"a": rng.normal(size=30), "b": rng.normal(size=30) * 10}
+    w = equal_weights(["a", "b"])
+    ref = EnsembleReference.fit(members, w, anchor=85 + members["a"])
+    full = ref.score(members, w)
+    part = ref.score({k: v[:5] for k, v in members.items()}, w)
+    np.testing.assert_allclose(full[:5], part)
+
+
+def test_kt_softmax_weights():
+    w = kt_softmax_weights({"a": 0.5, "b": 0.0, "c": float("nan")}, temperature=1.0)
+    assert abs(sum(w.values()) - 1) < 1e-12
+    assert w["a"] > w["b"] == w["c"]
+    np.testing.assert_allclose(w["a"] / w["b"], np.exp(0.5))
+    sharp = kt_softmax_weights({"a": 0.5, "b": 0.0}, temperature=0.1)
+    assert sharp["a"] > w["a"] / (w["a"] + w["b"])
+
+
+def test_ties_broken_by_anchor():
+    members = {"a": np.array([1.0, 2.0]), "b": np.array([2.0, 1.0])}
+    w = equal_weights(["a", "b"])
+    anchor = np.array([90.0, 91.0])
+    ref = EnsembleReference.fit(members, w, anchor)
+    score = ref.score(members, w, anchor)
+    assert score[1] > score[0]
+    np.testing.assert_allclose(np.sort(score), anchor, atol=1e-4)

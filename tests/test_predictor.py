@@ -1,0 +1,249 @@
+"""GennapePredictor: fit / predict / fine-tune / save-load on a tiny synthetic family."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.model.config import MEMBERS, GennapeConfig
+from engine.model.predictor import HEAD_MEMBERS, GennapePredictor
+from engine.model.synthetic import synthetic_dataset
+from engine.train.callbacks import History
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_dataset(24, seed=0)
+
+
+@pytest.fixture(scope="module")
+def target():
+    return synthetic_dataset(12, seed=7)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    torch.set_num_threads(1)
+    cgs, acc = data
+    hist = History()
+    pred = GennapePredictor(GennapeConfig.tiny()).fit(cgs, acc, callback=hist, source={"source_families": ["syn"]})
+    pred._test_history = hist
+    return pred
+
+
+def _params(pred: GennapePredictor) -> dict[str, torch.Tensor]:
+    return pred.state_dict()
+
+
+def test_fit_reports_progress_and_model_card(fitted):
+    stages = {e[0] for e in fitted._test_history.events}
+    assert {"spectra", "pretrain", "embed", "fcm", "head cl_fcm_t", "pairwise pairwise", "kgnn"} <= stages
+    card = fitted.model_card
+    assert card["source_families"] == ["syn"] and card["n_graphs"] == 24
+    assert set(card["validation_metrics"]) == {"score", *MEMBERS}
+    assert fitted.members == ("cl_fcm_t", "cl_t", "pairwise", "pairwise_fcm", "kgnn", "flops_baseline")
+    np.testing.assert_allclose(sum(fitted.weights.values()), 1.0)
+
+
+def test_predict_columns_shapes_and_memberships(fitted, data):
+    cgs, _ = data
+    df = fitted.predict(cgs)
+    c = fitted.n_clusters
+    assert list(df.columns) == (["score", "flops", "params", "cluster"] + [f"membership_{j}" for j in range(c)]
+                                + list(MEMBERS))
+    assert len(df) == len(cgs)
+    u = df[[f"membership_{j}" for j in range(c)]].to_numpy()
+    np.testing.assert_allclose(u.sum(1), 1.0, atol=1e-9)
+    assert np.array_equal(df["cluster"].to_numpy(), u.argmax(1))
+    assert df["flops"].tolist() == [cg.flops for cg in cgs]
+    assert np.isfinite(df[list(MEMBERS)].to_numpy()).all()
+    np.testing.assert_allclose(df["flops_baseline"], np.log10(df["flops"] + 1.0))
+    h = fitted.embed(cgs)
+    assert h.shape == (len(cgs), fitted.embed_dim)
+    np.testing.assert_allclose(fitted.memberships(cgs), u, atol=1e-6)
+
+
+def test_score_is_quantile_mapped_ensemble(fitted, data):
+    cgs, _ = data
+    df = fitted.predict(cgs)
+    # the score takes the anchor's values (averaged over ensemble ties), in the ensemble's order
+    np.testing.assert_allclose(df["score"].sum(), df["cl_fcm_t"].sum(), rtol=1e-9)
+    assert df["score"].max() == pytest.approx(df["cl_fcm_t"].max())
+    assert df["score"].min() == pytest.approx(df["cl_fcm_t"].min())
+    single = fitted.predict(cgs[:1])
+    np.testing.assert_allclose(single["score"], single["cl_fcm_t"])
+    ref = fitted.reference(cgs)
+    a = fitted.predict(cgs[:5], reference=ref)["score"].to_numpy()
+    b = fitted.predict(cgs, reference=ref)["score"].to_numpy()[:5]
+    np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_eq5_inverse_is_applied(fitted, data):
+    cgs, _ = data
+    df = fitted.predict(cgs)
+    from engine.model.packing import pack
+
+    packed = pack(cgs)
+    with torch.no_grad():
+        h = fitted.cl.encoder(packed)
+        u = torch.from_numpy(fitted.fcm_memberships(h.double().numpy())).float()
+        for name, (use_fcm, kind) in HEAD_MEMBERS.items():
+            y = fitted.heads[name](h, u if use_fcm else None).double().numpy()
+            t = fitted.transforms[kind]
+            expect = (y * t.std_ + t.mean_) * ((np.log10(packed.flops.numpy() / 1e9 + 1) + 1) if kind == "flops" else 1)
+            np.testing.assert_allclose(df[name], expect, rtol=1e-5)
+        assert fitted.config.pairwise.target == "t"
+        a, b = fitted.pair_calibration["pairwise"]
+        g = fitted.pairwise["pairwise"](h).double().numpy()
+        np.testing.assert_allclose(df["pairwise"], fitted.transforms["flops"].inverse(a * g + b, packed.flops.numpy()),
+                                   rtol=1e-5)
+
+
+def test_batch_prediction_equals_single(fitted, data):
+    cgs, _ = data
+    df = fitted.predict(cgs)
+    one = [fitted.member_predictions([cg])[0]["cl_fcm_t"][0] for cg in cgs[:4]]
+    np.testing.assert_allclose(df["cl_fcm_t"].to_numpy()[:4], one, rtol=1e-5)
+
+
+def test_finetune_returns_copy_and_leaves_original(fitted, target):
+    tc, ta = target
+    before = {k: v.clone() for k, v in _params(fitted).items()}
+    weights_before = dict(fitted.weights)
+    hist = History()
+    ft = fitted.finetune(tc, ta, k=8, seed=0, callback=hist)
+    assert ft is not fitted and ft.heads is not fitted.heads
+    after = _params(fitted)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert fitted.weights == weights_before
+    changed = [k for k, v in _params(ft).items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("heads.") for k in changed) and any(k.startswith("kgnn.") for k in changed)
+    assert not any(k.startswith("cl.") for k in changed)  # the encoder stays frozen
+    info = ft.model_card["finetune"]
+    assert info["k"] == 8 and set(info["weights"]) == set(ft.members)
+    np.testing.assert_allclose(sum(ft.weights.values()), 1.0)
+    assert any(e[0] == "finetune" for e in hist.events)
+    assert "finetune" not in fitted.model_card
+
+
+def test_save_load_round_trip(fitted, data, tmp_path):
+    cgs, _ = data
+    fitted.save(tmp_path / "ckpt")
+    files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert files == ["config.json", "model_card.json", "state.json", "weights.safetensors"]
+    loaded = GennapePredictor.load(tmp_path / "ckpt")
+    a, b = fitted.predict(cgs), loaded.predict(cgs)
+    assert list(a.columns) == list(b.columns)
+    np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-6, atol=1e-6)
+    assert loaded.config == fitted.config
+    assert loaded.model_card["source_families"] == ["syn"]
+
+
+def test_load_errors(tmp_path, fitted):
+    with pytest.raises(FileNotFoundError):
+        GennapePredictor.load(tmp_path / "missing")
+    fitted.save(tmp_path / "c")
+    (tmp_path / "c" / "weights.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match="safetensors"):
+        GennapePredictor.load(tmp_path / "c")
+    fitted.save(tmp_path / "d")
+    state = json.loads((tmp_path / "d" / "state.json").read_text())
+    state["feature_version"] = 999
+    (tmp_path / "d" / "state.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="feature version"):
+        GennapePredictor.load(tmp_path / "d")
+
+
+def test_determinism_by_seed(data):
+    cgs, acc = data
+    cfg = GennapeConfig.tiny().override({"kgnn.epochs": 1, "heads.epochs": 5, "pairwise.epochs": 2})
+    p1 = GennapePredictor(cfg).fit(cgs, acc)
+    p2 = GennapePredictor(cfg).fit(cgs, acc)
+    s1, s2 = _params(p1), _params(p2)
+    assert s1.keys() == s2.keys()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    np.testing.assert_array_equal(p1.fcm.cluster_centers_, p2.fcm.cluster_centers_)
+    p3 = GennapePredictor(cfg.override({"train.seed": 1})).fit(cgs, acc)
+    assert not torch.equal(p3.state_dict()["cl.encoder.embed.lin.weight"], s1["cl.encoder.embed.lin.weight"])
+
+
+def test_fit_input_errors(data):
+    cgs, acc = data
+    with pytest.raises(ValueError, match="labels for"):
+        GennapePredictor(GennapeConfig.tiny()).fit(cgs, acc[:-1])
+    bad = acc.copy()
+    bad[3] = 250.0
+    with pytest.raises(ValueError, match="row 3"):
+        GennapePredictor(GennapeConfig.tiny()).fit(cgs, bad)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        GennapePredictor().predict(cgs)
+
+
+def test_config_round_trip_and_override_errors():
+    cfg = GennapeConfig().override({"encoder.hidden": 32, "ensemble.members": ["cl_t", "kgnn"]})
+    assert GennapeConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert cfg.ensemble.members == ("cl_t", "kgnn")
+    with pytest.raises(ValueError, match="unknown field"):
+        cfg.override({"encoder.width": 3})
+    with pytest.raises(ValueError, match="expected an integer"):
+        cfg.override({"encoder.hidden": "big"})
+    with pytest.raises(ValueError, match="unknown section"):
+        GennapeConfig.from_dict({"nope": {}})
+
+
+def test_load_default_missing_checkpoint_message(monkeypatch, tmp_path):
+    import engine.paths
+    from engine.model import load_default
+
+    monkeypatch.setattr(engine.paths, "assets_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="no shipped GENNAPE checkpoint"):
+        load_default()
+
+
+def test_load_default_loads_shipped_folder(monkeypatch, tmp_path, fitted, data):
+    import engine.paths
+    from engine.model import load_default
+
+    fitted.save(tmp_path / "checkpoint")
+    monkeypatch.setattr(engine.paths, "assets_dir", lambda: tmp_path)
+    cgs, _ = data
+    np.testing.assert_allclose(load_default().predict(cgs[:3])["score"], fitted.predict(cgs[:3])["score"])
+
+
+def test_raw_accuracy_pairwise_and_no_kgnn(data):
+    cgs, acc = data
+    cfg = GennapeConfig.tiny().override({"pairwise.target": "acc", "kgnn.enabled": False,
+                                         "ensemble.members": ["cl_t", "pairwise", "flops_baseline"],
+                                         "ensemble.standardize": "zscore"})
+    pred = GennapePredictor(cfg).fit(cgs, acc)
+    assert pred.kgnn is None and pred.members == ("cl_t", "pairwise", "flops_baseline")
+    df = pred.predict(cgs)
+    assert df["kgnn"].isna().all() and np.isfinite(df["score"]).all()
+    a, b = pred.pair_calibration["pairwise"]
+    from engine.model.packing import pack
+
+    with torch.no_grad():
+        g = pred.pairwise["pairwise"](pred.cl.encoder(pack(cgs))).double().numpy()
+    np.testing.assert_allclose(df["pairwise"], a * g + b, rtol=1e-5)
+    ft = pred.finetune(cgs[:6], acc[:6], k=6)
+    assert set(ft.weights) == {"cl_t", "pairwise", "flops_baseline"}
+
+
+def test_presets():
+    assert GennapeConfig.preset("default") == GennapeConfig()
+    assert GennapeConfig.preset("small").contrastive.epochs == 10
+    assert GennapeConfig.preset("tiny").encoder.hidden == 16
+    with pytest.raises(ValueError, match="preset"):
+        GennapeConfig.preset("huge")
