@@ -4,10 +4,17 @@
 
 Sets the page config, initialises this session's state, registers the pages listed in
 ``app/ui/registry.py`` with ``st.navigation`` and shows a small status panel in the sidebar.
+With ``$GENNAPE_STUDIO_TIMING`` set to a file path, every script run appends one JSON line
+``{"page", "run_s"}`` to it (read by ``python -m engine.bench app``).
 """
 
+import json
+import os
 import sys
+import time
 from pathlib import Path
+
+_T0 = time.perf_counter()
 
 _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # `streamlit run` puts only app/ on sys.path
@@ -42,4 +49,9 @@ with st.sidebar:
         st.caption(f"Selected: `{state.get(state.SELECTED)}`")
 
 state.show_flashes()
-page.run()
+try:
+    page.run()
+finally:
+    if os.environ.get("GENNAPE_STUDIO_TIMING"):
+        with open(os.environ["GENNAPE_STUDIO_TIMING"], "a") as _log:
+            _log.write(json.dumps({"page": page.url_path, "run_s": round(time.perf_counter() - _T0, 4)}) + "\n")

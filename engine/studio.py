@@ -792,6 +792,19 @@ def family_titles() -> dict[str, str]:
 # metrics
 # ---------------------------------------------------------------------------------------------
 
+def frame_fingerprint(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+    """A content hash of (some columns of) a frame: the key under which the app caches values
+    derived from it (metrics, CSV exports), so equal content hits the cache across reruns."""
+    import hashlib
+
+    cols = [c for c in (columns if columns is not None else frame.columns) if c in frame.columns]
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((len(frame), cols)).encode())
+    if cols and len(frame):
+        h.update(pd.util.hash_pandas_object(frame[cols], index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def metrics_available() -> bool:
     try:
         from engine.metrics import all_metrics  # noqa: F401

@@ -176,7 +176,7 @@ if picked:
     state.select(picked[0])
     if st.button(f"Open {picked[0]} on the Architecture page", key="data_open"):
         st.switch_page("app_pages/architecture.py")
-st.download_button("Download this table (CSV)", view.to_csv(index=False).encode(), "architectures.csv",
+st.download_button("Download this table (CSV)", cached.csv_bytes(view), "architectures.csv",
                    "text/csv", key="data_download")
 
 if state.get(state.WORKSPACE) is not None and st.button("Reset to the default data", key="data_reset"):

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from app.ui import charts, state, widgets
+from app.ui import cached, charts, state, widgets
 from engine import studio
 
 st.title("Rankings")
@@ -32,7 +32,7 @@ ev = widgets.table(view, "rank_table", select="single-row", height=460)
 picked = widgets.selected_row_ids(ev, view)
 if picked and picked[0] != state.get(state.SELECTED):
     state.select(picked[0])
-st.download_button("Download the ranking (CSV)", view.to_csv(index=False).encode(), "gennape_ranking.csv",
+st.download_button("Download the ranking (CSV)", cached.csv_bytes(view), "gennape_ranking.csv",
                    "text/csv", key="rank_download")
 
 st.subheader("How well does the score rank the true labels?")
@@ -44,7 +44,7 @@ if not studio.metrics_available():
     st.info("The metrics module is not available in this build.")
     st.stop()
 sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if (fams or srcs) else ws
-metrics = studio.ranking_metrics(sub)
+metrics = cached.ranking_metrics(sub)
 if metrics.empty:
     st.info("The filtered rows have fewer than 3 labelled architectures per dataset.")
 else:

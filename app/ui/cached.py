@@ -7,6 +7,8 @@
   loaded once per process; when the file is missing a small live workspace is built instead.
 * :func:`workspace` / :func:`active_predictor` — what *this* session sees.
 * :func:`cg_for` — CGs rebuilt from (family, spec) for the architectures a user opens.
+* :func:`ranking_metrics`, :func:`csv_bytes` — derived values cached by content hash, so a
+  rerun on unchanged data (any widget change) does not recompute them.
 """
 
 from __future__ import annotations
@@ -172,3 +174,24 @@ def stale_scores_note(ws: studio.Workspace, predictor: Any) -> str:
     return ("The default workspace was scored by a different checkpoint than the one loaded now, so scores of "
             "architectures you add are not directly comparable with it. Rebuild it with "
             "`python -m engine studio-assets`.")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _ranking_metrics(key: str, _ws: studio.Workspace):
+    return studio.ranking_metrics(_ws)
+
+
+def ranking_metrics(ws: studio.Workspace):
+    """``studio.ranking_metrics`` cached by the content of the columns it reads."""
+    cols = ["id", "dataset", "family", "provenance", "score", "label"]
+    return _ranking_metrics(studio.frame_fingerprint(ws.frame, cols), ws)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _csv_bytes(key: str, _frame) -> bytes:
+    return _frame.to_csv(index=False).encode()
+
+
+def csv_bytes(frame) -> bytes:
+    """``frame.to_csv`` bytes for a download button, cached by content."""
+    return _csv_bytes(studio.frame_fingerprint(frame), frame)
