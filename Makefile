@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/python -m streamlit run app/streamlit_app.py --server.port 8501
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check engine app tests
+	$(BIN)/python -m ruff check engine app tests scripts
 
 # headless Chromium for tests/test_browser.py (Debian package; the test skips with a reason without it)
 browser:
@@ -30,7 +30,7 @@ browser:
 		|| echo "chromium could not be installed: the real-browser test will be skipped"; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m ruff check engine app tests
+	$(BIN)/python -m ruff check engine app tests scripts
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -5,7 +5,7 @@ predict T zero-shot and compare the ensemble score and its members against the F
 baselines (SRCC, NDCG@10).  The result table decides which source families the shipped
 checkpoint uses (see assets/checkpoint/model_card.json).
 
-    python scripts/lofo_select.py --output runs/lofo [--nb201-max 3000] [--epochs 10]
+    python scripts/lofo_select.py --output runs/lofo [--nb201-max 3000] [--epochs 10] [--set SECTION.FIELD=VALUE]
 """
 
 from __future__ import annotations
@@ -50,14 +50,22 @@ def main() -> None:
     ap.add_argument("--kgnn-epochs", type=int, default=5)
     ap.add_argument("--targets", default="nb101,nb201,nb301")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="config override, VALUE parsed as JSON when it can be (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     fams = ["nb101", "nb201", "nb301"]
     data = {f: load_family(f, args.nb201_max, args.seed) for f in fams}
-    cfg = GennapeConfig().override({"contrastive.epochs": args.epochs, "kgnn.epochs": args.kgnn_epochs,
-                                    "train.seed": args.seed})
+    updates = {"contrastive.epochs": args.epochs, "kgnn.epochs": args.kgnn_epochs, "train.seed": args.seed}
+    for item in args.set:
+        key, _, raw = item.partition("=")
+        try:
+            updates[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            updates[key.strip()] = raw
+    cfg = GennapeConfig().override(updates)
     rows = []
     for target in args.targets.split(","):
         sources = [f for f in fams if f != target]
@@ -77,7 +85,8 @@ def main() -> None:
             rows.append({"target": target, "sources": "+".join(sources), "method": col,
                          "srcc": srcc(ta, v), "ndcg@10": ndcg_at_k(ta, v, 10), "fit_s": round(fit_s, 1)})
         pd.DataFrame(rows).to_csv(out / f"lofo_{'_'.join(args.targets.split(','))}.csv", index=False)
-        print(pd.DataFrame(rows)[lambda d: d.target == target].to_string(index=False), flush=True)
+        frame = pd.DataFrame(rows)
+        print(frame[frame["target"] == target].to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     (out / "lofo.md").write_text(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string())
     (out / "config.json").write_text(json.dumps({"args": vars(args), "model": cfg.to_dict()}, indent=2, default=str))
