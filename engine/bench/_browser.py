@@ -51,6 +51,15 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop only this process: terminate, then kill after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextlib.contextmanager
 def streamlit_app(log_path: Path, workspace: Path | None = None, timeout: float = 120.0) -> Iterator[str]:
     """Start ``streamlit run app/streamlit_app.py`` on a free port; yield its base URL once healthy.
@@ -73,11 +82,7 @@ def streamlit_app(log_path: Path, workspace: Path | None = None, timeout: float 
                      "the app's health endpoint")
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
 
 
 class DevTools:
@@ -132,11 +137,7 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[DevTools]:
         finally:
             dt.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         shutil.rmtree(profile, ignore_errors=True)
 
 
