@@ -9,6 +9,8 @@ at once:
 * one pass over the nodes collecting integer attributes (no per-node feature lists);
 * the features of :func:`engine.graphs.cg.feature_names` computed vectorised with numpy
   (equal to ``cg.node_features()`` up to float32 rounding; a test checks it);
+* distinct node attribute tuples are converted once (a vocabulary of integer rows), so
+  converting a CG is a C-level pass over its nodes plus gathers;
 * per-CG arrays are memoised (:class:`FeatureCache`) so predicting the same CG objects again
   (the app, search loops, the ensemble members) converts each CG only once.
 
@@ -21,6 +23,8 @@ matrices used by the encoders.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
@@ -53,7 +57,7 @@ class _CGArrays:
     total_params: float
 
 
-def _cg_arrays(cg: CG) -> _CGArrays:
+def _cg_arrays_slow(cg: CG) -> _CGArrays:
     nodes = cg.nodes
     rows = [(OP_INDEX[n.op], *n.in_shape, *n.out_shape, *(n.weight or _ZERO_W),
              max(n.stride), max(n.dilation), 1 if n.bias else 0) for n in nodes]
@@ -66,6 +70,65 @@ def _cg_arrays(cg: CG) -> _CGArrays:
     base_h = next((n.out_shape[0] for n in nodes if n.op == "input"), 1)
     params = float(sum(n.params for n in nodes))
     return _CGArrays(table, flops, edges, int(base_h), float(flops.sum()), params)
+
+
+_NODE_KEY = operator.attrgetter("op", "in_shape", "out_shape", "weight", "stride", "dilation", "bias", "flops",
+                                "params")
+_INPUT = OP_INDEX["input"]
+
+
+class _RowVocab(dict):
+    """Distinct node attribute tuples -> row of a shared integer table (so converting a CG is
+    one C-level pass over its nodes; the Python work is done once per *distinct* node)."""
+
+    MAX_ROWS = 1_000_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple] = []
+        self.flops: list[float] = []
+        self.params: list[int] = []
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __missing__(self, key: tuple) -> int:
+        op, ins, outs, weight, stride, dil, bias, fl, pa = key
+        row = (OP_INDEX[op], *ins, *outs, *(weight or _ZERO_W), max(stride), max(dil), 1 if bias else 0)
+        if len(row) != 14 or not isinstance(pa, int):
+            raise TypeError("node fields outside the fast path")
+        idx = len(self.rows)
+        self.rows.append(row)
+        self.flops.append(fl)
+        self.params.append(pa)
+        self._arrays = None
+        self[key] = idx
+        return idx
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._arrays is None or self._arrays[0].shape[0] != len(self.rows):
+            self._arrays = (np.array(self.rows, dtype=np.int32).reshape(-1, 14),
+                            np.array(self.flops, dtype=np.float64), np.array(self.params, dtype=np.int64))
+        return self._arrays
+
+
+_VOCAB = _RowVocab()
+
+
+def _cg_arrays(cg: CG) -> _CGArrays:
+    global _VOCAB
+    nodes, n = cg.nodes, len(cg.nodes)
+    if len(_VOCAB) > _RowVocab.MAX_ROWS:
+        _VOCAB = _RowVocab()
+    try:
+        idx = np.fromiter(map(_VOCAB.__getitem__, map(_NODE_KEY, nodes)), dtype=np.int64, count=n)
+    except (TypeError, ValueError):  # unhashable / unusual node fields: the plain conversion
+        return _cg_arrays_slow(cg)
+    vt, vf, vp = _VOCAB.arrays()
+    table, flops = vt[idx], vf[idx]
+    ne = len(cg.edges)
+    edges = np.fromiter(itertools.chain.from_iterable(cg.edges), dtype=np.int64, count=2 * ne).reshape(ne, 2)
+    inputs = np.flatnonzero(table[:, _T_OP] == _INPUT)
+    base_h = int(table[inputs[0], _T_OH]) if inputs.size else 1
+    return _CGArrays(table, flops, edges, base_h, float(flops.sum()), float(int(vp[idx].sum())))
 
 
 class FeatureCache:
@@ -115,8 +178,11 @@ DEFAULT_CACHE = FeatureCache()
 
 
 def clear_feature_cache() -> None:
-    """Forget every memoised CG conversion (after mutating CGs in place)."""
+    """Forget every memoised CG conversion (after mutating CGs in place), including the
+    vocabulary of distinct node rows."""
+    global _VOCAB
     DEFAULT_CACHE.clear()
+    _VOCAB = _RowVocab()
 
 
 # ---------------------------------------------------------------------------------------------
