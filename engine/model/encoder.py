@@ -31,6 +31,7 @@ from torch import nn
 from torch_geometric.nn import GraphConv
 
 from engine.graphs.cg import feature_names
+from engine.model import dedup
 from engine.model.config import EncoderConfig
 from engine.model.packing import N_FEATURES, N_OPS, PackedGraphs
 
@@ -112,7 +113,12 @@ def graph_conv(conv: GraphConv, h: torch.Tensor, adj: torch.Tensor, root: bool =
     """``GraphConv`` forward on a sparse ``adj_t`` computed with fused ``addmm`` calls:
     ``lin_rel(adj @ h) [+ lin_root(h)] [+ out]`` -- identical to ``conv(h, adj)`` (a test checks
     it) without PyG's per-call overhead and temporaries."""
-    agg = adj @ h
+    return conv_from_agg(conv, adj @ h, h, root, out)
+
+
+def conv_from_agg(conv: GraphConv, agg: torch.Tensor, h: torch.Tensor, root: bool = True,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`graph_conv` given the aggregated neighbour states ``agg`` (rows aligned with ``h``)."""
     rel = conv.lin_rel
     inplace = not (torch.is_grad_enabled() and h.requires_grad)
     if out is None:
@@ -163,7 +169,29 @@ class GraphEncoder(nn.Module):
             h = self.drop(activate(out, self.cfg.activation))
         return h
 
+    def quotient_states(self, packed: PackedGraphs) -> tuple[torch.Tensor, dedup.Quotient]:
+        """Eval-mode final states per class of :func:`engine.model.dedup.refine` (the states of
+        the nodes are ``h[q.levels[-1].cls]``); same arithmetic as :meth:`node_states`."""
+        mean = self.cfg.aggr == "mean"
+        q = dedup.refine(packed, len(self.convs), self.rconvs is not None)
+        reps = torch.from_numpy(q.levels[0].reps)
+        h = self.embed(packed.op[reps], packed.dense[reps])
+        for i, conv in enumerate(self.convs):
+            lv = q.levels[i + 1]
+            h_root = h[lv.root]
+            out = conv_from_agg(conv, q.spmm(lv.fwd, h, mean), h_root)
+            if self.rconvs is not None:
+                out = conv_from_agg(self.rconvs[i], q.spmm(lv.rev, h, mean), h_root, root=False, out=out)
+            h = activate(out, self.cfg.activation)
+        return h, q
+
     def forward(self, packed: PackedGraphs) -> torch.Tensor:
+        if dedup.active(self):
+            h, q = self.quotient_states(packed)
+            pooled = q.mean(h)
+            if self.cfg.readout == "meanmax":
+                pooled = torch.cat([pooled, segment_max(h[torch.from_numpy(q.levels[-1].cls)], packed)], 1)
+            return pooled
         h = self.node_states(packed)
         pooled = segment_mean(h, packed)
         if self.cfg.readout == "meanmax":

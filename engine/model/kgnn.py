@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GraphConv
 
+from engine.model import dedup
 from engine.model.config import KGNNConfig
-from engine.model.encoder import NodeEmbedding, fast_tanh, graph_conv, segment_mean
+from engine.model.encoder import NodeEmbedding, conv_from_agg, fast_tanh, graph_conv, segment_mean
 from engine.model.packing import PackedGraphs
 
 
@@ -40,6 +41,14 @@ class KGNNRegressor(nn.Module):
         self.regressor = nn.Linear(d, 1)
 
     def forward(self, packed: PackedGraphs) -> torch.Tensor:
+        if dedup.active(self):  # eval: one state per class of identical neighbourhoods
+            q = dedup.refine(packed, len(self.convs), False)
+            reps = torch.from_numpy(q.levels[0].reps)
+            h = self.embed(packed.op[reps], packed.dense[reps])
+            for i, conv in enumerate(self.convs):
+                lv = q.levels[i + 1]
+                h = fast_tanh(conv_from_agg(conv, q.spmm(lv.fwd, h), h[lv.root]))
+            return self.regressor(self.post_proj(q.mean(h))).squeeze(-1)
         h = self.embed(packed.op, packed.dense)
         adj = packed.adj()
         for conv in self.convs:

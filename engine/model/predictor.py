@@ -48,6 +48,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from engine.model import dedup
 from engine.model.clustering import FuzzyCMeans
 from engine.model.config import MEMBERS, GennapeConfig
 from engine.model.contrastive import ContrastiveEncoder
@@ -369,7 +370,8 @@ class GennapePredictor:
         notify(callback, "predict", 0, n)
         hs, ks = [], []
         done = 0
-        for _start, stop, chunk in packed.chunks(max_nodes=300_000):
+        # the quotient pass (engine.model.dedup) needs far less memory per node: larger chunks
+        for _start, stop, chunk in packed.chunks(max_nodes=2_000_000 if dedup.ENABLED else 300_000):
             hs.append(self.cl.encoder(chunk))
             if self.kgnn is not None:
                 ks.append(self.kgnn(chunk) * 100.0)

@@ -1,0 +1,203 @@
+"""Inference without repeated work: message passing on the *quotient* of a packed batch.
+
+In eval mode (no dropout) a node's state after ``l`` GraphConv layers depends only on its
+features and on the states of its neighbours after ``l - 1`` layers, i.e. on its ``l``-hop
+neighbourhood (Weisfeiler-Lehman colour refinement).  CGs repeat structure a lot -- the cells
+of a NB-201 / NB-101 / DARTS network are stacked copies, and every network of a family shares
+its stem -- so many nodes of a batch have the same ``l``-hop neighbourhood and hence the same
+state.  :func:`refine` partitions the nodes of a :class:`PackedGraphs` into such classes, level
+by level, and the encoders (:meth:`engine.model.encoder.GraphEncoder.forward`,
+:meth:`engine.model.kgnn.KGNNRegressor.forward`) then evaluate each layer once per *class*
+instead of once per node.  Measured on 2,000 NB-201 CGs (176 nodes each): 4 bidirectional
+layers need 0.33 M class states instead of 1.4 M node states; 6 forward layers 0.22 M instead
+of 2.1 M.
+
+The arithmetic per class is the arithmetic of the full pass for any node of the class (same
+operands, same summation order -- the sparse aggregations list a representative's neighbours
+in node order, as :meth:`PackedGraphs.adj` does; the readout adds node states in node order),
+so the results equal the full pass up to float rounding of the dense kernels (a test checks
+it).  Classes are found by hashing: level 0 groups nodes with bit-identical feature rows
+(checked exactly); level ``l`` hashes (own class, multiset of in-neighbour classes[, multiset of
+out-neighbour classes]) with two independent 64-bit hashes -- grouping by the first and checking
+that the second agrees within every group, falling back to grouping by both, so a wrong merge
+would need a simultaneous collision of both (probability ~2^-128 per pair).
+
+Set ``engine.model.dedup.ENABLED = False`` (or ``GENNAPE_DEDUP=0``) to run the plain per-node
+pass.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+#: use the quotient pass in eval-mode, gradient-free forward passes
+ENABLED = os.environ.get("GENNAPE_DEDUP", "1") not in ("0", "false", "False", "")
+
+_U64 = np.uint64
+_M1, _M2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
+_S30, _S27, _S31 = _U64(30), _U64(27), _U64(31)
+# odd multipliers of the two independent hashes (fixed: the grouping is deterministic)
+_K = np.array([[0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93,
+                0xA0761D6478BD642F, 0xE7037ED1A0B428DB],
+               [0x8EBC6AF09C88C6E3, 0x589965CC75374CC3, 0x1D8E4E27C47D124F, 0xFF51AFD7ED558CCD,
+                0xC4CEB9FE1A85EC53, 0x2545F4914F6CDD1D]], dtype=np.uint64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (a bijection of uint64), vectorised."""
+    x = x ^ (x >> _S30)
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
+
+
+def _factorize(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids numbered by first appearance and the first node of every class (ascending)."""
+    codes, uniques = pd.factorize(key, sort=False)
+    codes = codes.astype(np.int64, copy=False)
+    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]]) if codes.size else codes
+    return codes, first
+
+
+def _factorize_pair(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    codes, first = _factorize(h1)
+    if np.array_equal(h2[first][codes], h2):
+        return codes, first
+    # a collision of the first hash (never observed): group by both hashes
+    _, inv = np.unique(np.stack([h1, h2], 1), axis=0, return_inverse=True)
+    return _factorize(inv.reshape(-1).astype(np.uint64))
+
+
+@dataclass
+class Level:
+    """One refinement level ``l``: node -> class, and (l >= 1) how a class's state is computed
+    from the classes of level ``l - 1``."""
+
+    cls: np.ndarray                       # (n,) int64 class of every node
+    reps: np.ndarray                      # (U,) int64 first node of every class (ascending)
+    root: torch.Tensor | None = None      # (U,) class at l - 1 of each representative
+    fwd: sp.csr_matrix | None = None      # (U, U_prev): in-neighbour classes (node order)
+    rev: sp.csr_matrix | None = None      # (U, U_prev): out-neighbour classes (node order)
+
+    @property
+    def size(self) -> int:
+        return int(self.reps.shape[0])
+
+
+@dataclass
+class Quotient:
+    levels: list[Level]
+    readout: sp.csr_matrix                # (B, U_L): node states of each graph, node order
+    sizes: torch.Tensor                   # (B,) nodes per graph
+
+    def spmm(self, m: sp.csr_matrix, h: torch.Tensor, mean: bool = False) -> torch.Tensor:
+        """``m @ h`` (sum over the listed rows in order; ``mean``: divided by the row count as
+        :meth:`PackedGraphs.adj` ``(mean=True)`` does)."""
+        if mean:
+            counts = np.diff(m.indptr)
+            m = sp.csr_matrix(((1.0 / np.maximum(counts, 1)).astype(np.float32).repeat(counts), m.indices, m.indptr),
+                              shape=m.shape)
+            m.has_sorted_indices = True
+        return torch.from_numpy(np.asarray(m @ h.numpy()))
+
+    def mean(self, h: torch.Tensor) -> torch.Tensor:
+        """Per-graph mean of the node states given per class of the last level (as
+        :func:`engine.model.encoder.segment_mean`)."""
+        return self.spmm(self.readout, h) / self.sizes.clamp(min=1).unsqueeze(1).to(h.dtype)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    """CSR with ones at (rows, cols); ``rows`` must be non-decreasing (entry order is kept)."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    data = np.ones(rows.shape[0], dtype=np.float32)
+    m = sp.csr_matrix((data, cols.astype(np.int64, copy=False), indptr), shape=(n_rows, n_cols))
+    m.has_sorted_indices = True  # do not let scipy reorder (the order is the summation order)
+    return m
+
+
+def _level0(packed) -> Level:
+    if "quotient0" in packed._cache:
+        return packed._cache["quotient0"]
+    op = packed.op.numpy()
+    bits = np.ascontiguousarray(packed.dense.numpy()).view(np.uint32)
+    h = op.astype(np.uint64) * _K[0, 0]
+    for j in range(bits.shape[1]):
+        h += bits[:, j] * (_K[(j + 1) % 2, (j + 1) % 6] ^ _U64((j + 1) << 8))
+    cls, reps = _factorize(_mix(h))
+    if not (np.array_equal(op[reps][cls], op) and np.array_equal(bits[reps][cls], bits)):
+        # a hash collision (never observed): exact grouping of the feature rows
+        rows = np.concatenate([op[:, None].astype(np.uint64), bits.astype(np.uint64)], 1)
+        _, inv = np.unique(rows, axis=0, return_inverse=True)
+        cls, reps = _factorize(inv.reshape(-1).astype(np.uint64))
+    level = Level(cls, reps)
+    packed._cache["quotient0"] = level
+    return level
+
+
+def _edge_orders(packed) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (src, dst) ordered by (dst, src) and by (src, dst) (cached)."""
+    if "edge_orders" not in packed._cache:
+        src, dst = (t.numpy() for t in packed.edge_index)
+        n = max(packed.num_nodes, 1)
+        fo = np.argsort(dst * n + src, kind="stable")
+        ro = np.argsort(src * n + dst, kind="stable")
+        packed._cache["edge_orders"] = (src[fo], dst[fo], src[ro], dst[ro])
+    return packed._cache["edge_orders"]
+
+
+def refine(packed, layers: int, bidirectional: bool) -> Quotient:
+    """The quotient of ``packed`` for ``layers`` rounds of message passing (cached on it)."""
+    key = ("quotient", int(layers), bool(bidirectional))
+    if key in packed._cache:
+        return packed._cache[key]
+    n = packed.num_nodes
+    # edges ordered as the CSR rows of PackedGraphs.adj (by target, then source) and reversed
+    f_src, f_dst, r_src, r_dst = _edge_orders(packed)
+    levels = [_level0(packed)]
+    for lvl in range(1, layers + 1):
+        prev = levels[-1]
+        c = prev.cls
+        u = _U64(prev.size)
+        hs = []
+        for k in range(2):
+            salt = _U64(0x1000 * lvl + 17 * k + 1)
+            r_in = _mix(np.arange(prev.size, dtype=np.uint64) + salt * u * _U64(3) + _U64(1))
+            s_in = np.zeros(n, dtype=np.uint64)
+            np.add.at(s_in, f_dst, r_in[c[f_src]])
+            h = _mix(c.astype(np.uint64) * _K[k, 0] + _mix(s_in ^ _K[k, 1]))
+            if bidirectional:
+                r_out = _mix(np.arange(prev.size, dtype=np.uint64) + salt * u * _U64(5) + _U64(2))
+                s_out = np.zeros(n, dtype=np.uint64)
+                np.add.at(s_out, r_src, r_out[c[r_dst]])
+                h = _mix(h + _mix(s_out ^ _K[k, 2]) * _K[k, 3])
+            hs.append(h)
+        cls, reps = _factorize_pair(*hs)
+        is_rep = np.zeros(n, dtype=bool)
+        is_rep[reps] = True
+        sel = is_rep[f_dst]
+        fwd = _csr(cls[f_dst[sel]], c[f_src[sel]], reps.shape[0], prev.size)
+        rev = None
+        if bidirectional:
+            sel = is_rep[r_src]
+            rev = _csr(cls[r_src[sel]], c[r_dst[sel]], reps.shape[0], prev.size)
+        levels.append(Level(cls, reps, torch.from_numpy(c[reps]), fwd, rev))
+    last = levels[-1]
+    graph = packed.batch.numpy()
+    readout = _csr(graph, last.cls, len(packed), last.size)
+    q = Quotient(levels, readout, packed.sizes)
+    packed._cache[key] = q
+    return q
+
+
+def active(module: torch.nn.Module) -> bool:
+    """Whether ``module``'s forward may use the quotient pass (eval mode, no autograd)."""
+    return ENABLED and not module.training and not torch.is_grad_enabled()
