@@ -100,7 +100,7 @@ def check_data(cfg: EvalConfig) -> None:
 
 def run_evaluation(cfg: EvalConfig, out_dir: str | Path | None = None, callback: Callback | None = None,
                    only: list[str] | None = None, config_source: str | None = None,
-                   config_file: str | None = None) -> RunResult:
+                   config_file: str | None = None, version: dict[str, Any] | None = None) -> RunResult:
     """Run every experiment of ``cfg`` (or only those named / of the protocols in ``only``) and
     write the run folder (default ``runs/<cfg.name>``).  ``config_source``: the config file text
     to store verbatim in ``config.json``; ``config_file``: its path (recorded for the README)."""
@@ -117,6 +117,7 @@ def run_evaluation(cfg: EvalConfig, out_dir: str | Path | None = None, callback:
         experiments = [e for e in experiments if e.name in only or e.protocol in only]
     check_data(cfg)
     t_run = time.perf_counter()
+    version = code_version()  # the code that runs: taken before the (long) run, not after
     folder.mkdir(parents=True, exist_ok=True)
     for name in OUTPUTS:
         p = folder / name
@@ -155,7 +156,7 @@ def run_evaluation(cfg: EvalConfig, out_dir: str | Path | None = None, callback:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det)
 
-    result = _write(cfg, folder, exp_results, proxies, perf, store, config_source, only, config_file)
+    result = _write(cfg, folder, exp_results, proxies, perf, store, config_source, only, config_file, version)
     return result
 
 
@@ -243,7 +244,7 @@ def _data_notes(store: DataStore) -> tuple[dict[str, str], list[dict[str, Any]]]
 
 def _write(cfg: EvalConfig, folder: Path, exps: list[ExperimentResult], proxies: pd.DataFrame | None,
            perf: pd.DataFrame, store: DataStore, config_source: str | None, only: list[str] | None,
-           config_file: str | None = None) -> RunResult:
+           config_file: str | None = None, version: dict[str, Any] | None = None) -> RunResult:
     tdir, pdir = folder / "tables", folder / "plots"
     tdir.mkdir(parents=True, exist_ok=True)
     rows = [r for e in exps for r in e.rows]
@@ -318,7 +319,7 @@ def _write(cfg: EvalConfig, folder: Path, exps: list[ExperimentResult], proxies:
         plot_files += P.scatter(pts, pdir, "scatter_score", "GENNAPE score vs true accuracy")
 
     perf.to_csv(folder / "performance.csv", index=False, float_format="%.4f")
-    cv = code_version()
+    cv = version if version is not None else code_version()
     (folder / "code_version.txt").write_text(
         f"commit: {cv['commit']}\ndirty: {str(cv['dirty']).lower()}\n"
         + "".join(f"dirty path: {p}\n" for p in cv["dirty_paths"]))
