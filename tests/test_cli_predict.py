@@ -12,13 +12,7 @@ from engine.__main__ import main
 from engine.model.config import MEMBERS
 from engine.model.synthetic import synthetic_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write_labels(path, n, seed):

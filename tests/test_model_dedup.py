@@ -16,13 +16,7 @@ from engine.model.kgnn import KGNNRegressor
 from engine.model.packing import _cg_arrays, _cg_arrays_slow, pack
 from engine.model.synthetic import synthetic_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,7 @@ from engine.model.encoder import GraphEncoder, NodeEmbedding, embed_packed
 from engine.model.packing import FeatureCache, PackedGraphs, pack, pack_store
 from engine.model.synthetic import synthetic_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation cost on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

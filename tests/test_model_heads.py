@@ -15,14 +15,7 @@ from engine.model.synthetic import synthetic_dataset
 from engine.train.fit import linear_calibration, train_ensemble, train_pairwise
 from engine.train.pretrain import graph_spectra, pretrain_contrastive
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation cost on a shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

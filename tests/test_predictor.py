@@ -13,13 +13,7 @@ from engine.model.predictor import HEAD_MEMBERS, GennapePredictor
 from engine.model.synthetic import synthetic_dataset
 from engine.train.callbacks import History
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
