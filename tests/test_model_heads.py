@@ -132,3 +132,19 @@ def test_sample_pairs_respects_gap():
     assert torch.all((y[pairs[:, 0]] - y[pairs[:, 1]]).abs() >= 0.5)
     big = sample_pairs(torch.arange(1000.0), 500, 1.0, g)
     assert big.shape[0] == 500 and torch.all(big[:, 0] != big[:, 1])
+
+
+def test_sample_pairs_within_groups():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(900)
+    groups = torch.tensor([0] * 600 + [1] * 250 + [2] * 50)
+    pairs = sample_pairs(y, 4000, 0.0, g, groups)
+    assert pairs.shape[0] == 4000 and torch.all(pairs[:, 0] != pairs[:, 1])
+    assert torch.all(groups[pairs[:, 0]] == groups[pairs[:, 1]])
+    counts = torch.bincount(groups[pairs[:, 0]], minlength=3).tolist()
+    assert all(c > 0 for c in counts) and counts[0] > counts[1] > counts[2]  # i is uniform over rows
+    small = sample_pairs(y[:30], 4000, 0.0, g, torch.arange(30) % 3)  # all same-group ordered pairs
+    assert small.shape[0] == 3 * 10 * 9
+    assert torch.all((small[:, 0] % 3) == (small[:, 1] % 3))
+    with pytest.raises(ValueError, match="groups has 3 entries"):
+        sample_pairs(y, 10, 0.0, g, torch.zeros(3))

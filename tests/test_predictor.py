@@ -241,3 +241,13 @@ def test_presets():
     assert GennapeConfig.preset("tiny").encoder.hidden == 16
     with pytest.raises(ValueError, match="preset"):
         GennapeConfig.preset("huge")
+
+
+def test_fit_with_groups_pairs_within_groups(data):
+    cgs, acc = data
+    cfg = GennapeConfig.tiny().override({"kgnn.enabled": False, "pairwise.within_groups": True})
+    groups = np.array(["a", "b"] * (len(cgs) // 2) + ["a"] * (len(cgs) % 2), dtype=object)
+    pred = GennapePredictor(cfg).fit(cgs, acc, groups=groups)
+    assert np.isfinite(pred.predict(cgs)["pairwise"].to_numpy()).all()
+    with pytest.raises(ValueError, match="groups has shape"):
+        GennapePredictor(cfg).fit(cgs, acc, groups=groups[:-1])

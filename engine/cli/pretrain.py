@@ -108,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         if len(sys.argv) > 2 else "python -m engine pretrain",
         "max_per_family": args.max_per_family,
     }
-    pred = GennapePredictor(cfg).fit(ds.cgs, np.asarray(ds.labels, dtype=float), callback=progress, source=source)
+    groups = ds.frame["family"].astype(str).to_numpy()  # pairwise.within_groups: pairs within one family
+    pred = GennapePredictor(cfg).fit(ds.cgs, np.asarray(ds.labels, dtype=float), callback=progress, source=source,
+                                     groups=groups)
     pred.save(args.output)
     vm = pred.model_card.get("validation_metrics", {})
     summary = {k: round(v.get("srcc", float("nan")), 4) for k, v in vm.items()}

@@ -158,7 +158,7 @@ def run_experiment(cfg: EvalConfig, exp: Experiment, store: DataStore, callback:
     min_acc = model_cfg.train.min_acc
 
     # 1. source training set ---------------------------------------------------------------
-    parts, labels, tests = [], [], {}
+    parts, labels, groups, tests = [], [], [], {}
     n_unlab = 0
     for key in exp.source:
         ld = store[key]
@@ -166,6 +166,7 @@ def run_experiment(cfg: EvalConfig, exp: Experiment, store: DataStore, callback:
         tests[key] = te
         parts.append(ld.dataset.cgs.take(tr))
         labels.append(ld.labels[tr])
+        groups.append(np.full(len(tr), key, dtype=object))
         res.notes.append(f"source {key}: {tr.size} training rows, {te.size} held-out rows "
                          f"(of {len(ld)} labelled)")
     for key in exp.source:
@@ -177,6 +178,7 @@ def run_experiment(cfg: EvalConfig, exp: Experiment, store: DataStore, callback:
             res.timings["unlabelled_build_s"] += time.perf_counter() - t0
             parts.append(extra)
             labels.append(np.full(len(extra), np.nan))
+            groups.append(np.full(len(extra), key, dtype=object))
             n_unlab += len(extra)
             res.notes.append(f"source {key}: + {len(extra)} sampled unlabelled {ld.family} CGs "
                              "(contrastive stage and FCM only)")
@@ -185,7 +187,8 @@ def run_experiment(cfg: EvalConfig, exp: Experiment, store: DataStore, callback:
     notify(callback, f"{exp.name}: fit", 0, 1, {"graphs": len(train_cgs)})
     t0, c0 = time.perf_counter(), time.process_time()
     pred = GennapePredictor(model_cfg).fit(
-        train_cgs, y_train, source={"source_families": list(exp.source), "experiment": exp.name})
+        train_cgs, y_train, source={"source_families": list(exp.source), "experiment": exp.name},
+        groups=np.concatenate(groups))
     res.timings["fit_s"] = time.perf_counter() - t0
     res.timings["fit_cpu_s"] = time.process_time() - c0
     res.timings["fit_graphs"] = len(train_cgs)

@@ -123,21 +123,42 @@ class PairwiseScorer(nn.Module):
         return F.binary_cross_entropy_with_logits(g[i] - g[j], target)
 
 
-def sample_pairs(y: torch.Tensor, n_pairs: int, min_gap: float, generator: torch.Generator) -> torch.Tensor:
+def sample_pairs(y: torch.Tensor, n_pairs: int, min_gap: float, generator: torch.Generator,
+                 groups: torch.Tensor | None = None) -> torch.Tensor:
     """Random index pairs (i, j), i != j, with ``|y_i - y_j| >= min_gap`` (rejection sampled;
-    may return fewer than ``n_pairs`` when few pairs qualify)."""
+    may return fewer than ``n_pairs`` when few pairs qualify).  With ``groups`` (one integer
+    per row, e.g. the family), both members of a pair come from the same group: accuracies of
+    different benchmarks (other datasets, epochs, training pipelines) are not comparable."""
     n = y.shape[0]
     if n < 2:
         return torch.zeros(0, 2, dtype=torch.long)
+    if groups is not None:
+        groups = torch.as_tensor(groups, dtype=torch.long)
+        if groups.shape[0] != n:
+            raise ValueError(f"sample_pairs: groups has {groups.shape[0]} entries for {n} rows")
     if n * (n - 1) <= 2 * n_pairs:  # small sets: all ordered pairs
         i, j = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
         pairs = torch.stack([i.reshape(-1), j.reshape(-1)], 1)
         pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        if groups is not None:
+            pairs = pairs[groups[pairs[:, 0]] == groups[pairs[:, 1]]]
         keep = (y[pairs[:, 0]] - y[pairs[:, 1]]).abs() >= min_gap
         pairs = pairs[keep]
         if pairs.shape[0] > n_pairs:
             pairs = pairs[torch.randperm(pairs.shape[0], generator=generator)[:n_pairs]]
         return pairs
-    pairs = torch.randint(0, n, (int(n_pairs * 1.5) + 16, 2), generator=generator)
+    m = int(n_pairs * 1.5) + 16
+    if groups is None:
+        pairs = torch.randint(0, n, (m, 2), generator=generator)
+    else:  # i uniform; j uniform among the rows of i's group
+        order = torch.argsort(groups, stable=True)
+        _, counts = torch.unique(groups[order], return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.empty(n, dtype=torch.long)
+        rank[order] = torch.arange(n)
+        gid = torch.bucketize(rank, starts, right=True) - 1  # group slot of each row
+        i = torch.randint(0, n, (m,), generator=generator)
+        off = (torch.rand(m, generator=generator) * counts[gid[i]]).long().clamp_max(counts[gid[i]] - 1)
+        pairs = torch.stack([i, order[starts[gid[i]] + off]], 1)
     keep = (pairs[:, 0] != pairs[:, 1]) & ((y[pairs[:, 0]] - y[pairs[:, 1]]).abs() >= min_gap)
     return pairs[keep][:n_pairs]

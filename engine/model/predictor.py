@@ -201,11 +201,13 @@ class GennapePredictor:
     # training
     # ------------------------------------------------------------------------------------------
     def fit(self, cgs, acc: Any, config: GennapeConfig | None = None, callback: Callback | None = None,
-            source: dict[str, Any] | None = None) -> GennapePredictor:
+            source: dict[str, Any] | None = None, groups: Any = None) -> GennapePredictor:
         """Train every stage on CGs (a sequence of CG, a ``CGStore`` or a ``PackedGraphs``)
         with accuracies ``acc`` in percent (NaN = unlabelled: used for contrastive pre-training
         and clustering only).  ``source`` (families, provenance, command...) goes into the model
-        card.  Returns ``self``."""
+        card.  ``groups`` (one label per CG, e.g. its family or dataset) restricts the pairwise
+        scorers' training pairs to one group when ``pairwise.within_groups`` is set.
+        Returns ``self``."""
         from engine.train.fit import linear_calibration, train_ensemble, train_kgnn, train_pairwise
         from engine.train.pretrain import graph_spectra, pretrain_contrastive
 
@@ -290,6 +292,13 @@ class GennapePredictor:
             y_pair = (torch.from_numpy(a[tr_idx]).to(torch.float32) if pc.target == "acc"
                       else labels_for("flops", tr_idx))
             gap = pc.min_gap if pc.target == "acc" else pc.min_gap / self.transforms["flops"].std_
+            g_pair = None
+            if pc.within_groups and groups is not None:
+                glab = np.asarray(groups, dtype=object)
+                if glab.shape != (n,):
+                    raise ValueError(f"fit: groups has shape {glab.shape}, expected ({n},) (one label per CG)")
+                _, codes = np.unique(glab.astype(str), return_inverse=True)
+                g_pair = torch.from_numpy(codes[tr_idx].astype(np.int64))
             hist_pair = {}
             for k, (name, use_fcm) in enumerate(PAIR_MEMBERS.items()):
                 torch.manual_seed(seed + 201 + k)
@@ -297,7 +306,7 @@ class GennapePredictor:
                                                      pc.hidden, pc.layers)
                 hist_pair[name] = train_pairwise(self.pairwise[name], h_tr, y_pair, u_tr if use_fcm else None, pc,
                                                  seed=seed + 10 + k, callback=callback, stage=f"pairwise {name}",
-                                                 min_gap=gap)
+                                                 min_gap=gap, groups=g_pair)
                 with torch.no_grad():
                     g = self.pairwise[name](h_tr, u_tr if use_fcm else None).numpy()
                 self.pair_calibration[name] = linear_calibration(g, y_pair.numpy())

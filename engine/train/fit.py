@@ -82,10 +82,11 @@ def _train_ensemble(model: MLPEnsemble, h: torch.Tensor, y: torch.Tensor, u: tor
 
 def _train_pairwise(model: PairwiseScorer, h: torch.Tensor, y: torch.Tensor, u: torch.Tensor | None,
                    cfg: PairwiseConfig, seed: int = 0, callback: Callback | None = None, stage: str = "pairwise",
-                   epochs: int | None = None, lr: float | None = None, min_gap: float | None = None
-                   ) -> dict[str, list[float]]:
+                   epochs: int | None = None, lr: float | None = None, min_gap: float | None = None,
+                   groups: torch.Tensor | None = None) -> dict[str, list[float]]:
     """Fit a :class:`PairwiseScorer` with the logistic pair loss; each epoch draws
-    ``pairs_per_epoch`` fresh random pairs (all pairs for small sets)."""
+    ``pairs_per_epoch`` fresh random pairs (all pairs for small sets), within ``groups`` when
+    given (see :func:`sample_pairs`)."""
     epochs = cfg.epochs if epochs is None else epochs
     gap = cfg.min_gap if min_gap is None else min_gap
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr if lr is None else lr, weight_decay=cfg.weight_decay)
@@ -94,7 +95,7 @@ def _train_pairwise(model: PairwiseScorer, h: torch.Tensor, y: torch.Tensor, u: 
     y = y.to(torch.float32)
     for ep in range(epochs):
         model.train()
-        pairs = sample_pairs(y, cfg.pairs_per_epoch, gap, g)
+        pairs = sample_pairs(y, cfg.pairs_per_epoch, gap, g, groups)
         if pairs.shape[0] == 0:
             notify(callback, stage, ep + 1, epochs, {"epoch": ep + 1, "pairs": 0})
             continue
