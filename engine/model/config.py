@@ -90,7 +90,7 @@ class PairwiseConfig:
     weight_decay: float = 1e-4
     min_gap: float = 0.05            # ignore pairs whose accuracies differ by less (in %)
     target: str = "t"                # "t": rank Eq. 5 labels (transfers far better, measured); "acc": raw accuracy
-    within_groups: bool = False      # pair only CGs of the same group (family) when fit() is given groups
+    within_groups: bool = True       # pair only CGs of the same family when fit() is given groups (LOFO-measured)
 
 
 @dataclass(frozen=True)
