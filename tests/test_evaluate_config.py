@@ -43,7 +43,7 @@ _DELETE = object()
 
 
 def test_shipped_configs_load():
-    for name in ("evaluate_default.json", "evaluate_smoke.json"):
+    for name in ("evaluate_default.json", "evaluate_smoke.json", "evaluate_pairs_across_families.json"):
         cfg = load_config(ROOT / "configs" / name)
         assert cfg.all_experiments(), name
         assert cfg.to_dict()["name"] == cfg.name
