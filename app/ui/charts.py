@@ -39,11 +39,16 @@ def _custom(frame: pd.DataFrame) -> np.ndarray:
     cd = np.empty((len(frame), 6), dtype=object)
     cd[:, 0] = frame["id"].to_numpy()
     cd[:, 1] = frame["family"].to_numpy()
-    cd[:, 2] = frame["score"].to_numpy(dtype=float)
+    cd[:, 2] = frame["score"].to_numpy(dtype=float).round(4)  # what the hover shows: smaller payload
     cd[:, 3] = (frame["flops"].to_numpy(dtype=float) / 1e6).round(3)
-    cd[:, 4] = frame["label"].to_numpy(dtype=float)
+    cd[:, 4] = frame["label"].to_numpy(dtype=float).round(3)
     cd[:, 5] = frame["cluster"].to_numpy()
     return cd
+
+
+def _coord(values: pd.Series) -> np.ndarray:
+    """Map coordinates rounded to 3 decimals (invisible on screen; a third less JSON for the browser)."""
+    return values.to_numpy(dtype=float).round(3)
 
 
 def _layout(fig: go.Figure, title: str = "", height: int = 560, **kw: Any) -> go.Figure:
@@ -74,7 +79,7 @@ def embedding_map(frame: pd.DataFrame, x: str, y: str, colour: str = "Family", *
             name = f"cluster {cat}" if col == "cluster" else str(cat)
             if col == "cluster" and int(cat) < 0:
                 name = "no cluster"
-            fig.add_trace(go.Scattergl(x=grp[x].to_numpy(), y=grp[y].to_numpy(), mode="markers", name=name,
+            fig.add_trace(go.Scattergl(x=_coord(grp[x]), y=_coord(grp[y]), mode="markers", name=name,
                                        customdata=_custom(grp), hovertemplate=_HOVER,
                                        marker=dict(size=marker_size, color=cols[cat], opacity=0.75)))
     else:
@@ -84,23 +89,23 @@ def embedding_map(frame: pd.DataFrame, x: str, y: str, colour: str = "Family", *
         ok = np.isfinite(vals)
         if (~ok).any():
             grp = f[~ok]
-            fig.add_trace(go.Scattergl(x=grp[x].to_numpy(), y=grp[y].to_numpy(), mode="markers",
+            fig.add_trace(go.Scattergl(x=_coord(grp[x]), y=_coord(grp[y]), mode="markers",
                                        name=f"no {colour.lower()}", customdata=_custom(grp), hovertemplate=_HOVER,
                                        marker=dict(size=marker_size, color=MISSING_COLOUR, opacity=0.5)))
         grp = f[ok]
-        fig.add_trace(go.Scattergl(x=grp[x].to_numpy(), y=grp[y].to_numpy(), mode="markers", name=colour,
+        fig.add_trace(go.Scattergl(x=_coord(grp[x]), y=_coord(grp[y]), mode="markers", name=colour,
                                    customdata=_custom(grp), hovertemplate=_HOVER, showlegend=False,
                                    marker=dict(size=marker_size, color=vals[ok], colorscale="Viridis",
                                                colorbar=dict(title=colour, thickness=12), opacity=0.8)))
     hl = f[(f["source"] == "upload") | f["id"].isin(set(highlight))]
     if len(hl):
-        fig.add_trace(go.Scattergl(x=hl[x].to_numpy(), y=hl[y].to_numpy(), mode="markers", name="your uploads",
+        fig.add_trace(go.Scattergl(x=_coord(hl[x]), y=_coord(hl[y]), mode="markers", name="your uploads",
                                    customdata=_custom(hl), hovertemplate=_HOVER,
                                    marker=dict(size=11, symbol="diamond", color="#ffffff",
                                                line=dict(color="#000000", width=2))))
     if selected is not None and selected in set(f["id"]):
         s = f[f["id"] == selected]
-        fig.add_trace(go.Scattergl(x=s[x].to_numpy(), y=s[y].to_numpy(), mode="markers", name="selected",
+        fig.add_trace(go.Scattergl(x=_coord(s[x]), y=_coord(s[y]), mode="markers", name="selected",
                                    customdata=_custom(s), hovertemplate=_HOVER,
                                    marker=dict(size=18, symbol="circle-open", color="#d00000", line=dict(width=3))))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
