@@ -90,3 +90,20 @@ def test_fast_cg_conversion_equals_plain(cgs):
         assert np.array_equal(a.table, b.table) and a.table.dtype == b.table.dtype
         assert np.array_equal(a.flops, b.flops) and np.array_equal(a.edges, b.edges)
         assert (a.base_h, a.total_flops, a.total_params) == (b.base_h, b.total_flops, b.total_params)
+
+
+def test_node_vocabulary_is_thread_safe(cgs):
+    """Session threads of the app convert CGs concurrently: every conversion still equals the
+    plain one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.model import packing
+
+    packing.clear_feature_cache()
+    many = synthetic_dataset(40, seed=11)[0]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        fast = list(pool.map(_cg_arrays, many * 4))
+    for cg, a in zip(many * 4, fast, strict=True):
+        b = _cg_arrays_slow(cg)
+        np.testing.assert_array_equal(a.table, b.table)
+        np.testing.assert_array_equal(a.flops, b.flops)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator, Sequence
@@ -79,7 +80,8 @@ _INPUT = OP_INDEX["input"]
 
 class _RowVocab(dict):
     """Distinct node attribute tuples -> row of a shared integer table (so converting a CG is
-    one C-level pass over its nodes; the Python work is done once per *distinct* node)."""
+    one C-level pass over its nodes; the Python work is done once per *distinct* node).
+    New rows are added under a lock: the app converts CGs from several session threads."""
 
     MAX_ROWS = 1_000_000
 
@@ -89,25 +91,30 @@ class _RowVocab(dict):
         self.flops: list[float] = []
         self.params: list[int] = []
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
 
     def __missing__(self, key: tuple) -> int:
         op, ins, outs, weight, stride, dil, bias, fl, pa = key
         row = (OP_INDEX[op], *ins, *outs, *(weight or _ZERO_W), max(stride), max(dil), 1 if bias else 0)
         if len(row) != 14 or not isinstance(pa, int):
             raise TypeError("node fields outside the fast path")
-        idx = len(self.rows)
-        self.rows.append(row)
-        self.flops.append(fl)
-        self.params.append(pa)
-        self._arrays = None
-        self[key] = idx
+        with self._lock:
+            idx = dict.get(self, key)  # another thread may have added it meanwhile
+            if idx is None:
+                idx = len(self.rows)
+                self.rows.append(row)
+                self.flops.append(fl)
+                self.params.append(pa)
+                self._arrays = None
+                self[key] = idx
         return idx
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self._arrays is None or self._arrays[0].shape[0] != len(self.rows):
-            self._arrays = (np.array(self.rows, dtype=np.int32).reshape(-1, 14),
-                            np.array(self.flops, dtype=np.float64), np.array(self.params, dtype=np.int64))
-        return self._arrays
+        with self._lock:
+            if self._arrays is None or self._arrays[0].shape[0] != len(self.rows):
+                self._arrays = (np.array(self.rows, dtype=np.int32).reshape(-1, 14),
+                                np.array(self.flops, dtype=np.float64), np.array(self.params, dtype=np.int64))
+            return self._arrays
 
 
 _VOCAB = _RowVocab()
@@ -118,11 +125,12 @@ def _cg_arrays(cg: CG) -> _CGArrays:
     nodes, n = cg.nodes, len(cg.nodes)
     if len(_VOCAB) > _RowVocab.MAX_ROWS:
         _VOCAB = _RowVocab()
+    vocab = _VOCAB  # one vocabulary for the lookups and the gathers, even if another thread resets it
     try:
-        idx = np.fromiter(map(_VOCAB.__getitem__, map(_NODE_KEY, nodes)), dtype=np.int64, count=n)
+        idx = np.fromiter(map(vocab.__getitem__, map(_NODE_KEY, nodes)), dtype=np.int64, count=n)
     except (TypeError, ValueError):  # unhashable / unusual node fields: the plain conversion
         return _cg_arrays_slow(cg)
-    vt, vf, vp = _VOCAB.arrays()
+    vt, vf, vp = vocab.arrays()
     table, flops = vt[idx], vf[idx]
     ne = len(cg.edges)
     edges = np.fromiter(itertools.chain.from_iterable(cg.edges), dtype=np.int64, count=2 * ne).reshape(ne, 2)
