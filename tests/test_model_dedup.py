@@ -107,3 +107,76 @@ def test_node_vocabulary_is_thread_safe(cgs):
         b = _cg_arrays_slow(cg)
         np.testing.assert_array_equal(a.table, b.table)
         np.testing.assert_array_equal(a.flops, b.flops)
+
+
+def _exact_classes(packed, layers: int, bidirectional: bool) -> list[np.ndarray]:
+    """Colour refinement with explicit signatures (tuples), classes numbered by first appearance."""
+    def number(keys):
+        ids: dict = {}
+        return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
+
+    x = packed.x.numpy()
+    src, dst = packed.edge_index.numpy()
+    n = packed.num_nodes
+    ins = [[] for _ in range(n)]
+    outs = [[] for _ in range(n)]
+    for s, t in zip(src.tolist(), dst.tolist()):
+        ins[t].append(s)
+        outs[s].append(t)
+    cls = number(row.tobytes() for row in x)
+    levels = [cls]
+    for _ in range(layers):
+        c = cls.tolist()
+        keys = []
+        for v in range(n):
+            key = (c[v], tuple(sorted(c[u] for u in ins[v])))
+            if bidirectional:
+                key += (tuple(sorted(c[u] for u in outs[v])),)
+            keys.append(key)
+        cls = number(keys)
+        levels.append(cls)
+    return levels
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_refine_equals_explicit_signatures(cgs, bidirectional):
+    packed = pack(cgs)
+    q = dedup.refine(packed, 4, bidirectional)
+    for lv, ref in zip(q.levels, _exact_classes(packed, 4, bidirectional), strict=True):
+        assert np.array_equal(lv.cls, ref)
+        assert np.array_equal(lv.reps, np.unique(ref, return_index=True)[1])
+
+
+def test_batched_conversion_equals_plain(cgs):
+    """``pack`` converts the uncached CGs of a call together (``_cg_arrays_many``) and gathers
+    features per vocabulary row: the same arrays as converting each CG the plain way."""
+    from engine.graphs.cg import Node
+    from engine.model import packing
+
+    empty = CG(nodes=[], edges=[], name="empty")
+    lone = CG(nodes=[Node(0, "input", (3, 8, 8), (3, 8, 8))], edges=[], name="lone")
+    odd_node = Node(0, "input", (3, 8, 8), (3, 8, 8), stride=[1, 1])  # unhashable field: plain path
+    odd = CG(nodes=[odd_node], edges=[], name="odd")
+    batch = [*cgs, empty, lone, cgs[2]]
+    packing.clear_feature_cache()
+    for group in (batch, [*batch, odd]):
+        for cg, a in zip(group, packing._cg_arrays_many(group), strict=True):
+            b = _cg_arrays_slow(cg)
+            assert np.array_equal(a.table, b.table) and a.table.dtype == b.table.dtype
+            assert np.array_equal(a.flops, b.flops) and np.array_equal(a.edges, b.edges)
+            assert (a.base_h, a.total_flops, a.total_params) == (b.base_h, b.total_flops, b.total_params)
+
+    def plain_pack(group):  # features from the per-node table (the path for mixed vocabularies)
+        cache = packing.FeatureCache()
+        for cg in group:
+            cache._put(cg, _cg_arrays_slow(cg))
+        return pack(group, cache=cache)
+
+    packing.clear_feature_cache()
+    partly = pack(batch[:4])  # some CGs cached, then a vocabulary reset: two vocabularies
+    packing._VOCAB = packing._RowVocab()
+    for got in (pack(batch), partly, pack(batch, cache=None), pack([*batch, odd])):
+        group = batch[:4] if got is partly else [*batch, odd] if len(got) == len(batch) + 1 else batch
+        ref = plain_pack(group)
+        for k in ("op", "dense", "edge_index", "ptr", "eptr", "flops", "params"):
+            assert torch.equal(getattr(got, k), getattr(ref, k)), k

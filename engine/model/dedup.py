@@ -18,9 +18,12 @@ in node order, as :meth:`PackedGraphs.adj` does; the readout adds node states in
 so the results equal the full pass up to float rounding of the dense kernels (a test checks
 it).  Classes are found by hashing: level 0 groups nodes with bit-identical feature rows
 (checked exactly); level ``l`` hashes (own class, multiset of in-neighbour classes[, multiset of
-out-neighbour classes]) with two independent 64-bit hashes -- grouping by the first and checking
-that the second agrees within every group, falling back to grouping by both, so a wrong merge
-would need a simultaneous collision of both (probability ~2^-128 per pair).
+out-neighbour classes]) with two independent 64-bit hashes, each a sum of pseudo-random values
+per (class, role) over the node and its edges (cumulative sums over the edges sorted by
+endpoint), groups by the first and checks that the second agrees within every group, falling
+back to grouping by both, so a wrong merge would need a simultaneous collision of both
+(probability ~2^-128 per pair).  Classes are numbered by first appearance, so they do not
+depend on the hash function.
 
 Set ``engine.model.dedup.ENABLED = False`` (or ``GENNAPE_DEDUP=0``) to run the plain per-node
 pass.
@@ -129,9 +132,12 @@ def _level0(packed) -> Level:
         return packed._cache["quotient0"]
     op = packed.op.numpy()
     bits = np.ascontiguousarray(packed.dense.numpy()).view(np.uint32)
+    # the feature rows as 64-bit words (two float32 columns each; a zero column pads odd widths)
+    words = bits if bits.shape[1] % 2 == 0 else np.concatenate([bits, np.zeros((bits.shape[0], 1), np.uint32)], 1)
+    words = np.ascontiguousarray(words).view(np.uint64)
     h = op.astype(np.uint64) * _K[0, 0]
-    for j in range(bits.shape[1]):
-        h += bits[:, j] * (_K[(j + 1) % 2, (j + 1) % 6] ^ _U64((j + 1) << 8))
+    for j in range(words.shape[1]):
+        h += words[:, j] * (_K[(j + 1) % 2, (j + 1) % 6] ^ _U64((j + 1) << 8))
     cls, reps = _factorize(_mix(h))
     if not (np.array_equal(op[reps][cls], op) and np.array_equal(bits[reps][cls], bits)):
         # a hash collision (never observed): exact grouping of the feature rows
@@ -143,15 +149,46 @@ def _level0(packed) -> Level:
     return level
 
 
-def _edge_orders(packed) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edges (src, dst) ordered by (dst, src) and by (src, dst) (cached)."""
+@dataclass
+class _Segments:
+    """Edges sorted by one endpoint (``key``, the node that aggregates) with the offsets of
+    each node's run, so per-node sums of a per-edge array are a cumulative sum and a
+    difference (no scatter)."""
+
+    key: np.ndarray     # (E,) sorted endpoint of every edge
+    other: np.ndarray   # (E,) the other endpoint
+    ptr: np.ndarray     # (n + 1,) edges of node v are key[ptr[v]:ptr[v + 1]]
+
+    @classmethod
+    def of(cls, key: np.ndarray, other: np.ndarray, n: int) -> _Segments:
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=n), out=ptr[1:])
+        return cls(key, other, ptr)
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """``(n,)`` per-node sums of the per-edge uint64 ``values`` (wrapping arithmetic)."""
+        acc = np.zeros(values.shape[0] + 1, dtype=np.uint64)
+        np.cumsum(values, out=acc[1:])
+        return np.diff(acc[self.ptr])
+
+
+def _edge_orders(packed) -> tuple[_Segments, _Segments]:
+    """Edges (src, dst) ordered by (dst, src) -- grouped by target -- and by (src, dst) --
+    grouped by source (cached)."""
     if "edge_orders" not in packed._cache:
         src, dst = (t.numpy() for t in packed.edge_index)
         n = max(packed.num_nodes, 1)
         fo = np.argsort(dst * n + src, kind="stable")
         ro = np.argsort(src * n + dst, kind="stable")
-        packed._cache["edge_orders"] = (src[fo], dst[fo], src[ro], dst[ro])
+        packed._cache["edge_orders"] = (_Segments.of(dst[fo], src[fo], n), _Segments.of(src[ro], dst[ro], n))
     return packed._cache["edge_orders"]
+
+
+def _class_table(size: int, lvl: int, role: int, k: int) -> np.ndarray:
+    """``(size,)`` pseudo-random uint64 values per class of the previous level, independent
+    for each level, role (own / in-neighbour / out-neighbour) and hash ``k``."""
+    ids = np.arange(size, dtype=np.uint64)
+    return _mix(ids * _K[k, role + 3] + _U64(0x1000 * lvl + 0x100 * role + 17 * k + 1))
 
 
 def refine(packed, layers: int, bidirectional: bool) -> Quotient:
@@ -161,34 +198,32 @@ def refine(packed, layers: int, bidirectional: bool) -> Quotient:
         return packed._cache[key]
     n = packed.num_nodes
     # edges ordered as the CSR rows of PackedGraphs.adj (by target, then source) and reversed
-    f_src, f_dst, r_src, r_dst = _edge_orders(packed)
+    ins, outs = _edge_orders(packed)
     levels = [_level0(packed)]
     for lvl in range(1, layers + 1):
         prev = levels[-1]
         c = prev.cls
-        u = _U64(prev.size)
+        # two independent hashes of (own class, multiset of in-neighbour classes[, multiset of
+        # out-neighbour classes]): sums of per-class random values (a linear hash over
+        # Z / 2^64: distinct signatures collide with probability ~2^-64 per hash)
+        c_in = c[ins.other]
+        c_out = c[outs.other] if bidirectional else None
         hs = []
         for k in range(2):
-            salt = _U64(0x1000 * lvl + 17 * k + 1)
-            r_in = _mix(np.arange(prev.size, dtype=np.uint64) + salt * u * _U64(3) + _U64(1))
-            s_in = np.zeros(n, dtype=np.uint64)
-            np.add.at(s_in, f_dst, r_in[c[f_src]])
-            h = _mix(c.astype(np.uint64) * _K[k, 0] + _mix(s_in ^ _K[k, 1]))
+            h = _class_table(prev.size, lvl, 0, k)[c]
+            h += ins.sums(_class_table(prev.size, lvl, 1, k)[c_in])
             if bidirectional:
-                r_out = _mix(np.arange(prev.size, dtype=np.uint64) + salt * u * _U64(5) + _U64(2))
-                s_out = np.zeros(n, dtype=np.uint64)
-                np.add.at(s_out, r_src, r_out[c[r_dst]])
-                h = _mix(h + _mix(s_out ^ _K[k, 2]) * _K[k, 3])
+                h += outs.sums(_class_table(prev.size, lvl, 2, k)[c_out])
             hs.append(h)
         cls, reps = _factorize_pair(*hs)
         is_rep = np.zeros(n, dtype=bool)
         is_rep[reps] = True
-        sel = is_rep[f_dst]
-        fwd = _csr(cls[f_dst[sel]], c[f_src[sel]], reps.shape[0], prev.size)
+        sel = is_rep[ins.key]
+        fwd = _csr(cls[ins.key[sel]], c[ins.other[sel]], reps.shape[0], prev.size)
         rev = None
         if bidirectional:
-            sel = is_rep[r_src]
-            rev = _csr(cls[r_src[sel]], c[r_dst[sel]], reps.shape[0], prev.size)
+            sel = is_rep[outs.key]
+            rev = _csr(cls[outs.key[sel]], c[outs.other[sel]], reps.shape[0], prev.size)
         levels.append(Level(cls, reps, torch.from_numpy(c[reps]), fwd, rev))
     last = levels[-1]
     graph = packed.batch.numpy()

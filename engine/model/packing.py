@@ -10,7 +10,9 @@ at once:
 * the features of :func:`engine.graphs.cg.feature_names` computed vectorised with numpy
   (equal to ``cg.node_features()`` up to float32 rounding; a test checks it);
 * distinct node attribute tuples are converted once (a vocabulary of integer rows), so
-  converting a CG is a C-level pass over its nodes plus gathers;
+  converting CGs is one C-level pass over all their nodes plus gathers (the CGs of one
+  :func:`pack` call that are not memoised yet are converted together), and the feature columns
+  that do not depend on the owning CG are computed once per vocabulary row;
 * per-CG arrays are memoised (:class:`FeatureCache`) so predicting the same CG objects again
   (the app, search loops, the ensemble members) converts each CG only once.
 
@@ -48,14 +50,32 @@ _T_OP, _T_IH, _T_IW, _T_IC, _T_OH, _T_OW, _T_OC, _T_WCI, _T_WCO, _T_KH, _T_KW, _
 # per-CG arrays (memoised)
 # ---------------------------------------------------------------------------------------------
 
-@dataclass
 class _CGArrays:
-    table: np.ndarray   # (n, 14) int32, see _T_* columns
-    flops: np.ndarray   # (n,) float64 node FLOPs
-    edges: np.ndarray   # (e, 2) int64
-    base_h: int
-    total_flops: float
-    total_params: float
+    """One CG's arrays: the node rows of the integer table (see ``_T_*``) and their FLOPs are
+    either gathered from a shared vocabulary (``vocab`` and ``rows``, the fast path) or held
+    directly (``_cg_arrays_slow``)."""
+
+    __slots__ = ("rows", "vocab", "_table", "_flops", "edges", "base_h", "total_flops", "total_params")
+
+    def __init__(self, table: np.ndarray | None, flops: np.ndarray | None, edges: np.ndarray, base_h: int,
+                 total_flops: float, total_params: float, rows: np.ndarray | None = None,
+                 vocab: _RowVocab | None = None) -> None:
+        self._table, self._flops = table, flops    # (n, 14) int32 / (n,) float64, or None
+        self.rows, self.vocab = rows, vocab         # (n,) int32 rows of vocab.arrays()
+        self.edges = edges                          # (e, 2) int64
+        self.base_h, self.total_flops, self.total_params = base_h, total_flops, total_params
+
+    @property
+    def num_nodes(self) -> int:
+        return int((self.rows if self.rows is not None else self._flops).shape[0])
+
+    @property
+    def table(self) -> np.ndarray:
+        return self._table if self.rows is None else self.vocab.arrays()[0][self.rows]
+
+    @property
+    def flops(self) -> np.ndarray:
+        return self._flops if self.rows is None else self.vocab.arrays()[1][self.rows]
 
 
 def _cg_arrays_slow(cg: CG) -> _CGArrays:
@@ -90,7 +110,7 @@ class _RowVocab(dict):
         self.rows: list[tuple] = []
         self.flops: list[float] = []
         self.params: list[int] = []
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
 
     def __missing__(self, key: tuple) -> int:
@@ -109,11 +129,17 @@ class _RowVocab(dict):
                 self[key] = idx
         return idx
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(table, flops, params, dense)`` of every row so far; ``dense``: the feature
+        columns of :func:`_dense_features` that do not depend on the owning CG (the columns
+        in ``_GRAPH_COLUMNS`` are placeholders)."""
         with self._lock:
             if self._arrays is None or self._arrays[0].shape[0] != len(self.rows):
-                self._arrays = (np.array(self.rows, dtype=np.int32).reshape(-1, 14),
-                                np.array(self.flops, dtype=np.float64), np.array(self.params, dtype=np.int64))
+                table = np.array(self.rows, dtype=np.int32).reshape(-1, 14)
+                flops = np.array(self.flops, dtype=np.float64)
+                ones = np.ones(table.shape[0])
+                self._arrays = (table, flops, np.array(self.params, dtype=np.int64),
+                                _dense_features(table, flops, ones, ones))
             return self._arrays
 
 
@@ -121,22 +147,55 @@ _VOCAB = _RowVocab()
 
 
 def _cg_arrays(cg: CG) -> _CGArrays:
+    return _cg_arrays_many([cg])[0]
+
+
+def _cg_arrays_many(cgs: Sequence[CG]) -> list[_CGArrays]:
+    """Convert several CGs at once: one C-level pass over all their nodes (vocabulary
+    lookups) and one over all their edges, then per-CG views of the results."""
     global _VOCAB
-    nodes, n = cg.nodes, len(cg.nodes)
     if len(_VOCAB) > _RowVocab.MAX_ROWS:
         _VOCAB = _RowVocab()
     vocab = _VOCAB  # one vocabulary for the lookups and the gathers, even if another thread resets it
+    sizes = np.fromiter(map(len, map(operator.attrgetter("nodes"), cgs)), dtype=np.int64, count=len(cgs))
+    esizes = np.fromiter(map(len, map(operator.attrgetter("edges"), cgs)), dtype=np.int64, count=len(cgs))
+    total, etotal = int(sizes.sum()), int(esizes.sum())
     try:
-        idx = np.fromiter(map(vocab.__getitem__, map(_NODE_KEY, nodes)), dtype=np.int64, count=n)
-    except (TypeError, ValueError):  # unhashable / unusual node fields: the plain conversion
-        return _cg_arrays_slow(cg)
-    vt, vf, vp = vocab.arrays()
-    table, flops = vt[idx], vf[idx]
-    ne = len(cg.edges)
-    edges = np.fromiter(itertools.chain.from_iterable(cg.edges), dtype=np.int64, count=2 * ne).reshape(ne, 2)
-    inputs = np.flatnonzero(table[:, _T_OP] == _INPUT)
-    base_h = int(table[inputs[0], _T_OH]) if inputs.size else 1
-    return _CGArrays(table, flops, edges, base_h, float(flops.sum()), float(int(vp[idx].sum())))
+        keys = map(_NODE_KEY, itertools.chain.from_iterable(cg.nodes for cg in cgs))
+        rows = np.fromiter(map(vocab.__getitem__, keys), dtype=np.int32, count=total)
+    except (TypeError, ValueError):  # unhashable / unusual node fields: convert one by one
+        if len(cgs) > 1:
+            return [_cg_arrays_many([cg])[0] for cg in cgs]
+        return [_cg_arrays_slow(cgs[0])]
+    pairs = itertools.chain.from_iterable(itertools.chain.from_iterable(cg.edges for cg in cgs))
+    edges = np.fromiter(pairs, dtype=np.int64, count=2 * etotal).reshape(etotal, 2)
+    vt, vf, vp, _ = vocab.arrays()
+    ptr = np.zeros(len(cgs) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    eptr = np.zeros(len(cgs) + 1, dtype=np.int64)
+    np.cumsum(esizes, out=eptr[1:])
+    # first input node of every CG (its output height normalises the shape features)
+    inputs = np.flatnonzero(vt[rows, _T_OP] == _INPUT)
+    graph = np.searchsorted(ptr, inputs, side="right") - 1
+    first = np.r_[True, graph[1:] != graph[:-1]] if graph.size else graph.astype(bool)
+    base_h = np.ones(len(cgs), dtype=np.int64)
+    base_h[graph[first]] = vt[rows[inputs[first]], _T_OH]
+    node_flops, node_params = vf[rows], vp[rows]
+    bound = float(np.abs(vf).max(initial=0.0)) * float(sizes.max(initial=0))
+    if bound < 2.0 ** 53 and np.all(vf == np.floor(vf)):
+        # integer FLOPs whose sums stay below 2^53: every summation order gives the exact sum
+        totals = np.add.reduceat(np.r_[node_flops, 0.0], ptr[:-1])
+        totals[sizes == 0] = 0.0
+        flops_of = totals.tolist()
+    else:
+        flops_of = [float(node_flops[a:b].sum()) for a, b in zip(ptr[:-1].tolist(), ptr[1:].tolist())]
+    params = np.add.reduceat(np.r_[node_params, 0], ptr[:-1])
+    params[sizes == 0] = 0
+    bounds = ptr.tolist()
+    ebounds = eptr.tolist()
+    return [_CGArrays(None, None, edges[ebounds[i]:ebounds[i + 1]], h, f, float(p),
+                      rows=rows[bounds[i]:bounds[i + 1]], vocab=vocab)
+            for i, (h, f, p) in enumerate(zip(base_h.tolist(), flops_of, params.tolist()))]
 
 
 class FeatureCache:
@@ -163,15 +222,37 @@ class FeatureCache:
         if hit is not None and hit[0]() is cg and hit[1] == self._signature(cg):
             return hit[2]
         arrays = _cg_arrays(cg)
+        self._put(cg, arrays)
+        return arrays
+
+    def get_many(self, cgs: Sequence[CG]) -> list[_CGArrays]:
+        """:meth:`get` for several CGs; the ones not cached are converted together."""
+        out: list[_CGArrays | None] = []
+        missing: dict[int, CG] = {}
+        for cg in cgs:
+            hit = self._store.get(id(cg))
+            if hit is not None and hit[0]() is cg and hit[1] == self._signature(cg):
+                out.append(hit[2])
+            else:
+                out.append(None)
+                missing[id(cg)] = cg
+        if missing:
+            fresh = dict(zip(missing, _cg_arrays_many(list(missing.values()))))
+            for cg in missing.values():
+                self._put(cg, fresh[id(cg)])
+            out = [a if a is not None else fresh[id(cg)] for a, cg in zip(out, cgs)]
+        return out
+
+    def _put(self, cg: CG, arrays: _CGArrays) -> None:
+        key = id(cg)
         if self._nodes + len(cg.nodes) > self.max_nodes:
             self.clear()
         try:
             ref = weakref.ref(cg, lambda _r, k=key, s=self._store: s.pop(k, None))
         except TypeError:  # not weak-referenceable: do not cache
-            return arrays
+            return
         self._store[key] = (ref, self._signature(cg), arrays)
         self._nodes += len(cg.nodes)
-        return arrays
 
     def clear(self) -> None:
         self._store.clear()
@@ -350,27 +431,48 @@ def _dense_features(table: np.ndarray, node_flops: np.ndarray, base_h: np.ndarra
     return dense
 
 
+#: columns of _dense_features that depend on the owning CG (input height, total FLOPs)
+_GRAPH_COLUMNS = (6, 7, 15)
+
+
+def _graph_columns(dense: np.ndarray, in_h: np.ndarray, out_h: np.ndarray, node_flops: np.ndarray,
+                   base_h: np.ndarray, total: np.ndarray) -> None:
+    """Fill the ``_GRAPH_COLUMNS`` of ``dense`` in place, as :func:`_dense_features` computes them."""
+    dense[:, 6] = in_h.astype(np.float64) / base_h
+    dense[:, 7] = out_h.astype(np.float64) / base_h
+    dense[:, 15] = np.where(total > 0, node_flops / np.where(total > 0, total, 1.0), 0.0)
+
+
 def pack(cgs: Sequence[CG], cache: FeatureCache | None = DEFAULT_CACHE) -> PackedGraphs:
     """Convert CGs to one :class:`PackedGraphs` (features as in :meth:`CG.node_features`)."""
     if isinstance(cgs, CG):
         cgs = [cgs]
     if len(cgs) == 0:
         raise ValueError("pack: no computation graphs given")
-    arrays = [cache.get(cg) if cache is not None else _cg_arrays(cg) for cg in cgs]
-    sizes = np.array([a.table.shape[0] for a in arrays], dtype=np.int64)
-    esizes = np.array([a.edges.shape[0] for a in arrays], dtype=np.int64)
+    arrays = cache.get_many(cgs) if cache is not None else _cg_arrays_many(cgs)
+    sizes = np.fromiter((a.num_nodes for a in arrays), dtype=np.int64, count=len(arrays))
+    esizes = np.fromiter((a.edges.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
     ptr = np.zeros(len(arrays) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(sizes)
     eptr = np.zeros(len(arrays) + 1, dtype=np.int64)
     eptr[1:] = np.cumsum(esizes)
-    table = np.concatenate([a.table for a in arrays])
-    node_flops = np.concatenate([a.flops for a in arrays])
     base_h = np.repeat(np.array([a.base_h for a in arrays], dtype=np.float64), sizes)
     totals = np.array([a.total_flops for a in arrays], dtype=np.float64)
-    dense = _dense_features(table, node_flops, base_h, np.repeat(totals, sizes))
+    vocab = arrays[0].vocab
+    if vocab is not None and all(a.vocab is vocab for a in arrays):
+        # graph-independent columns precomputed per vocabulary row, then the per-graph ones
+        vt, vf, _, vd = vocab.arrays()
+        rows = np.concatenate([a.rows for a in arrays])
+        op = vt[rows, _T_OP].astype(np.int64)
+        dense = vd[rows]
+        _graph_columns(dense, vt[rows, _T_IH], vt[rows, _T_OH], vf[rows], base_h, np.repeat(totals, sizes))
+    else:
+        table = np.concatenate([a.table for a in arrays])
+        op = table[:, _T_OP].astype(np.int64)
+        dense = _dense_features(table, np.concatenate([a.flops for a in arrays]), base_h, np.repeat(totals, sizes))
     edges = np.concatenate([a.edges for a in arrays]) + np.repeat(ptr[:-1], esizes)[:, None]
     return PackedGraphs(
-        op=torch.from_numpy(table[:, _T_OP].astype(np.int64)), dense=torch.from_numpy(dense), edge_index=torch.from_numpy(np.ascontiguousarray(edges.T)),
+        op=torch.from_numpy(op), dense=torch.from_numpy(dense), edge_index=torch.from_numpy(np.ascontiguousarray(edges.T)),
         ptr=torch.from_numpy(ptr), eptr=torch.from_numpy(eptr),
         flops=torch.from_numpy(totals), params=torch.tensor([a.total_params for a in arrays], dtype=torch.float64))
 
