@@ -50,10 +50,11 @@ def main() -> None:
     ap.add_argument("--kgnn-epochs", type=int, default=5)
     ap.add_argument("--targets", default="nb101,nb201,nb301")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="config override, VALUE parsed as JSON when it can be (repeatable)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     fams = ["nb101", "nb201", "nb301"]
@@ -72,15 +73,16 @@ def main() -> None:
         from engine.model.packing import PackedGraphs
         packed = PackedGraphs.concat([data[f][0] for f in sources])
         acc = np.concatenate([data[f][1] for f in sources])
+        groups = np.concatenate([[f] * len(data[f][1]) for f in sources])
         t0 = time.perf_counter()
-        model = GennapePredictor(cfg).fit(packed, acc, callback=TextProgress())
+        model = GennapePredictor(cfg).fit(packed, acc, callback=TextProgress(), groups=groups)
         fit_s = time.perf_counter() - t0
         tp, ta = data[target]
         df = model.predict(tp)
         df.insert(0, "label", ta)
         df.to_csv(out / f"preds_{target}.csv", index=False)
         for col in ["score", "cl_fcm_t", "cl_t", "cl_fcm", "cl", "pairwise", "pairwise_fcm", "kgnn",
-                    "flops_baseline", "params_baseline"]:
+                    "flops_baseline", "params_baseline", "graph_stats"]:
             v = df[col].to_numpy(dtype=float)
             rows.append({"target": target, "sources": "+".join(sources), "method": col,
                          "srcc": srcc(ta, v), "ndcg@10": ndcg_at_k(ta, v, 10), "fit_s": round(fit_s, 1)})
@@ -88,7 +90,7 @@ def main() -> None:
         frame = pd.DataFrame(rows)
         print(frame[frame["target"] == target].to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
-    (out / "lofo.md").write_text(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string())
+    (out / "lofo.txt").write_text(table.to_string(index=False))
     (out / "config.json").write_text(json.dumps({"args": vars(args), "model": cfg.to_dict()}, indent=2, default=str))
 
 

@@ -251,3 +251,20 @@ def test_fit_with_groups_pairs_within_groups(data):
     assert np.isfinite(pred.predict(cgs)["pairwise"].to_numpy()).all()
     with pytest.raises(ValueError, match="groups has shape"):
         GennapePredictor(cfg).fit(cgs, acc, groups=groups[:-1])
+
+
+def test_group_labels_standardise_head_targets_per_group(data):
+    cgs, acc = data
+    acc = np.asarray(acc, dtype=float).copy()
+    groups = np.array(["a", "b"] * (len(cgs) // 2), dtype=object)
+    acc[groups == "b"] -= 5.0  # group b is 5 points worse: with group labels the heads never see that offset
+    cfg = GennapeConfig.tiny().override({"kgnn.enabled": False, "train.group_labels": True,
+                                         "train.val_fraction": 0.0, "heads.epochs": 300, "heads.lr": 1e-2})
+    pred = GennapePredictor(cfg).fit(cgs, acc, groups=groups)
+    df = pred.predict(cgs)
+    assert np.isfinite(df["cl"].to_numpy()).all()
+    # head outputs (Z units) are centred per group, so mean predictions of the groups are close
+    gap = df["cl"][groups == "a"].mean() - df["cl"][groups == "b"].mean()
+    plain = GennapePredictor(cfg.override({"train.group_labels": False})).fit(cgs, acc, groups=groups).predict(cgs)
+    gap_plain = plain["cl"][groups == "a"].mean() - plain["cl"][groups == "b"].mean()
+    assert abs(gap) < abs(gap_plain)

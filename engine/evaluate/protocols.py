@@ -48,6 +48,7 @@ METHODS: dict[str, tuple[str, bool]] = {
     "CL+Pairwise+FCM": ("pairwise_fcm", True),
     "FLOPs": ("flops_baseline", False),
     "params": ("params_baseline", False),
+    "graph stats": ("graph_stats", False),
     "GENNAPE": ("score", True),
 }
 METRIC_COLUMNS = ("mae", "srcc", "kendall_tau", "pairwise_kt", "ndcg@10", "precision@10", "regret@1")
@@ -124,6 +125,7 @@ def predict_with_embeddings(model, packed, h: torch.Tensor):
                     else np.full(n, np.nan))
     vals["flops_baseline"] = np.log10(flops + 1.0)
     vals["params_baseline"] = np.log10(packed.params.numpy() + 1.0)
+    vals["graph_stats"] = model.stats_scores(packed)
     ens = model.config.ensemble
     ref = EnsembleReference.fit(vals, model.weights, vals[ens.anchor], ens.standardize)
     cols = {"score": ref.score(vals, model.weights, vals[ens.anchor])}

@@ -70,6 +70,7 @@ def save_checkpoint(predictor, directory) -> Path:
         "transforms": {k: t.to_state() for k, t in predictor.transforms.items()},
         "pair_calibration": {k: list(v) for k, v in predictor.pair_calibration.items()},
         "weights": predictor.weights,
+        "graph_stats": predictor.stats.to_state() if predictor.stats is not None else None,
     }
     _write_json(d / "state.json", state)
     _write_json(d / "model_card.json", predictor.model_card)
@@ -92,6 +93,7 @@ def load_checkpoint(directory):
 
     from engine.model.clustering import FuzzyCMeans
     from engine.model.config import GennapeConfig
+    from engine.model.graph_stats import GraphStatsRanker
     from engine.model.predictor import GennapePredictor
     from engine.model.transform import transform_from_state
 
@@ -124,6 +126,14 @@ def load_checkpoint(directory):
     pred.transforms = {k: transform_from_state(v) for k, v in state["transforms"].items()}
     pred.pair_calibration = {k: (float(v[0]), float(v[1])) for k, v in state.get("pair_calibration", {}).items()}
     pred.weights = {k: float(v) for k, v in state["weights"].items()}
+    if state.get("graph_stats") is not None:  # checkpoints before the graph_stats member have none
+        try:
+            pred.stats = GraphStatsRanker.from_state(state["graph_stats"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{d / 'state.json'}: bad graph_stats entry ({exc})") from None
+    unavailable = [m for m in pred.weights if m not in pred.members]
+    if unavailable:
+        raise ValueError(f"{d / 'state.json'}: ensemble weights name member(s) {unavailable} the checkpoint lacks")
     pred.model_card = card if isinstance(card, dict) else {}
     pred._eval()
     return pred

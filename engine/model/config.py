@@ -16,7 +16,7 @@ from typing import Any
 
 #: ensemble members that can feed the final ``score`` (column names of ``predict``)
 MEMBERS = ("cl_fcm_t", "cl_t", "cl_fcm", "cl", "pairwise", "pairwise_fcm", "kgnn",
-           "flops_baseline", "params_baseline")
+           "flops_baseline", "params_baseline", "graph_stats")
 #: the paper's GENNAPE ensemble (Experimental Results, "Unseen Architecture Ranking")
 PAPER_ENSEMBLE = ("cl_fcm_t", "cl_t", "pairwise", "pairwise_fcm", "kgnn", "flops_baseline")
 #: named configurations (:meth:`GennapeConfig.preset`)
@@ -107,10 +107,20 @@ class KGNNConfig:
 
 
 @dataclass(frozen=True)
+class GraphStatsConfig:
+    """Within-family pairwise ranker on four whole-graph statistics (:mod:`engine.model.graph_stats`)."""
+
+    enabled: bool = True
+    C: float = 1.0                   # inverse L2 strength of the logistic regression
+    pairs_per_group: int = 20000     # training pairs drawn per family
+
+
+@dataclass(frozen=True)
 class EnsembleConfig:
     """How members are combined into ``score``."""
 
     members: tuple[str, ...] = PAPER_ENSEMBLE
+    finetune_members: tuple[str, ...] = ()  # weighted by softmax(KT) after fine-tuning; () = ``members``
     anchor: str = "cl_fcm_t"         # score = ensemble order quantile-mapped onto this member's accuracies
     standardize: str = "rank"        # "rank": z-score of ranks; "zscore": z-score of values
     ft_temperature: float = 1.0      # fine-tuned weights = softmax(KT / ft_temperature)
@@ -136,6 +146,7 @@ class TrainConfig:
     min_acc: float | None = 80.0     # drop labelled CGs below this accuracy (%) for supervised members
     val_fraction: float = 0.1        # labelled CGs held out for best-epoch selection and model-card metrics
     threads: int | None = None       # torch.set_num_threads during fit (None: leave as is)
+    group_labels: bool = False       # heads learn labels Z-scored within each group given to fit() (LOFO: worse)
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,7 @@ class GennapeConfig:
     heads: HeadConfig = field(default_factory=HeadConfig)
     pairwise: PairwiseConfig = field(default_factory=PairwiseConfig)
     kgnn: KGNNConfig = field(default_factory=KGNNConfig)
+    graph_stats: GraphStatsConfig = field(default_factory=GraphStatsConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -153,6 +153,7 @@ class EnsembleReference:
     standardizers: dict[str, Standardizer]
     qmap: QuantileMap
     anchor_std: Standardizer | None = None
+    stats_scale: np.ndarray | None = None   # the population's spread for the graph_stats member
 
     @classmethod
     def fit(cls, members: dict[str, np.ndarray], weights: dict[str, float], anchor: np.ndarray,

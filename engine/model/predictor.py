@@ -54,6 +54,7 @@ from engine.model.config import MEMBERS, GennapeConfig
 from engine.model.contrastive import ContrastiveEncoder
 from engine.model.encoder import embed_packed
 from engine.model.ensemble import EnsembleReference, equal_weights
+from engine.model.graph_stats import GraphStatsRanker, graph_stats
 from engine.model.heads import MLPEnsemble, PairwiseScorer
 from engine.model.kgnn import KGNNRegressor
 from engine.model.packing import as_packed
@@ -66,6 +67,8 @@ HEAD_MEMBERS = {"cl_fcm_t": (True, "flops"), "cl_t": (False, "flops"),
 #: pairwise members: name -> uses FCM memberships
 PAIR_MEMBERS = {"pairwise": False, "pairwise_fcm": True}
 BASELINES = ("flops_baseline", "params_baseline")
+#: members whose values are scores, not accuracies (no MAE)
+SCORE_MEMBERS = (*BASELINES, "graph_stats")
 
 
 def _kendall(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,6 +111,7 @@ class GennapePredictor:
         self.pairwise = nn.ModuleDict()
         self.pair_calibration: dict[str, tuple[float, float]] = {}
         self.kgnn: KGNNRegressor | None = None
+        self.stats: GraphStatsRanker | None = None
         self.weights: dict[str, float] = {}
         self.model_card: dict[str, Any] = {}
         self.history: dict[str, Any] = {}
@@ -132,7 +136,17 @@ class GennapePredictor:
     @property
     def members(self) -> tuple[str, ...]:
         """Members feeding ``score`` (config order, available ones only)."""
-        return tuple(m for m in self.config.ensemble.members if m != "kgnn" or self.kgnn is not None)
+        return self._available(self.config.ensemble.members)
+
+    @property
+    def finetune_members(self) -> tuple[str, ...]:
+        """Members weighted by ``softmax(KT)`` after :meth:`finetune` (``ensemble.finetune_members``,
+        else the zero-shot members; available ones only)."""
+        return self._available(self.config.ensemble.finetune_members or self.config.ensemble.members)
+
+    def _available(self, names) -> tuple[str, ...]:
+        missing = {m for m, mod in (("kgnn", self.kgnn), ("graph_stats", self.stats)) if mod is None}
+        return tuple(m for m in names if m not in missing)
 
     def _require_fitted(self) -> None:
         if not self.fitted:
@@ -149,7 +163,7 @@ class GennapePredictor:
     # ------------------------------------------------------------------------------------------
     def _build(self, n_clusters: int) -> None:
         cfg = self.config
-        unknown = [m for m in cfg.ensemble.members if m not in MEMBERS]
+        unknown = [m for m in (*cfg.ensemble.members, *cfg.ensemble.finetune_members) if m not in MEMBERS]
         if unknown:
             raise ValueError(f"ensemble.members: unknown member(s) {unknown}; expected names from {MEMBERS}")
         if cfg.ensemble.anchor not in MEMBERS[:7]:
@@ -265,8 +279,31 @@ class GennapePredictor:
                 "identity": IdentityTransform().fit(a[tr_idx]),
             }
 
+            codes = None
+            if groups is not None:
+                glab = np.asarray(groups, dtype=object)
+                if glab.shape != (n,):
+                    raise ValueError(f"fit: groups has shape {glab.shape}, expected ({n},) (one label per CG)")
+                _, codes = np.unique(glab.astype(str), return_inverse=True)
+            # train.group_labels: each group's head labels re-standardised with that group's
+            # training mean/std, so heads learn within-family differences, not family offsets
+            group_stats: dict[tuple[str, int], tuple[float, float]] = {}
+            if cfg.train.group_labels and codes is not None:
+                for kind, tf in self.transforms.items():
+                    y_tr = tf.transform(a[tr_idx], flops[tr_idx])
+                    for c in np.unique(codes[tr_idx]):
+                        v = y_tr[codes[tr_idx] == c]
+                        sd = float(v.std())
+                        group_stats[(kind, int(c))] = (float(v.mean()), sd if sd > 1e-12 else 1.0)
+
             def labels_for(kind: str, idx: np.ndarray) -> torch.Tensor:
-                return torch.from_numpy(self.transforms[kind].transform(a[idx], flops[idx])).to(torch.float32)
+                y = self.transforms[kind].transform(a[idx], flops[idx])
+                if group_stats:
+                    for c in np.unique(codes[idx]):
+                        mu, sd = group_stats.get((kind, int(c)), (0.0, 1.0))
+                        m = codes[idx] == c
+                        y[m] = (y[m] - mu) / sd
+                return torch.from_numpy(y).to(torch.float32)
 
             h_tr, u_tr = h_all[tr_idx], u_all[tr_idx]
             h_va, u_va = h_all[val_idx], u_all[val_idx]
@@ -293,11 +330,7 @@ class GennapePredictor:
                       else labels_for("flops", tr_idx))
             gap = pc.min_gap if pc.target == "acc" else pc.min_gap / self.transforms["flops"].std_
             g_pair = None
-            if pc.within_groups and groups is not None:
-                glab = np.asarray(groups, dtype=object)
-                if glab.shape != (n,):
-                    raise ValueError(f"fit: groups has shape {glab.shape}, expected ({n},) (one label per CG)")
-                _, codes = np.unique(glab.astype(str), return_inverse=True)
+            if pc.within_groups and codes is not None:
                 g_pair = torch.from_numpy(codes[tr_idx].astype(np.int64))
             hist_pair = {}
             for k, (name, use_fcm) in enumerate(PAIR_MEMBERS.items()):
@@ -326,6 +359,16 @@ class GennapePredictor:
                 self.kgnn = None
             timings["kgnn_s"] = time.perf_counter() - t0
             timings["kgnn_s_per_epoch"] = timings["kgnn_s"] / max(cfg.kgnn.epochs, 1) if cfg.kgnn.enabled else 0.0
+
+            # 7. whole-graph statistics ranker ---------------------------------------------------
+            t0 = time.perf_counter()
+            gs = cfg.graph_stats
+            self.stats = None
+            if gs.enabled:
+                self.stats = GraphStatsRanker(C=gs.C, pairs_per_group=gs.pairs_per_group, min_gap=pc.min_gap,
+                                              random_state=seed).fit(
+                    graph_stats(packed)[tr_idx], a[tr_idx], None if codes is None else codes[tr_idx])
+            timings["graph_stats_s"] = time.perf_counter() - t0
 
             self.weights = equal_weights(self.members)
             self._eval()
@@ -370,8 +413,10 @@ class GennapePredictor:
         return self.fcm.predict_proba(np.asarray(h, dtype=np.float64))
 
     @torch.no_grad()
-    def member_predictions(self, cgs, callback: Callback | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Every member's values and the memberships ``U`` for CGs (one encoder pass shared)."""
+    def member_predictions(self, cgs, callback: Callback | None = None, stats_scale: np.ndarray | None = None
+                           ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Every member's values and the memberships ``U`` for CGs (one encoder pass shared);
+        ``stats_scale``: a reference population's spread for ``graph_stats`` (default: the CGs')."""
         self._require_fitted()
         self._eval()
         packed = as_packed(cgs)
@@ -402,14 +447,26 @@ class GennapePredictor:
         out["kgnn"] = torch.cat(ks).double().numpy() if ks else np.full(n, np.nan)
         out["flops_baseline"] = np.log10(flops + 1.0)
         out["params_baseline"] = np.log10(packed.params.numpy() + 1.0)
+        out["graph_stats"] = self.stats_scores(packed, stats_scale)
         return out, u_np
+
+    def stats_scores(self, cgs, scale: np.ndarray | None = None) -> np.ndarray:
+        """The ``graph_stats`` member (NaN when the checkpoint has none)."""
+        packed = as_packed(cgs)
+        if self.stats is None:
+            return np.full(len(packed), np.nan)
+        return self.stats.decision_function(graph_stats(packed), scale)
 
     def reference(self, cgs) -> EnsembleReference:
         """A fixed reference population: ``predict(..., reference=ref)`` then standardises
         members and maps ``score`` against it, so scores are comparable across calls."""
-        vals, _ = self.member_predictions(cgs)
-        return EnsembleReference.fit(vals, self.weights, vals[self.config.ensemble.anchor],
-                                     self.config.ensemble.standardize)
+        packed = as_packed(cgs)
+        scale = self.stats.population_scale(graph_stats(packed)) if self.stats is not None else None
+        vals, _ = self.member_predictions(packed, stats_scale=scale)
+        ref = EnsembleReference.fit(vals, self.weights, vals[self.config.ensemble.anchor],
+                                    self.config.ensemble.standardize)
+        ref.stats_scale = scale
+        return ref
 
     def predict(self, cgs, callback: Callback | None = None, reference: EnsembleReference | None = None
                 ) -> pd.DataFrame:
@@ -417,7 +474,7 @@ class GennapePredictor:
         (:data:`engine.model.config.MEMBERS` order).  ``score``: higher = more accurate, in
         accuracy units (see :mod:`engine.model.ensemble`; set-relative unless ``reference``)."""
         packed = as_packed(cgs)
-        vals, u = self.member_predictions(packed, callback)
+        vals, u = self.member_predictions(packed, callback, getattr(reference, "stats_scale", None))
         ref = reference or EnsembleReference.fit(vals, self.weights, vals[self.config.ensemble.anchor],
                                                  self.config.ensemble.standardize)
         score = ref.score(vals, self.weights, vals[self.config.ensemble.anchor])
@@ -439,7 +496,7 @@ class GennapePredictor:
         for col in ("score", *MEMBERS):
             v = df[col].to_numpy(dtype=np.float64)
             row = {"srcc": _spearman(a, v), "kendall_tau": _kendall(a, v)}
-            if col not in BASELINES:
+            if col not in SCORE_MEMBERS:
                 row["mae"] = float(np.mean(np.abs(a - v)))
             out[col] = row
         return out

@@ -86,7 +86,7 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
     notify(callback, "finetune", 3, 4, {"stage": "kgnn"})
 
     vals, _ = model.member_predictions(packed)
-    kts = {m: _kendall(a, vals[m]) for m in model.members}
+    kts = {m: _kendall(a, vals[m]) for m in model.finetune_members}
     model.weights = kt_softmax_weights(kts, cfg.ensemble.ft_temperature)
     model._eval()
     card = dict(model.model_card)
