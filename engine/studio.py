@@ -828,16 +828,20 @@ def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 1
     return res
 
 
-def ranking_metrics(ws: Workspace, by: str = "dataset", min_rows: int = 3) -> pd.DataFrame:
-    """Ranking metrics of the GENNAPE score against the true labels, one row per ``by`` group
-    (labels of different datasets are different quantities, so they are never mixed)."""
+def ranking_metrics(ws: Workspace, by: str = "dataset", min_rows: int = 3, column: str = "score") -> pd.DataFrame:
+    """Ranking metrics of the GENNAPE score (or another numeric ``column``, e.g. a member's
+    ``member_<name>``) against the true labels, one row per ``by`` group (labels of different
+    datasets are different quantities, so they are never mixed)."""
     f = ws.frame
-    mask = np.isfinite(f["label"].to_numpy(dtype=float)) & np.isfinite(f["score"].to_numpy(dtype=float))
+    if column not in f.columns:
+        raise ValueError(f"ranking_metrics: no column {column!r}; expected 'score' or one of "
+                         f"{[c for c in f.columns if c.startswith(MEMBER_PREFIX)]}")
+    mask = np.isfinite(f["label"].to_numpy(dtype=float)) & np.isfinite(f[column].to_numpy(dtype=float))
     rows = []
     for key, grp in f[mask].groupby(by, sort=True):
         if len(grp) < min_rows:
             continue
-        m = compute_metrics(grp["label"], grp["score"])
+        m = compute_metrics(grp["label"], grp[column])
         rows.append({by: key, "family": ", ".join(sorted(grp["family"].unique())),
                      "provenance": grp["provenance"].iloc[0], **m})
     return pd.DataFrame(rows)

@@ -217,3 +217,27 @@ def test_default_workspace_file_loads(tmp_path, monkeypatch, shared_ws):
     assert {m.label: m.value for m in at.metric}["architectures"] == f"{len(shared_ws):,}"
     goto(at, "embedding_map.py")
     assert not at.exception and not at.info
+
+
+def test_rankings_rank_by_a_member(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "rankings.py")
+    assert not at.exception, [e.value for e in at.exception]
+    box = at.selectbox(key="rank_by")
+    assert box.options[0] == "score" and set(shared_ws.member_columns) >= set(box.options[1:]) and len(box.options) > 1
+    member = box.options[-1]
+    box.set_value(member).run()
+    assert not at.exception, [e.value for e in at.exception]
+    ranked = at.dataframe(key="rank_table").value
+    vals = ranked[member].to_numpy(dtype=float)
+    vals = vals[np.isfinite(vals)]
+    assert np.all(np.diff(vals) <= 0)  # best first by the chosen member
+    expected = studio.ranking_metrics(shared_ws, column=member)
+    shown = table_with(at, "srcc")
+    np.testing.assert_allclose(shown["srcc"].to_numpy(float), expected["srcc"].to_numpy(float))
+
+
+def test_ranking_metrics_unknown_column(shared_ws):
+    with pytest.raises(ValueError, match="no column 'member_nope'"):
+        studio.ranking_metrics(shared_ws, column="member_nope")

@@ -12,8 +12,10 @@ st.markdown(
     "Predict how accurate a neural network will be **without training it** — for architectures from any "
     "family, including families the predictor has never seen. Every network becomes a **computation graph** "
     "(CG) of atomic operations; a graph neural network pretrained with **contrastive learning** embeds it; "
-    "**Fuzzy C-Means** assigns soft cluster memberships; an **ensemble** of predictors turns the embedding "
-    "into a **GENNAPE score** (higher = expected to be more accurate). Based on *GENNAPE: Towards "
+    "**Fuzzy C-Means** assigns soft cluster memberships; an **ensemble** of predictors gives the **GENNAPE "
+    "score** (higher = expected to be more accurate). Its zero-shot members were chosen by leave-one-family-out "
+    "measurement (see the model card's `members_in_score`); after fine-tuning, the learned heads join, "
+    "weighted by how well each ranks your labelled samples. Based on *GENNAPE: Towards "
     "Generalized Neural Architecture Performance Estimators* (AAAI-23)."
 )
 

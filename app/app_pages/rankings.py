@@ -14,10 +14,14 @@ ft = state.get(state.FINETUNE)
 if ft is not None:
     after = dict(zip(ft.eval_ids, ft.after))
     table.insert(table.columns.get_loc("score") + 1, "fine-tuned score", table["id"].map(after))
-c = st.columns([2, 2, 1])
+c = st.columns([2, 2, 2, 1])
 fams = c[0].multiselect("Family", sorted(table["family"].unique()), key="rank_family")
 srcs = c[1].multiselect("Source", sorted(table["source"].unique()), key="rank_source")
-only_labelled = c[2].toggle("Only labelled", key="rank_labelled")
+rank_cols = ["score"] + (["fine-tuned score"] if "fine-tuned score" in table else []) + [
+    m for m in ws.member_columns if np.isfinite(table[m].to_numpy(dtype=float)).any()]
+rank_by = c[2].selectbox("Rank by", rank_cols, key="rank_by",
+                         help="The GENNAPE score, or one ensemble member's own score (member_*).")
+only_labelled = c[3].toggle("Only labelled", key="rank_labelled")
 view = table
 if fams:
     view = view[view["family"].isin(fams)]
@@ -25,7 +29,13 @@ if srcs:
     view = view[view["source"].isin(srcs)]
 if only_labelled:
     view = view[np.isfinite(view["label"].to_numpy(dtype=float))]
-view = view.sort_values("score", ascending=False, na_position="last")
+view = view.sort_values(rank_by, ascending=False, na_position="last")
+card = getattr(cached.base_predictor()[0], "model_card", None) or ws.model_card or {}
+seen = sorted(set(card.get("source_families") or []) & set(view["family"].unique()))
+if seen and rank_by == "score":
+    st.info(f"The checkpoint was trained on {', '.join(seen)}. Its score is chosen for families it has never "
+            "seen; on its own training families the learned members (e.g. `member_pairwise_fcm`, "
+            "`member_cl_fcm`) rank better — pick one under *Rank by*, or fine-tune.")
 st.caption(f"{len(view):,} architectures, best first. Each member's own score is in the `member_*` columns; "
            "the label's provenance is in the last columns. Click a row to select the architecture.")
 ev = widgets.table(view, "rank_table", select="single-row", height=460)
@@ -44,7 +54,10 @@ if not studio.metrics_available():
     st.info("The metrics module is not available in this build.")
     st.stop()
 sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if (fams or srcs) else ws
-metrics = cached.ranking_metrics(sub)
+metric_col = rank_by if rank_by in sub.frame.columns else "score"  # the fine-tuned score lives in the table only
+if metric_col != rank_by:
+    st.caption("Metrics below are for the base score; the fine-tuned score's metrics are on the Fine-tune page.")
+metrics = cached.ranking_metrics(sub, metric_col)
 if metrics.empty:
     st.info("The filtered rows have fewer than 3 labelled architectures per dataset.")
 else:

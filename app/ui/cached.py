@@ -177,14 +177,14 @@ def stale_scores_note(ws: studio.Workspace, predictor: Any) -> str:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _ranking_metrics(key: str, _ws: studio.Workspace):
-    return studio.ranking_metrics(_ws)
+def _ranking_metrics(key: str, _ws: studio.Workspace, column: str = "score"):
+    return studio.ranking_metrics(_ws, column=column)
 
 
-def ranking_metrics(ws: studio.Workspace):
+def ranking_metrics(ws: studio.Workspace, column: str = "score"):
     """``studio.ranking_metrics`` cached by the content of the columns it reads."""
-    cols = ["id", "dataset", "family", "provenance", "score", "label"]
-    return _ranking_metrics(studio.frame_fingerprint(ws.frame, cols), ws)
+    cols = ["id", "dataset", "family", "provenance", column, "label"]
+    return _ranking_metrics(studio.frame_fingerprint(ws.frame, cols) + column, ws, column)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

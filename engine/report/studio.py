@@ -37,6 +37,8 @@ GLOSSARY = {
     "NDCG@10": "quality of the top-10 ranking, weighting the truly best architectures most (1 = perfect)",
     "precision@10": "share of the 10 truly best architectures that are in the predicted top 10",
     "regret@1": "accuracy lost by picking the top-scored architecture instead of the true best (percent points)",
+    "graph stats": "a ranker learned across benchmark families on four whole-graph numbers (FLOPs, params, "
+                   "nodes, weighted layers), each measured relative to its spread in the ranked set",
     "FLOPs": "2 x multiply-accumulates of convolutions, linear layers and matrix products for one input",
     "FCM cluster / membership": "Fuzzy C-Means soft assignment of the embedding to clusters of known architectures",
     "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters (unfamiliar architecture)",
