@@ -180,3 +180,21 @@ def test_batched_conversion_equals_plain(cgs):
         ref = plain_pack(group)
         for k in ("op", "dense", "edge_index", "ptr", "eptr", "flops", "params"):
             assert torch.equal(getattr(got, k), getattr(ref, k)), k
+
+
+@pytest.mark.parametrize("layers", [2, 3, 5])
+def test_forward_levels_derived_from_bidirectional_equal_direct(cgs, layers):
+    """With a bidirectional quotient cached (the encoder's), the forward-only one (the k-GNN's)
+    is derived from it: the same classes, representatives and aggregation matrices."""
+    derived_from = pack(cgs)
+    dedup.refine(derived_from, 3, True)
+    a = dedup.refine(derived_from, layers, False)
+    b = dedup.refine(pack(cgs), layers, False)
+    assert len(a.levels) == len(b.levels) == layers + 1
+    for x, y in zip(a.levels, b.levels, strict=True):
+        assert np.array_equal(x.cls, y.cls) and np.array_equal(x.reps, y.reps)
+        if x.fwd is not None:
+            assert torch.equal(x.root, y.root) and x.rev is None
+            for attr in ("indptr", "indices", "data"):
+                assert np.array_equal(getattr(x.fwd, attr), getattr(y.fwd, attr))
+    assert np.array_equal(a.readout.indices, b.readout.indices)

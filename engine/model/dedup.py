@@ -117,6 +117,12 @@ class Quotient:
         return self.spmm(self.readout, h) / self.sizes.clamp(min=1).unsqueeze(1).to(h.dtype)
 
 
+def take_rows(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``h[idx]`` for a CPU tensor and 1-D indices, as one ``np.take`` (several times faster
+    than tensor advanced indexing for many rows; the same values)."""
+    return torch.from_numpy(np.take(h.numpy(), idx.numpy(), axis=0))
+
+
 def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
     """CSR with ones at (rows, cols); ``rows`` must be non-decreasing (entry order is kept)."""
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -200,7 +206,11 @@ def refine(packed, layers: int, bidirectional: bool) -> Quotient:
     # edges ordered as the CSR rows of PackedGraphs.adj (by target, then source) and reversed
     ins, outs = _edge_orders(packed)
     levels = [_level0(packed)]
-    for lvl in range(1, layers + 1):
+    if not bidirectional:
+        finer = max((k[1] for k in packed._cache if isinstance(k, tuple) and k[0] == "quotient" and k[2]), default=0)
+        if finer:
+            levels = _forward_levels_from(packed._cache[("quotient", finer, True)], min(layers, finer))
+    for lvl in range(len(levels), layers + 1):
         prev = levels[-1]
         c = prev.cls
         # two independent hashes of (own class, multiset of in-neighbour classes[, multiset of
@@ -231,6 +241,41 @@ def refine(packed, layers: int, bidirectional: bool) -> Quotient:
     q = Quotient(levels, readout, packed.sizes)
     packed._cache[key] = q
     return q
+
+
+def _forward_levels_from(bidir: Quotient, layers: int) -> list[Level]:
+    """Levels ``0..layers`` of the forward-only refinement derived from a bidirectional one.
+
+    The bidirectional classes of level ``l`` refine the forward-only ones (their signature
+    contains the forward one), so a forward class is a union of bidirectional classes and the
+    forward signature of a bidirectional class can be read off its representative's row of
+    ``fwd``.  Hashing the ``U`` bidirectional classes instead of the ``n`` nodes gives the same
+    classes: a forward class's first node is the representative of its first bidirectional
+    class, so numbering by first appearance agrees."""
+    levels = [bidir.levels[0]]
+    to_prev = np.arange(bidir.levels[0].size, dtype=np.int64)  # bidirectional -> forward class at l - 1
+    for lvl in range(1, layers + 1):
+        b, prev = bidir.levels[lvl], levels[-1]
+        own = to_prev[b.root.numpy()]
+        ins = to_prev[b.fwd.indices]
+        ptr = b.fwd.indptr.astype(np.int64, copy=False)
+        hs = []
+        for k in range(2):
+            h = _class_table(prev.size, lvl, 0, k)[own]
+            acc = np.zeros(ins.shape[0] + 1, dtype=np.uint64)
+            np.cumsum(_class_table(prev.size, lvl, 1, k)[ins], out=acc[1:])
+            h += np.diff(acc[ptr])
+            hs.append(h)
+        codes, first = _factorize_pair(*hs)
+        counts = np.diff(ptr)[first]
+        starts = ptr[first]
+        offsets = np.cumsum(counts) - counts
+        entries = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(offsets - starts, counts)
+        rows = np.repeat(np.arange(first.shape[0], dtype=np.int64), counts)
+        fwd = _csr(rows, ins[entries], first.shape[0], prev.size)
+        levels.append(Level(codes[b.cls], b.reps[first], torch.from_numpy(own[first]), fwd, None))
+        to_prev = codes
+    return levels
 
 
 def active(module: torch.nn.Module) -> bool:

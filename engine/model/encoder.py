@@ -178,7 +178,7 @@ class GraphEncoder(nn.Module):
         h = self.embed(packed.op[reps], packed.dense[reps])
         for i, conv in enumerate(self.convs):
             lv = q.levels[i + 1]
-            h_root = h[lv.root]
+            h_root = dedup.take_rows(h, lv.root)
             out = conv_from_agg(conv, q.spmm(lv.fwd, h, mean), h_root)
             if self.rconvs is not None:
                 out = conv_from_agg(self.rconvs[i], q.spmm(lv.rev, h, mean), h_root, root=False, out=out)

@@ -47,7 +47,7 @@ class KGNNRegressor(nn.Module):
             h = self.embed(packed.op[reps], packed.dense[reps])
             for i, conv in enumerate(self.convs):
                 lv = q.levels[i + 1]
-                h = fast_tanh(conv_from_agg(conv, q.spmm(lv.fwd, h), h[lv.root]))
+                h = fast_tanh(conv_from_agg(conv, q.spmm(lv.fwd, h), dedup.take_rows(h, lv.root)))
             return self.regressor(self.post_proj(q.mean(h))).squeeze(-1)
         h = self.embed(packed.op, packed.dense)
         adj = packed.adj()
