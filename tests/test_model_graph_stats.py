@@ -122,3 +122,14 @@ def test_disabled_member_is_left_out(data):
     pred = GennapePredictor(cfg).fit(cgs, acc)
     assert pred.stats is None and "graph_stats" not in pred.members
     assert np.isnan(pred.predict(cgs)["graph_stats"]).all()
+
+
+def test_ranking_survives_an_input_size_shift():
+    """The same architectures built for 224 px input (about 49x the FLOPs) rank as at 32 px."""
+    small, acc = synthetic_dataset(30, seed=5, hw=32)
+    large, _ = synthetic_dataset(30, seed=5, hw=224)
+    assert np.median([b.flops / a.flops for a, b in zip(small, large, strict=True)]) > 10
+    r = GraphStatsRanker().fit(graph_stats(as_packed(small)), acc)
+    s32 = r.decision_function(graph_stats(as_packed(small)))
+    s224 = r.decision_function(graph_stats(as_packed(large)))
+    assert srcc(s32, s224) > 0.95
