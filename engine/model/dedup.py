@@ -145,7 +145,7 @@ def _level0(packed) -> Level:
     for j in range(words.shape[1]):
         h += words[:, j] * (_K[(j + 1) % 2, (j + 1) % 6] ^ _U64((j + 1) << 8))
     cls, reps = _factorize(_mix(h))
-    if not (np.array_equal(op[reps][cls], op) and np.array_equal(bits[reps][cls], bits)):
+    if not (np.array_equal(op[reps][cls], op) and np.array_equal(np.take(bits[reps], cls, axis=0), bits)):
         # a hash collision (never observed): exact grouping of the feature rows
         rows = np.concatenate([op[:, None].astype(np.uint64), bits.astype(np.uint64)], 1)
         _, inv = np.unique(rows, axis=0, return_inverse=True)
@@ -170,6 +170,20 @@ class _Segments:
         ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(key, minlength=n), out=ptr[1:])
         return cls(key, other, ptr)
+
+    def rows_of(self, nodes: np.ndarray, cls: np.ndarray, n_cols: int) -> sp.csr_matrix:
+        """``(len(nodes), n_cols)`` CSR whose row ``i`` lists ``cls`` of the other endpoints of
+        the edges of ``nodes[i]``, in edge order (the ``fwd`` / ``rev`` matrices of a level,
+        with ``nodes`` the class representatives)."""
+        starts = self.ptr[nodes]
+        counts = self.ptr[nodes + 1] - starts
+        indptr = np.zeros(nodes.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        edges = np.arange(int(indptr[-1]), dtype=np.int64) + np.repeat(starts - indptr[:-1], counts)
+        m = sp.csr_matrix((np.ones(edges.shape[0], dtype=np.float32), cls[self.other[edges]], indptr),
+                          shape=(nodes.shape[0], n_cols))
+        m.has_sorted_indices = True  # do not let scipy reorder (the order is the summation order)
+        return m
 
     def sums(self, values: np.ndarray) -> np.ndarray:
         """``(n,)`` per-node sums of the per-edge uint64 ``values`` (wrapping arithmetic)."""
@@ -202,7 +216,6 @@ def refine(packed, layers: int, bidirectional: bool) -> Quotient:
     key = ("quotient", int(layers), bool(bidirectional))
     if key in packed._cache:
         return packed._cache[key]
-    n = packed.num_nodes
     # edges ordered as the CSR rows of PackedGraphs.adj (by target, then source) and reversed
     ins, outs = _edge_orders(packed)
     levels = [_level0(packed)]
@@ -226,14 +239,9 @@ def refine(packed, layers: int, bidirectional: bool) -> Quotient:
                 h += outs.sums(_class_table(prev.size, lvl, 2, k)[c_out])
             hs.append(h)
         cls, reps = _factorize_pair(*hs)
-        is_rep = np.zeros(n, dtype=bool)
-        is_rep[reps] = True
-        sel = is_rep[ins.key]
-        fwd = _csr(cls[ins.key[sel]], c[ins.other[sel]], reps.shape[0], prev.size)
-        rev = None
-        if bidirectional:
-            sel = is_rep[outs.key]
-            rev = _csr(cls[outs.key[sel]], c[outs.other[sel]], reps.shape[0], prev.size)
+        # class i's row lists its representative's neighbours (reps[i] is the first node of class i)
+        fwd = ins.rows_of(reps, c, prev.size)
+        rev = outs.rows_of(reps, c, prev.size) if bidirectional else None
         levels.append(Level(cls, reps, torch.from_numpy(c[reps]), fwd, rev))
     last = levels[-1]
     graph = packed.batch.numpy()
