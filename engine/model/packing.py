@@ -438,9 +438,12 @@ _GRAPH_COLUMNS = (6, 7, 15)
 def _graph_columns(dense: np.ndarray, in_h: np.ndarray, out_h: np.ndarray, node_flops: np.ndarray,
                    base_h: np.ndarray, total: np.ndarray) -> None:
     """Fill the ``_GRAPH_COLUMNS`` of ``dense`` in place, as :func:`_dense_features` computes them."""
-    dense[:, 6] = in_h.astype(np.float64) / base_h
-    dense[:, 7] = out_h.astype(np.float64) / base_h
-    dense[:, 15] = np.where(total > 0, node_flops / np.where(total > 0, total, 1.0), 0.0)
+    dense[:, 6] = in_h / base_h  # int32 / float64: computed in float64, as in _dense_features
+    dense[:, 7] = out_h / base_h
+    if np.all(total > 0):
+        dense[:, 15] = node_flops / total
+    else:
+        dense[:, 15] = np.where(total > 0, node_flops / np.where(total > 0, total, 1.0), 0.0)
 
 
 def pack(cgs: Sequence[CG], cache: FeatureCache | None = DEFAULT_CACHE) -> PackedGraphs:
@@ -463,9 +466,10 @@ def pack(cgs: Sequence[CG], cache: FeatureCache | None = DEFAULT_CACHE) -> Packe
         # graph-independent columns precomputed per vocabulary row, then the per-graph ones
         vt, vf, _, vd = vocab.arrays()
         rows = np.concatenate([a.rows for a in arrays])
-        op = vt[rows, _T_OP].astype(np.int64)
-        dense = vd[rows]
-        _graph_columns(dense, vt[rows, _T_IH], vt[rows, _T_OH], vf[rows], base_h, np.repeat(totals, sizes))
+        op = np.take(vt[:, _T_OP], rows).astype(np.int64)
+        dense = np.take(vd, rows, axis=0)
+        _graph_columns(dense, np.take(vt[:, _T_IH], rows), np.take(vt[:, _T_OH], rows), np.take(vf, rows), base_h,
+                       np.repeat(totals, sizes))
     else:
         table = np.concatenate([a.table for a in arrays])
         op = table[:, _T_OP].astype(np.int64)
