@@ -1,0 +1,71 @@
+"""The hand-designed ImageNet check set: our network definitions reproduce the published
+parameter counts, their CGs are sane at 224 px, and the check runs end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.evaluate import zoo
+from engine.model import default_checkpoint_dir
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_definition_matches_published_parameter_count(name):
+    net = zoo.get(name)
+    module = zoo.build(name)
+    assert all(p.device.type == "meta" for p in module.parameters())  # no weight memory
+    assert sum(p.numel() for p in module.parameters()) == net.params
+    cg = zoo.to_cg(name)
+    assert cg.params == net.params  # the CG owns every parameter exactly once
+    assert cg.meta["top1"] == net.top1 and cg.meta["family"] == "zoo"
+
+
+def test_cgs_have_expected_structure_and_flops():
+    cgs = {n: zoo.to_cg(n) for n in ("resnet50", "mobilenet_v2", "vit_b_16", "shufflenet_v2_x1_0")}
+    # published multiply-accumulates (x2 = FLOPs): ResNet-50 4.09 G, MobileNetV2 0.30 G, ViT-B/16 17.6 G
+    assert cgs["resnet50"].flops / 2e9 == pytest.approx(4.09, rel=0.02)
+    assert cgs["mobilenet_v2"].flops / 2e9 == pytest.approx(0.30, rel=0.03)
+    assert cgs["vit_b_16"].flops / 2e9 == pytest.approx(17.6, rel=0.02)
+    ops = {n: set(cg.op_counts()) for n, cg in cgs.items()}
+    assert "depthwise" in ops["mobilenet_v2"] and "relu6" in ops["mobilenet_v2"]
+    assert {"matmul", "softmax", "layernorm", "gelu"} <= ops["vit_b_16"]
+    assert "other" not in set().union(*ops.values())  # every op maps to the vocabulary
+    assert cgs["shufflenet_v2_x1_0"].op_counts()["concat"] == 16  # one per unit
+    assert cgs["resnet50"].input_node.out_shape == (224, 224, 3)
+
+
+def test_published_accuracies_are_plausible_and_unique_names():
+    assert len(set(zoo.names())) == len(zoo.ZOO) >= 30
+    top1 = np.array([z.top1 for z in zoo.ZOO])
+    assert top1.min() > 50 and top1.max() < 90
+    with pytest.raises(KeyError, match="unknown zoo network 'resnet9'"):
+        zoo.get("resnet9")
+
+
+def test_network_runs_forward_on_real_tensors():
+    torch.manual_seed(0)
+    m = zoo.get("squeezenet1_1").build().eval()
+    with torch.no_grad():
+        assert m(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+@pytest.mark.skipif(not (default_checkpoint_dir() / "weights.safetensors").exists(), reason="no shipped checkpoint")
+def test_check_end_to_end(tmp_path, capsys):
+    out = tmp_path / "zoo.json"
+    rc = zoo.main(["--only", "alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2", "--output", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["n"] == 5 and len(res["networks"]) == 5
+    methods = {r["method"]: r for r in res["metrics"]}
+    assert {"score", "FLOPs", "params", "graph_stats"} <= set(methods)
+    # FLOPs ranking on these five is fixed by the published numbers: check the metric wiring
+    flops = np.array([n["gflops"] for n in res["networks"]])
+    acc = np.array([n["top1"] for n in res["networks"]])
+    from engine.metrics.ranking import srcc
+    assert methods["FLOPs"]["srcc"] == pytest.approx(srcc(acc, flops))
+    assert "SRCC" in capsys.readouterr().out
+    assert zoo.main(["--only", "nope"]) == 2
