@@ -69,3 +69,21 @@ def test_check_end_to_end(tmp_path, capsys):
     assert methods["FLOPs"]["srcc"] == pytest.approx(srcc(acc, flops))
     assert "SRCC" in capsys.readouterr().out
     assert zoo.main(["--only", "nope"]) == 2
+
+
+@pytest.mark.skipif(not (default_checkpoint_dir() / "weights.safetensors").exists(), reason="no shipped checkpoint")
+def test_card_records_the_check_and_keeps_other_keys(tmp_path):
+    import shutil
+
+    from engine.model.predictor import GennapePredictor
+
+    ck = tmp_path / "ck"
+    shutil.copytree(default_checkpoint_dir(), ck)
+    before = json.loads((ck / "model_card.json").read_text())
+    assert zoo.main(["--checkpoint", str(ck), "--only", "alexnet", "resnet18", "resnet50", "mobilenet_v2",
+                     "--card"]) == 0
+    card = json.loads((ck / "model_card.json").read_text())
+    assert {k: v for k, v in card.items() if k != "zoo_check"} == {k: v for k, v in before.items() if k != "zoo_check"}
+    check = card["zoo_check"]
+    assert set(check["metrics"]) >= {"score", "FLOPs", "params"} and "--card" not in check["command"]
+    assert GennapePredictor.load(ck).model_card["zoo_check"] == check  # still a loadable checkpoint

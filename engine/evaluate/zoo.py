@@ -541,11 +541,51 @@ def evaluate(checkpoint: str | Path | None = None, selection: Sequence[str] | No
     return {"source": SOURCE, "n": len(nets), "metrics": rows, "within_kind_srcc": by_kind, "networks": nets_out}
 
 
+def verdict(res: dict) -> str:
+    """One sentence: does ``score`` beat FLOPs and params on SRCC and NDCG@10?"""
+    m = {r["method"]: r for r in res["metrics"]}
+    if "score" not in m:
+        return "no score column"
+    parts = []
+    for base in ("FLOPs", "params"):
+        for key, label in (("srcc", "SRCC"), ("ndcg10", "NDCG@10")):
+            won = m["score"][key] > m[base][key]
+            parts.append(f"{'beats' if won else 'does not beat'} {base} on {label} "
+                         f"({m['score'][key]:.3f} vs {m[base][key]:.3f})")
+    return "score " + "; ".join(parts)
+
+
+def record_in_card(res: dict, checkpoint: str | Path | None, argv: Sequence[str]) -> Path:
+    """Write the check's metrics into ``model_card.json`` of the checkpoint (other keys kept)."""
+    import datetime
+
+    from engine.model import default_checkpoint_dir
+
+    path = (Path(checkpoint) if checkpoint else default_checkpoint_dir()) / "model_card.json"
+    card = json.loads(path.read_text())
+    card["zoo_check"] = {
+        "what": f"zero-shot ranking of {res['n']} hand-designed ImageNet networks (check set, never used for "
+                "training or selection)",
+        "labels": res["source"],
+        "command": "python -m engine.evaluate.zoo " + " ".join(a for a in argv if a != "--card"),
+        "date": datetime.date.today().isoformat(),
+        "metrics": {r["method"]: {k: round(r[k], 4) for k in ("srcc", "kendall", "ndcg10")} for r in res["metrics"]},
+        "within_kind_srcc": {k: {m: round(v, 4) for m, v in d.items()} for k, d in res["within_kind_srcc"].items()},
+        "verdict": verdict(res),
+    }
+    tmp = path.with_name(path.name + ".tmp")  # same format as engine.model.checkpoint writes
+    tmp.write_text(json.dumps(card, indent=2))
+    tmp.replace(path)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m engine.evaluate.zoo", description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     ap.add_argument("--output", default=None, help="write the result as JSON here")
     ap.add_argument("--only", nargs="*", default=None, help="network names (default: all)")
+    ap.add_argument("--card", action="store_true",
+                    help="record the metrics in the checkpoint's model_card.json under 'zoo_check'")
     args = ap.parse_args(argv)
     try:
         res = evaluate(args.checkpoint, args.only)
@@ -556,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'method':<28}{'SRCC':>8}{'KT':>8}{'NDCG@10':>9}")
     for r in res["metrics"]:
         print(f"{r['method']:<28}{r['srcc']:>8.3f}{r['kendall']:>8.3f}{r['ndcg10']:>9.3f}")
+    print(verdict(res))
     kinds = res["within_kind_srcc"]
     if kinds:
         print("\nSRCC within each design family (>= 4 networks): " + ", ".join(
@@ -566,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(res, indent=1))
+    if args.card:
+        record_in_card(res, args.checkpoint, argv if argv is not None else sys.argv[1:])
     return 0 if all(math.isfinite(r["srcc"]) for r in res["metrics"]) else 1
 
 
