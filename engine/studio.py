@@ -127,6 +127,53 @@ def model_card_dict(predictor: Any) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
+def zero_shot_evidence(card: Mapping[str, Any] | None) -> pd.DataFrame:
+    """What the model card measured about ranking *unseen* families, one row per target:
+    ``check, target, n`` then SRCC and NDCG@10 of the shipped ``score``, FLOPs and params, and
+    ``beats_both`` (score above both baselines on both metrics).  Reads the card's
+    leave-one-family-out entries (``ensemble_selection.lofo_member_metrics``) and the
+    hand-designed check (``zoo_check``); empty when the card has neither."""
+    cols = ["check", "target", "score SRCC", "FLOPs SRCC", "params SRCC", "score NDCG@10", "FLOPs NDCG@10",
+            "params NDCG@10", "beats_both"]
+    rows: list[dict[str, Any]] = []
+    card = card or {}
+    sel = card.get("ensemble_selection") if isinstance(card.get("ensemble_selection"), Mapping) else {}
+    lofo = sel.get("lofo_member_metrics") if isinstance(sel.get("lofo_member_metrics"), list) else []
+    by_target: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for r in lofo:
+        if isinstance(r, Mapping) and {"target", "method"} <= set(r):
+            by_target.setdefault(str(r["target"]), {})[str(r["method"])] = r
+    names = {"score": "score", "FLOPs": "flops_baseline", "params": "params_baseline"}
+    for target, methods in by_target.items():
+        if not all(m in methods for m in names.values()):
+            continue
+        row: dict[str, Any] = {"check": "leave one family out", "target": target}
+        for label, m in names.items():
+            row[f"{label} SRCC"] = _num(methods[m].get("srcc"))
+            row[f"{label} NDCG@10"] = _num(methods[m].get("ndcg@10"))
+        rows.append(row)
+    zoo = card.get("zoo_check") if isinstance(card.get("zoo_check"), Mapping) else {}
+    met = zoo.get("metrics") if isinstance(zoo.get("metrics"), Mapping) else {}
+    if all(isinstance(met.get(m), Mapping) for m in names):
+        row = {"check": "hand-designed ImageNet networks", "target": "zoo"}
+        for label in names:
+            row[f"{label} SRCC"] = _num(met[label].get("srcc"))
+            row[f"{label} NDCG@10"] = _num(met[label].get("ndcg10"))
+        rows.append(row)
+    for row in rows:
+        # a missing value (NaN) never counts as beaten
+        row["beats_both"] = bool(all(row[f"score {k}"] > row[f"{b} {k}"] for k in ("SRCC", "NDCG@10")
+                                     for b in ("FLOPs", "params")))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def model_key(predictor: Any) -> str:
     """A short string that identifies a predictor's weights (cache keys, staleness checks):
     an id from the model card, else a hash of its ``state_dict()``."""

@@ -444,3 +444,18 @@ def test_parse_upload_gennape_pickles(shared_data):
         assert out.ok_rows >= 1 and out.errors.empty, out.errors
         part = studio.part_from_upload(out, TinyPredictor())
         assert np.isfinite(part.frame["score"]).all() and (part.frame["flops"] > 0).all()
+
+
+def test_zero_shot_evidence_reads_lofo_and_zoo_entries_and_tolerates_junk():
+    lofo = [{"target": "t1", "method": m, "srcc": s, "ndcg@10": 0.9} for m, s in
+            (("score", 0.8), ("flops_baseline", 0.7), ("params_baseline", 0.75))]
+    lofo.append({"target": "t2", "method": "score", "srcc": 0.1, "ndcg@10": 0.1})  # no baselines: skipped
+    ev = studio.zero_shot_evidence({"ensemble_selection": {"lofo_member_metrics": lofo + ["junk", {"x": 1}]}})
+    assert list(ev["target"]) == ["t1"]
+    assert ev["score SRCC"].iloc[0] == 0.8 and not ev["beats_both"].iloc[0]  # NDCG ties the baselines
+    assert studio.zero_shot_evidence(None).empty and studio.zero_shot_evidence({"zoo_check": 3}).empty
+    zoo = {"metrics": {"score": {"srcc": 0.6, "ndcg10": 0.9}, "FLOPs": {"srcc": 0.5, "ndcg10": 0.8},
+                       "params": {"srcc": "bad", "ndcg10": 0.7}}}
+    ev = studio.zero_shot_evidence({"zoo_check": zoo})
+    assert ev["check"].iloc[0] == "hand-designed ImageNet networks" and np.isnan(ev["params SRCC"].iloc[0])
+    assert not ev["beats_both"].iloc[0]  # a missing baseline value never counts as beaten

@@ -241,3 +241,19 @@ def test_rankings_rank_by_a_member(shared_ws):
 def test_ranking_metrics_unknown_column(shared_ws):
     with pytest.raises(ValueError, match="no column 'member_nope'"):
         studio.ranking_metrics(shared_ws, column="member_nope")
+
+
+def test_home_shows_zero_shot_evidence_from_the_model_card(shared_ws):
+    pred = TinyPredictor()
+    lofo = [{"target": "famA", "method": m, "srcc": s, "ndcg@10": n}
+            for m, s, n in (("score", 0.7, 0.95), ("flops_baseline", 0.6, 0.9), ("params_baseline", 0.65, 0.92))]
+    pred.model_card = {"model": "tiny", "ensemble_selection": {"lofo_member_metrics": lofo},
+                       "zoo_check": {"metrics": {"score": {"srcc": 0.4, "ndcg10": 0.8},
+                                                 "FLOPs": {"srcc": 0.5, "ndcg10": 0.9},
+                                                 "params": {"srcc": 0.3, "ndcg10": 0.7}}}}
+    at = make_app(shared_ws, predictor=pred)
+    at.run()
+    assert not at.exception, at.exception
+    table = table_with(at, "beats_both")
+    assert list(table["target"]) == ["famA", "zoo"] and list(table["beats_both"]) == [True, False]
+    assert any("rank by FLOPs as well" in c.value for c in at.caption)

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import cached
+from engine import studio
 from engine.report import GLOSSARY
 
 st.title("GENNAPE Studio")
@@ -42,6 +43,16 @@ with left:
                 scalars[key] = ", ".join(str(v) for v in card[key])
         st.dataframe(pd.DataFrame({"field": list(scalars), "value": [str(v) for v in scalars.values()]}),
                      hide_index=True, key="home_model_card")
+        evidence = studio.zero_shot_evidence(card)
+        if len(evidence):
+            st.markdown("**How far to trust the score on families it never saw** (measured by the checkpoint's "
+                        "own commands; `beats_both` = above FLOPs and params on SRCC and NDCG@10)")
+            st.dataframe(evidence, hide_index=True, key="home_zero_shot",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in evidence.columns if "SRCC" in c or "NDCG" in c})
+            if not evidence["beats_both"].all():
+                st.caption("Where `beats_both` is false, rank by FLOPs as well, or fine-tune on a few labelled "
+                           "architectures of your family (Fine-tune page).")
         with st.expander("Full model card"):
             st.json(card, expanded=False)
     elif pred is not None:
