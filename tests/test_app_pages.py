@@ -257,3 +257,24 @@ def test_home_shows_zero_shot_evidence_from_the_model_card(shared_ws):
     table = table_with(at, "beats_both")
     assert list(table["target"]) == ["famA", "zoo"] and list(table["beats_both"]) == [True, False]
     assert any("rank by FLOPs as well" in c.value for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def zoo_ws(shared_ws):
+    from engine.data import load
+
+    ds = load("zoo_imagenet", with_cgs=False)
+    part = studio.part_from_dataset(ds, source="benchmark", prefix="zoo_imagenet", predictor=TinyPredictor())
+    return studio.extend(shared_ws, part)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.url_path for p in PAGES])
+def test_every_page_renders_with_the_hand_designed_zoo_selected(page, zoo_ws):
+    """The zoo's family ("zoo") is not a search-space family: every page must cope with it."""
+    rows = zoo_ws.frame[zoo_ws.frame["family"] == "zoo"]
+    assert len(rows) == 31 and np.isfinite(rows["label"].to_numpy(dtype=float)).all()
+    at = make_app(zoo_ws, **{state.SELECTED: rows["id"].iloc[11]})  # resnet50
+    at.run()
+    goto(at, page.script)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

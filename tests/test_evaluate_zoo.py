@@ -87,3 +87,18 @@ def test_card_records_the_check_and_keeps_other_keys(tmp_path):
     check = card["zoo_check"]
     assert set(check["metrics"]) >= {"score", "FLOPs", "params"} and "--card" not in check["command"]
     assert GennapePredictor.load(ck).model_card["zoo_check"] == check  # still a loadable checkpoint
+
+
+def test_zoo_is_a_built_in_dataset_but_not_a_training_source(tmp_path):
+    from engine.data import SHARED_NAMES, available, load
+
+    infos = {i.name: i for i in available(tmp_path / "no-data-here")}
+    info = infos["zoo_imagenet"]
+    assert info.present and info.count == 31 and info.family == "zoo"
+    ds = load("zoo_imagenet", tmp_path / "no-data-here")
+    assert list(ds.frame["id"][:2]) == ["alexnet", "vgg11"] and ds.num_labelled == 31
+    assert ds.provenance.dataset == "ImageNet-1K" and "never used for training" in ds.provenance.notes
+    assert (ds.frame["params"].to_numpy() == ds.frame["published_params"].to_numpy()).all()
+    # a check set must not be reachable by the training commands' dataset names
+    from engine.train.data import FAMILY_DATASETS
+    assert "zoo_imagenet" not in SHARED_NAMES and "zoo_imagenet" not in FAMILY_DATASETS

@@ -38,8 +38,10 @@ def _score_kwargs() -> dict:
 # --- benchmark datasets --------------------------------------------------------------------------
 bench, samples, uploads = st.tabs(["Benchmark datasets", "Generate samples", "Upload"])
 with bench:
-    st.markdown("Labelled benchmark datasets: the embedded NAS-Bench-201 labels and any reference folders "
-                "configured on this machine (`GENNAPE_DATA_DIR`).")
+    st.markdown("Labelled benchmark datasets: the embedded NAS-Bench-201 labels, 31 hand-designed ImageNet "
+                "networks with their published top-1 (`zoo_imagenet`: see how the score ranks real-world "
+                "networks it never saw) and any reference folders configured on this machine "
+                "(`GENNAPE_DATA_DIR`).")
     try:
         from engine.data import available
 

@@ -386,6 +386,7 @@ class _Entry:
     provenance: Callable[[], Provenance]
     loader: Callable[..., ArchDataset]
     description: str = ""
+    built_in: str = ""  # where a dataset that ships with the code lives (no file, always present)
 
 
 def _catalogue() -> list[_Entry]:
@@ -423,7 +424,24 @@ def _catalogue() -> list[_Entry]:
             "nb301_naslib", "nb301", _data_dir(data_dir) / "nb301/naslib_zc_nasbench301.json", "cifar10", None,
             nb301_spec_from_naslib, _nb301_provenance(), **_kw(kw)),
         "NASLib sample with zero-cost proxies (surrogate labels)"))
+    out.append(_Entry(
+        "zoo_imagenet", "zoo", "", 31, _zoo_provenance,
+        lambda data_dir=None, **kw: _zoo_dataset(kw.get("callback")),
+        "31 hand-designed ImageNet networks (ResNet, VGG, MobileNet, ViT, ...) with published top-1: "
+        "a zero-shot check set, never for training", built_in="engine/evaluate/zoo.py"))
     return out
+
+
+def _zoo_provenance() -> Provenance:
+    from engine.evaluate import zoo
+
+    return zoo.provenance()
+
+
+def _zoo_dataset(callback: Callback | None = None) -> ArchDataset:
+    from engine.evaluate import zoo
+
+    return zoo.dataset(callback=callback)
 
 
 def _kw(kw: dict[str, Any]) -> dict[str, Any]:
@@ -549,6 +567,8 @@ def _memo_count(path: Path, what: str, fn: Callable[[], int | None]) -> int | No
 
 def _count_entry(e: _Entry, root: Path) -> int | None:
     """Actual row count of a present catalogue entry (memoised by file size / mtime)."""
+    if e.built_in:
+        return e.count
     if not e.relpath:
         key = e.name.removeprefix("nb201_")
         path = default_location(key)
@@ -595,7 +615,9 @@ def available(data_dir: str | Path | None = None) -> list[DatasetInfo]:
     root = _data_dir(data_dir)
     out: list[DatasetInfo] = []
     for e in _catalogue():
-        if e.relpath:
+        if e.built_in:
+            present, location = True, e.built_in
+        elif e.relpath:
             path = root / e.relpath
             present, location = path.exists(), str(path)
         else:

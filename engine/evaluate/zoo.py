@@ -499,6 +499,32 @@ def cgs(selection: Sequence[str] | None = None) -> list[CG]:
     return [to_cg(n) for n in (selection or names())]
 
 
+def provenance():
+    from engine.data import Provenance
+
+    return Provenance(dataset="ImageNet-1K", metric="top-1 accuracy", split="validation", source=SOURCE,
+                      notes="published numbers of pretrained weights from different training recipes; "
+                            "a check set for zero-shot ranking, never used for training or model selection")
+
+
+def dataset(selection: Sequence[str] | None = None, callback=None):
+    """The check set as an :class:`engine.data.ArchDataset` (family ``zoo``, ids = network names,
+    columns ``kind`` and ``published_params``), e.g. for the app's Data page."""
+    from engine.data import ArchDataset
+    from engine.train.callbacks import notify
+
+    nets = [get(n) for n in (selection or names())]
+    graphs = []
+    for i, z in enumerate(nets):
+        notify(callback, "zoo", i, len(nets))
+        graphs.append(to_cg(z.name))
+    notify(callback, "zoo", len(nets), len(nets))
+    return ArchDataset.from_cgs("zoo_imagenet", graphs, [z.top1 for z in nets], provenance(), family="zoo",
+                                ids=[z.name for z in nets],
+                                extras={"kind": [z.kind for z in nets], "published_params": [z.params for z in nets]},
+                                location="engine/evaluate/zoo.py")
+
+
 # ---------------------------------------------------------------------------------------------
 # the check
 # ---------------------------------------------------------------------------------------------
