@@ -761,6 +761,23 @@ def default_asset_path() -> Path:
     return assets_dir() / DEFAULT_ASSET
 
 
+#: what each shipped example file is (``assets/demo``, written by ``python -m engine demo-files``)
+DEMO_FILES = {
+    "mixed_specs.jsonl": "24 unlabelled specs from six families",
+    "nb201_cifar10_60.csv": "60 NB-201 cells with CIFAR-10 labels (enough to fine-tune with k = 50)",
+    "hand_designed_cgs.jsonl": "CGs of 6 hand-designed ImageNet networks with published top-1",
+    "small_cnn.onnx": "a small CIFAR CNN as an ONNX file",
+}
+
+
+def demo_files() -> dict[str, Path]:
+    """The example input files present in ``assets/demo`` (name -> path), in :data:`DEMO_FILES` order."""
+    from engine.paths import assets_dir
+
+    folder = assets_dir() / "demo"
+    return {name: folder / name for name in DEMO_FILES if (folder / name).is_file()}
+
+
 # ---------------------------------------------------------------------------------------------
 # queries used by the pages
 # ---------------------------------------------------------------------------------------------

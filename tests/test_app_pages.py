@@ -278,3 +278,21 @@ def test_every_page_renders_with_the_hand_designed_zoo_selected(page, zoo_ws):
     goto(at, page.script)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def test_example_files_load_through_the_upload_path(shared_ws):
+    assert list(studio.demo_files()) == list(studio.DEMO_FILES)  # every example ships
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    assert at.button(key="data_example_go").disabled  # nothing chosen yet
+    n0 = len(shared_ws)
+    for name, rows in (("nb201_cifar10_60.csv", 60), ("small_cnn.onnx", 1)):
+        at.selectbox(key="data_example_pick").set_value(name).run()
+        at.button(key="data_example_go").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        added = at.session_state[state.WORKSPACE].frame
+        added = added[added["id"].str.startswith(f"upload:{name}:")]
+        assert len(added) == rows and np.isfinite(added["score"]).all()
+    assert [u.filename for u in at.session_state[state.UPLOADS]] == ["nb201_cifar10_60.csv", "small_cnn.onnx"]
+    assert len(at.session_state[state.WORKSPACE]) == n0 + 61

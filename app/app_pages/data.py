@@ -110,24 +110,32 @@ with uploads:
         "- **CG JSON** (as written by GENNAPE Studio) or the GENNAPE authors' files (`.json`, `.pkl`).")
     files = st.file_uploader("Upload architectures", type=list(studio.UPLOAD_TYPES), accept_multiple_files=True,
                              key="data_uploader")
+    incoming = [(f.name, f.getvalue()) for f in files or []]
+    examples = studio.demo_files()
+    if examples:
+        c = st.columns([3, 1], vertical_alignment="bottom")
+        example = c[0].selectbox("…or try an example file", list(examples), index=None,
+                                 format_func=lambda n: f"{n} — {studio.DEMO_FILES[n]}",
+                                 placeholder="choose an example file", key="data_example_pick")
+        if c[1].button("Load example", key="data_example_go", disabled=example is None):
+            incoming.append((example, examples[example].read_bytes()))
     log = list(state.get(state.UPLOADS))
     seen = {getattr(u, "signature", None) for u in log}
-    for f in files or []:
-        raw = f.getvalue()
-        sig = (f.name, len(raw), hashlib.sha1(raw).hexdigest())
+    for fname, raw in incoming:
+        sig = (fname, len(raw), hashlib.sha1(raw).hexdigest())
         if sig in seen:
             continue
-        with st.status(f"Reading {f.name}…", expanded=True) as status:
+        with st.status(f"Reading {fname}…", expanded=True) as status:
             bar = st.progress(0.0)
-            outcome = studio.parse_upload(raw, f.name)
+            outcome = studio.parse_upload(raw, fname)
             try:
-                prefix = f"upload:{f.name}"
+                prefix = f"upload:{fname}"
                 if cached.workspace().frame["id"].str.startswith(prefix + ":").any():  # same name, new content
-                    prefix = f"upload:{f.name}#{sig[2][:6]}"
+                    prefix = f"upload:{fname}#{sig[2][:6]}"
                 part = studio.part_from_upload(outcome, callback=StreamlitProgress(bar), prefix=prefix,
                                                **_score_kwargs())
                 if len(part):
-                    _add(part, f.name)
+                    _add(part, fname)
             except Exception as exc:  # noqa: BLE001 - the session keeps its other data
                 outcome.errors = pd.concat([outcome.errors, pd.DataFrame(
                     [{"row": None, "field": "file", "reason": f"could not score the architectures: {exc}"}])],
