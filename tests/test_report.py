@@ -92,3 +92,15 @@ def test_report_without_scores_or_labels():
     doc = report_html(bare, {})
     assert "No scores" in doc and "No architecture in this workspace has a true accuracy label" in doc
     assert external_references(doc) == [] and "plotly.js v" not in doc
+
+
+def test_report_carries_the_zero_shot_evidence_of_the_model_card():
+    import dataclasses
+
+    ws = tiny_workspace(10)
+    card = {"model": "tiny", "zoo_check": {"metrics": {"score": {"srcc": 0.44, "ndcg10": 0.83},
+                                                       "FLOPs": {"srcc": 0.55, "ndcg10": 0.88},
+                                                       "params": {"srcc": 0.26, "ndcg10": 0.74}}}}
+    doc = report_html(dataclasses.replace(ws, model_card=card), {})
+    assert "How far to trust the score" in doc and "hand-designed ImageNet networks" in doc and "0.55" in doc
+    assert "How far to trust the score" not in report_html(ws, {})  # no evidence in the card: no table

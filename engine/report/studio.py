@@ -98,6 +98,13 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     sec = rep.section("The model")
     sec.text("The model card of the checkpoint that produced the scores.")
     sec.facts(card or {"model": "no model card available"})
+    from engine.studio import zero_shot_evidence
+
+    evidence = zero_shot_evidence(ws.model_card)
+    if len(evidence):
+        sec.table(evidence.round(3), "How far to trust the score on families it never saw, as measured by the "
+                  "checkpoint's own commands: leave-one-family-out on the labelled CIFAR families and a check on "
+                  "hand-designed ImageNet networks. beats_both = score above FLOPs and params on SRCC and NDCG@10.")
 
     sec = rep.section("Data and label provenance")
     prov = _provenance_table(ws)
