@@ -69,6 +69,8 @@ def test_check_end_to_end(tmp_path, capsys):
     assert methods["FLOPs"]["srcc"] == pytest.approx(srcc(acc, flops))
     assert "SRCC" in capsys.readouterr().out
     assert zoo.main(["--only", "nope"]) == 2
+    assert zoo.main(["--only", "alexnet", "--checkpoint", str(tmp_path / "missing")]) == 2
+    assert "checkpoint folder not found" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not (default_checkpoint_dir() / "weights.safetensors").exists(), reason="no shipped checkpoint")

@@ -618,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, ValueError) as exc:  # a missing or unreadable checkpoint
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"{res['n']} hand-designed ImageNet networks; labels: {res['source']}")
     print(f"{'method':<28}{'SRCC':>8}{'KT':>8}{'NDCG@10':>9}")
     for r in res["metrics"]:
