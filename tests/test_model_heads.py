@@ -148,3 +148,21 @@ def test_sample_pairs_within_groups():
     assert torch.all((small[:, 0] % 3) == (small[:, 1] % 3))
     with pytest.raises(ValueError, match="groups has 3 entries"):
         sample_pairs(y, 10, 0.0, g, torch.zeros(3))
+
+
+def test_linear_calibration_within_groups_keeps_the_order():
+    import numpy as np
+
+    # two families: within each, a higher score means higher accuracy; the family with higher
+    # scores has lower accuracies overall, so a pooled fit has a negative slope
+    s = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 12.0])
+    t = np.array([90.0, 91.0, 92.0, 70.0, 71.0, 72.0])
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    a_pooled, _ = linear_calibration(s, t)
+    a, b = linear_calibration(s, t, groups)
+    assert a == pytest.approx(1.0) and b == pytest.approx(t.mean() - s.mean())
+    # a non-positive slope never turns the member constant: order kept, tiny spread
+    assert 0 < a_pooled < 1e-2
+    pred = a_pooled * s
+    assert np.all(np.diff(pred) > 0)
+    assert linear_calibration(np.ones(4), t[:4]) == (0.0, pytest.approx(t[:4].mean()))

@@ -342,7 +342,8 @@ class GennapePredictor:
                                                  min_gap=gap, groups=g_pair)
                 with torch.no_grad():
                     g = self.pairwise[name](h_tr, u_tr if use_fcm else None).numpy()
-                self.pair_calibration[name] = linear_calibration(g, y_pair.numpy())
+                self.pair_calibration[name] = linear_calibration(
+                    g, y_pair.numpy(), None if g_pair is None else g_pair.numpy())
             timings["pairwise_s"] = time.perf_counter() - t0
 
             # 6. k-GNN baseline ----------------------------------------------------------------------
