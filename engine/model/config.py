@@ -34,7 +34,7 @@ class EncoderConfig:
     bidirectional: bool = False      # also pass messages along reversed edges (no clear gain measured; +30% cost)
     readout: str = "mean"            # "mean" | "meanmax" (concatenate mean and max pooling)
     dropout: float = 0.1             # node-state dropout: the two contrastive "views"
-    drop_features: tuple[str, ...] = ()  # feature_names() columns zeroed (robustness ablations)
+    drop_features: tuple[str, ...] = ()  # feature_names() columns zeroed; the shipped checkpoint drops in_h/in_w/out_h/out_w (scale-free)
 
 
 @dataclass(frozen=True)
