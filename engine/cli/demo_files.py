@@ -37,9 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _jsonable(spec):
-    if isinstance(spec, tuple):
-        return [_jsonable(v) for v in spec]
-    if isinstance(spec, list):
+    if isinstance(spec, tuple | list):
         return [_jsonable(v) for v in spec]
     if isinstance(spec, dict):
         return {str(k): _jsonable(v) for k, v in spec.items()}

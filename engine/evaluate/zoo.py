@@ -133,9 +133,10 @@ _VGG = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2), 16: (2, 2, 3, 3, 3), 19: (2, 2
 class _Classifier(nn.Sequential):
     """The AlexNet / VGG fully connected classifier (dropout, 4096, 4096, 1000)."""
 
-    def __init__(self, cin: int, last_dropout: bool = False) -> None:
+    def __init__(self, cin: int, dropout_first: bool = False) -> None:
+        # AlexNet: dropout, linear, relu, dropout, linear, relu, linear
         layers = [nn.Dropout(0.5), nn.Linear(cin, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU()]
-        if not last_dropout:  # VGG: linear, relu, dropout, linear, relu, dropout, linear
+        if not dropout_first:  # VGG: linear, relu, dropout, linear, relu, dropout, linear
             layers = [nn.Linear(cin, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
                       nn.Dropout(0.5)]
         super().__init__(*layers, nn.Linear(4096, 1000))
@@ -169,7 +170,7 @@ class AlexNet(nn.Module):
             nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
             nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2))
         self.pool = nn.AdaptiveAvgPool2d(6)
-        self.classifier = _Classifier(256 * 36, last_dropout=True)
+        self.classifier = _Classifier(256 * 36, dropout_first=True)
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
