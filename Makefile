@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= ../shared/data
 
-.PHONY: run test install lint bench evaluate clean browser
+.PHONY: run test install lint bench evaluate checks clean browser
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11) on PATH"; exit 1; }
@@ -38,6 +38,12 @@ bench: $(STAMP)
 
 evaluate: $(STAMP)
 	$(BIN)/python -m engine evaluate --config configs/evaluate_default.json
+
+# the shipped checkpoint's zero-shot checks: input-size shift (NB-201 at 16/32/224 px) and
+# 31 hand-designed ImageNet networks with published top-1 (a check set, never for selection)
+checks: $(STAMP)
+	$(BIN)/python -m engine.evaluate.shift --output runs/shift/shift.json
+	$(BIN)/python -m engine.evaluate.zoo --output runs/zoo/zoo.json
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
