@@ -296,3 +296,19 @@ def test_example_files_load_through_the_upload_path(shared_ws):
         assert len(added) == rows and np.isfinite(added["score"]).all()
     assert [u.filename for u in at.session_state[state.UPLOADS]] == ["nb201_cifar10_60.csv", "small_cnn.onnx"]
     assert len(at.session_state[state.WORKSPACE]) == n0 + 61
+
+
+def test_finetune_on_the_hand_designed_zoo_with_few_held_out(zoo_ws):
+    """31 labelled networks, k = 25: fewer held-out networks than the evaluation slider's minimum."""
+    at = make_app(zoo_ws)
+    at.run()
+    goto(at, "finetune.py")
+    at.selectbox(key="ft_family").set_value("zoo").run()
+    at.slider(key="ft_k").set_value(25).run()
+    at.slider(key="ft_epochs").set_value(2).run()
+    at.button(key="ft_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    out = at.session_state[state.FINETUNE]
+    assert len(out.train_ids) == 25 and len(out.eval_ids) == 6  # every other zoo network is held out
+    assert not set(out.train_ids) & set(out.eval_ids)
