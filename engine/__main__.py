@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(commands[args.command.replace("-", "_")].run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:  # user-facing input errors
+    except (ValueError, OSError, KeyError) as exc:  # user-facing input errors (bad values, paths, names)
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -35,3 +35,11 @@ def test_cli_predict_on_the_examples(tmp_path):
         assert main(["predict", "--input", str(studio.demo_files()[name]), "--output", str(out)]) == 0
         frame = pd.read_csv(out)
         assert len(frame) == rows and frame["score"].notna().all()
+
+
+def test_demo_files_into_an_unwritable_place_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["demo-files", "--output", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
