@@ -39,6 +39,9 @@ GLOSSARY = {
     "regret@1": "accuracy lost by picking the top-scored architecture instead of the true best (percent points)",
     "graph stats": "a ranker learned across benchmark families on four whole-graph numbers (FLOPs, params, "
                    "nodes, weighted layers), each measured relative to its spread in the ranked set",
+    "member columns": "each ensemble member's own prediction in accuracy points; only its order is meaningful "
+                      "outside the labelled families' range (the Eq. 5 members, CL+T and CL+FCM+T, multiply by a "
+                      "FLOPs factor and exceed 100 for ImageNet-sized networks)",
     "FLOPs": "2 x multiply-accumulates of convolutions, linear layers and matrix products for one input",
     "FCM cluster / membership": "Fuzzy C-Means soft assignment of the embedding to clusters of known architectures",
     "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters (unfamiliar architecture)",
