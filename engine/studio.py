@@ -129,7 +129,7 @@ def model_card_dict(predictor: Any) -> dict[str, Any]:
 
 def zero_shot_evidence(card: Mapping[str, Any] | None) -> pd.DataFrame:
     """What the model card measured about ranking *unseen* families, one row per target:
-    ``check, target, n`` then SRCC and NDCG@10 of the shipped ``score``, FLOPs and params, and
+    ``check, target`` then SRCC and NDCG@10 of the shipped ``score``, FLOPs and params, and
     ``beats_both`` (score above both baselines on both metrics).  Reads the card's
     leave-one-family-out entries (``ensemble_selection.lofo_member_metrics``) and the
     hand-designed check (``zoo_check``); empty when the card has neither."""

@@ -104,3 +104,10 @@ def test_zoo_is_a_built_in_dataset_but_not_a_training_source(tmp_path):
     # a check set must not be reachable by the training commands' dataset names
     from engine.train.data import FAMILY_DATASETS
     assert "zoo_imagenet" not in SHARED_NAMES and "zoo_imagenet" not in FAMILY_DATASETS
+
+
+def test_output_to_an_unwritable_place_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert zoo.main(["--only", "alexnet", "resnet18", "--output", str(blocker / "zoo.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err

@@ -166,3 +166,12 @@ def test_linear_calibration_within_groups_keeps_the_order():
     pred = a_pooled * s
     assert np.all(np.diff(pred) > 0)
     assert linear_calibration(np.ones(4), t[:4]) == (0.0, pytest.approx(t[:4].mean()))
+
+
+def test_linear_calibration_constant_within_groups_keeps_the_order():
+    import numpy as np
+
+    s = np.array([0.0, 0.0, 5.0, 5.0])  # constant inside each group, different between them
+    t = np.array([80.0, 82.0, 90.0, 92.0])
+    a, _ = linear_calibration(s, t, np.array([0, 0, 1, 1]))
+    assert 0 < a < 1e-2

@@ -103,8 +103,8 @@ def run() -> dict:
     t = time.perf_counter()
     pack(cgs, cache=None)
     pack_rate = n / (time.perf_counter() - t)
-    print(f"predict: cold {cold:,.0f} CGs/s (best of 3 more cold calls {cold_repeat:,.0f}), warm {warm:,.0f} CGs/s, pre-packed {prepacked:,.0f} CGs/s "
-          f"(feature packing alone {pack_rate:,.0f} CGs/s)")
+    print(f"predict: cold {cold:,.0f} CGs/s (best of 3 more cold calls {cold_repeat:,.0f}), warm {warm:,.0f} CGs/s, "
+          f"pre-packed {prepacked:,.0f} CGs/s (feature packing alone {pack_rate:,.0f} CGs/s)")
 
     acc = np.linspace(85, 93, 50) + np.random.default_rng(0).normal(0, 0.3, 50)
     t = time.perf_counter()
@@ -128,7 +128,8 @@ def run() -> dict:
     kgnn_epoch = (time.perf_counter() - t) / sub * N_REFERENCE
     print(f"per epoch on {N_REFERENCE:,} CGs (extrapolated from {sub}): contrastive {cl_epoch:.0f} s, "
           f"k-GNN {kgnn_epoch:.0f} s; spectra once {spec_s:.0f} s")
-    return {"predict_cold_cgs_per_s": cold, "predict_cold_repeat_cgs_per_s": cold_repeat, "predict_warm_cgs_per_s": warm, "predict_prepacked_cgs_per_s": prepacked,
+    return {"predict_cold_cgs_per_s": cold, "predict_cold_repeat_cgs_per_s": cold_repeat,
+            "predict_warm_cgs_per_s": warm, "predict_prepacked_cgs_per_s": prepacked,
             "pack_cgs_per_s": pack_rate, "mean_nodes": nodes, "finetune_50_s": ft_s,
             "contrastive_epoch_s_15k": cl_epoch, "kgnn_epoch_s_15k": kgnn_epoch, "spectra_s_15k": spec_s,
             "threads": threads, "cgs": kind, "predictor": origin}

@@ -21,10 +21,11 @@ the SRCC columns are in-family numbers; the agreement columns are what this chec
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from engine.evaluate._io import write_json
 
 RENDERINGS = {"32px/10": {}, "16px/120": {"input_hw": 16, "num_classes": 120},
               "224px/1000": {"input_hw": 224, "num_classes": 1000}}
@@ -86,8 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in res["rows"]:
         print(f"{r['method']:<18}" + "".join(f"{r[k]:>{width}.3f}" for k in keys))
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(res, indent=1))
+        try:
+            write_json(args.output, res)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from engine.evaluate._io import write_json
 from engine.graphs.cg import CG
 
 SOURCE = ("torchvision model documentation (https://pytorch.org/vision/stable/models.html), "
@@ -277,22 +278,40 @@ class _MBConv(nn.Module):
         return x + self.f(x) if self.residual else self.f(x)
 
 
-class MobileNetV2(nn.Module):
-    def __init__(self) -> None:
+class _InvertedResidualNet(nn.Module):
+    """stem conv -> stages of :class:`_MBConv` -> 1x1 conv to 1280 -> pooled linear head.
+
+    ``stages``: ``(expand, kernel, stride, out, repeats)``; the first block of a stage strides.
+    ``se``: squeeze width from a block's input channels (0 = no squeeze-excite)."""
+
+    def __init__(self, act: type[nn.Module], stages, se: Callable[[int], int] = lambda cin: 0,
+                 **block_kw) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_cbr(3, 32, 3, 2, act=nn.ReLU6)]
+        layers: list[nn.Module] = [_cbr(3, 32, 3, 2, act=act)]
         cin = 32
-        for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                           (6, 320, 1, 1)):
+        for e, k, s, c, n in stages:
             for j in range(n):
-                layers.append(_MBConv(cin, cin * t, c, 3, s if j == 0 else 1, nn.ReLU6))
+                layers.append(_MBConv(cin, cin * e, c, k, s if j == 0 else 1, act, se=se(cin), **block_kw))
                 cin = c
-        layers.append(_cbr(cin, 1280, 1, act=nn.ReLU6))
+        layers.append(_cbr(cin, 1280, 1, act=act))
         self.features = nn.Sequential(*layers)
         self.head = _Head(1280, dropout=0.2)
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+class MobileNetV2(_InvertedResidualNet):
+    def __init__(self) -> None:
+        super().__init__(nn.ReLU6, ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 3, 2, 32, 3), (6, 3, 2, 64, 4),
+                                    (6, 3, 1, 96, 3), (6, 3, 2, 160, 3), (6, 3, 1, 320, 1)))
+
+
+class EfficientNetB0(_InvertedResidualNet):
+    def __init__(self) -> None:
+        super().__init__(nn.SiLU, ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                                   (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)),
+                         se=lambda cin: max(1, cin // 4), gate=nn.Sigmoid, se_act=nn.SiLU)
 
 
 # (kernel, expanded, out, squeeze-excite, hardswish, stride) per block
@@ -324,25 +343,6 @@ class MobileNetV3(nn.Module):
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
-
-
-class EfficientNetB0(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [_cbr(3, 32, 3, 2, act=nn.SiLU)]
-        cin = 32
-        for e, k, s, c, n in ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
-                              (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)):
-            for j in range(n):
-                layers.append(_MBConv(cin, cin * e, c, k, s if j == 0 else 1, nn.SiLU, se=max(1, cin // 4),
-                                      gate=nn.Sigmoid, se_act=nn.SiLU))
-                cin = c
-        layers.append(_cbr(cin, 1280, 1, act=nn.SiLU))
-        self.features = nn.Sequential(*layers)
-        self.head = _Head(1280, dropout=0.2)
-
-    def forward(self, x):
-        return self.head(self.features(x))
 
 
 # --- ShuffleNetV2 ----------------------------------------------------------------------------
@@ -635,8 +635,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in res["metrics"]:
             print(f"{r['method']:<28}" + "".join(f"{kinds[k][r['method']]:>12.3f}" for k in kinds))
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(res, indent=1))
+        try:
+            write_json(args.output, res)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc}", file=sys.stderr)
+            return 2
     if args.card:
         record_in_card(res, args.checkpoint, argv if argv is not None else sys.argv[1:])
     return 0 if all(math.isfinite(r["srcc"]) for r in res["metrics"]) else 1

@@ -195,10 +195,10 @@ def linear_calibration(score: np.ndarray, target: np.ndarray, groups: np.ndarray
         t_c = t - (np.bincount(inv, t) / counts)[inv]
     else:
         s_c, t_c = s - s.mean(), t - t.mean()
-    sv = float((s_c * s_c).mean())
-    if sv <= 1e-18 or float(s.var()) <= 1e-18:
+    if float(s.var()) <= 1e-18:
         return 0.0, float(t.mean())
-    a = float((s_c * t_c).mean() / sv)
+    sv = float((s_c * s_c).mean())  # 0 when the score is constant within every group: no slope to fit
+    a = float((s_c * t_c).mean() / sv) if sv > 1e-18 else 0.0
     if not a > 0.0:
         a = 1e-3 * (float(t.std()) or 1.0) / float(np.sqrt(s.var()))
     return a, float(t.mean() - a * s.mean())
