@@ -21,6 +21,8 @@ Frame columns (see :data:`CORE_COLUMNS`): ``id`` (unique in the workspace), ``na
 ``dataset``, ``provenance`` (one-line label provenance), ``label`` (accuracy %, NaN if unknown),
 ``flops``, ``params``, ``score``, ``cluster`` (-1 when unscored), ``entropy`` (normalised FCM
 membership entropy in [0, 1]; high = the architecture sits between clusters, i.e. unfamiliar),
+``novelty`` (embedding distance to the nearest FCM centroid over the training CGs' 99th percentile,
+:mod:`engine.model.domain`: > 1 = outside the checkpoint's training domain; NaN if unknown),
 ``tsne_x``/``tsne_y``/``pca_x``/``pca_y``; then ``membership_<j>`` and ``member_<name>`` columns.
 """
 
@@ -49,12 +51,13 @@ WORKSPACE_VERSION = 1
 DEFAULT_ASSET = "default_workspace.npz"
 SOURCES = ("benchmark", "sample", "upload")
 STRING_COLUMNS = ("id", "name", "family", "spec", "source", "dataset", "provenance")
-NUMERIC_COLUMNS = ("label", "flops", "params", "score", "cluster", "entropy", "tsne_x", "tsne_y", "pca_x", "pca_y")
+NUMERIC_COLUMNS = ("label", "flops", "params", "score", "cluster", "entropy", "novelty", "tsne_x", "tsne_y", "pca_x",
+                   "pca_y")
 CORE_COLUMNS = STRING_COLUMNS + NUMERIC_COLUMNS
 MEMBERSHIP_PREFIX = "membership_"
 MEMBER_PREFIX = "member_"
 #: predictor output columns that are not ensemble-member scores
-_NOT_MEMBERS = {"score", "flops", "params", "cluster", "id", "row", "entropy"}
+_NOT_MEMBERS = {"score", "flops", "params", "cluster", "id", "row", "entropy", "novelty"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,6 +106,22 @@ def membership_entropy(u: np.ndarray) -> np.ndarray:
     h = -(p * np.log(p)).sum(axis=1) / math.log(u.shape[1])
     h[~np.isfinite(u).all(axis=1)] = np.nan
     return np.clip(h, 0.0, 1.0)
+
+
+def novelty_verdict(novelty: float) -> str:
+    """One sentence on what an architecture's ``novelty`` means for its score.
+
+    >>> novelty_verdict(0.4).startswith("Inside")
+    True
+    """
+    if not np.isfinite(novelty):
+        return "Novelty is unknown: the model has no training-domain reference."
+    if novelty <= 1.0:
+        return ("Inside the training domain: as close to a cluster as most training architectures, so the learned "
+                "members' validation numbers apply.")
+    return (f"Outside the training domain ({novelty:.1f}x the distance that 99% of the training architectures stay "
+            "within): the learned members extrapolate here. The score's FLOPs, params and graph-statistics "
+            "members do not read the embedding; the Home page's evidence table says how far to trust them.")
 
 
 def model_card_dict(predictor: Any) -> dict[str, Any]:
@@ -328,7 +347,7 @@ def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = None,
               chunk: int | None = None, reference: Any = None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Run ``predictor`` over ``cgs``: a frame with ``score``, ``cluster``, ``entropy``,
-    ``membership_<j>`` and ``member_<name>`` columns, and the ``(n, d)`` embeddings (None when
+    ``novelty`` (when the predictor has ``novelty_from_embeddings``), ``membership_<j>`` and ``member_<name>`` columns, and the ``(n, d)`` embeddings (None when
     the predictor cannot embed).  ``chunk`` bounds how many CGs go to the model at once; the
     chunks are comparable only with a fixed ``reference`` (:func:`make_reference`)."""
     n = len(cgs)
@@ -364,6 +383,8 @@ def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = Non
     emb = np.concatenate(embs).astype(np.float32) if embs else None
     if emb is not None and len(emb) != n:
         raise ValueError(f"predictor.embed returned {len(emb)} rows for {n} CGs")
+    if emb is not None and hasattr(predictor, "novelty_from_embeddings"):
+        scores["novelty"] = np.asarray(predictor.novelty_from_embeddings(emb), dtype=float).reshape(-1)
     return scores, emb
 
 
@@ -825,13 +846,13 @@ def nearest_neighbours(ws: Workspace, arch_id: str, k: int = 10) -> pd.DataFrame
 
 def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
     """The combined table (display order): id, name, family, source, score, rank, label,
-    FLOPs (M), params (M), cluster, entropy, provenance, member scores."""
+    FLOPs (M), params (M), cluster, entropy, novelty, provenance, member scores."""
     f = ws.frame
     out = pd.DataFrame({
         "id": f["id"], "name": f["name"], "family": f["family"], "source": f["source"],
         "score": f["score"], "label": f["label"],
         "MFLOPs": f["flops"] / 1e6, "M params": f["params"] / 1e6,
-        "cluster": f["cluster"], "entropy": f["entropy"], "dataset": f["dataset"], "provenance": f["provenance"],
+        "cluster": f["cluster"], "entropy": f["entropy"], "novelty": f["novelty"], "dataset": f["dataset"], "provenance": f["provenance"],
     })
     if ws.has_scores:
         out.insert(5, "rank", f["score"].rank(ascending=False, method="min").astype("Int64"))

@@ -37,6 +37,8 @@ def build_figures() -> dict:
     if ws.num_clusters >= 2:
         figs["composition"] = charts.cluster_composition(f)
         figs["entropy"] = charts.entropy_by_family(f)
+        if np.isfinite(f["novelty"].to_numpy(dtype=float)).any():
+            figs["novelty"] = charts.novelty_by_family(f)
     ft = state.get(state.FINETUNE)
     if ft is not None and len(ft.eval_ids):
         figs["finetune"] = charts.finetune_scatter(ft.predictions())

@@ -29,6 +29,7 @@ COLOUR_OPTIONS: dict[str, tuple[str, str]] = {
     "True label": ("label", "continuous"),
     "FLOPs (log10)": ("flops", "log"),
     "Membership entropy": ("entropy", "continuous"),
+    "Novelty": ("novelty", "continuous"),
 }
 
 _HOVER = ("<b>%{customdata[0]}</b><br>family %{customdata[1]}<br>score %{customdata[2]:.4f}"
@@ -201,11 +202,26 @@ def cluster_composition(frame: pd.DataFrame, normalise: bool = False, title: str
 
 def entropy_by_family(frame: pd.DataFrame, title: str = "") -> go.Figure:
     """Membership entropy per family (box), uploads as points on top."""
-    f = frame[np.isfinite(frame["entropy"].to_numpy(dtype=float))]
+    return by_family(frame, "entropy", "membership entropy (0 = one cluster, 1 = spread over all)", title,
+                     y_range=(0, 1.02))
+
+
+def novelty_by_family(frame: pd.DataFrame, title: str = "") -> go.Figure:
+    """Novelty per family (box) with the training-domain edge (novelty 1) marked."""
+    fig = by_family(frame, "novelty", "novelty (> 1 = outside the training domain)", title)
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#d62828",
+                  annotation_text="edge of the training domain", annotation_position="top left")
+    return fig
+
+
+def by_family(frame: pd.DataFrame, column: str, axis_title: str, title: str = "",
+              y_range: tuple[float, float] | None = None) -> go.Figure:
+    """``column`` per family (box), uploads as points on top."""
+    f = frame[np.isfinite(frame[column].to_numpy(dtype=float))] if column in frame.columns else frame.iloc[:0]
     cols = category_colours(f["family"].tolist())
     fig = go.Figure()
     for fam, grp in f.groupby("family", sort=True):  # quartiles computed here: 5 numbers per box, not every point
-        y = grp["entropy"].to_numpy(dtype=float)
+        y = grp[column].to_numpy(dtype=float)
         q1, med, q3 = np.percentile(y, [25, 50, 75])
         iqr = q3 - q1
         lo = float(y[y >= q1 - 1.5 * iqr].min())
@@ -215,9 +231,9 @@ def entropy_by_family(frame: pd.DataFrame, title: str = "") -> go.Figure:
                              showlegend=False))
     up = f[f["source"] == "upload"]
     if len(up):
-        fig.add_trace(go.Scatter(x=up["family"], y=up["entropy"], mode="markers", name="your uploads",
+        fig.add_trace(go.Scatter(x=up["family"], y=up[column], mode="markers", name="your uploads",
                                  text=up["id"], marker=dict(symbol="diamond", size=10, color="#000000")))
-    fig.update_yaxes(title="membership entropy (0 = familiar, 1 = unfamiliar)", range=[0, 1.02])
+    fig.update_yaxes(title=axis_title, range=list(y_range) if y_range else None)
     return _layout(fig, title, 380)
 
 

@@ -16,6 +16,11 @@ TABLE_CONFIG = {
     "MFLOPs": st.column_config.NumberColumn("MFLOPs", format="%.2f"),
     "M params": st.column_config.NumberColumn("M params", format="%.3f"),
     "entropy": st.column_config.ProgressColumn("entropy", min_value=0.0, max_value=1.0, format="%.2f"),
+    "novelty": st.column_config.NumberColumn(
+        "novelty", format="%.2f",
+        help="Distance of the architecture's embedding to the nearest FCM cluster, in units of the distance that "
+             "99% of the training architectures stay within: above 1 it lies outside the training domain, where "
+             "the learned members extrapolate (the score's FLOPs, params and graph-statistics members do not)."),
     "distance": st.column_config.NumberColumn("distance", format="%.4f"),
 }
 
@@ -72,6 +77,9 @@ def arch_facts(ws: studio.Workspace, arch_id: str) -> None:
     c[4].metric("M params", "—" if not np.isfinite(row["params"]) else f"{row['params'] / 1e6:,.3f}")
     if row["provenance"]:
         st.caption(f"Label: {row['provenance']}")
+    nv = float(row["novelty"]) if "novelty" in row.index else float("nan")
+    if np.isfinite(nv) and nv > 1.0:
+        st.caption(f":material/explore: {studio.novelty_verdict(nv)}")
 
 
 def table(frame: pd.DataFrame, key: str, *, select: str | None = None, height: int | str = "auto"):

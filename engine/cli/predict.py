@@ -9,7 +9,9 @@ Input (``--input``):
 Output CSV columns, exactly: ``id, score, flops, params, cluster, membership_0 ...
 membership_{C-1}``, then one column per ensemble member (``engine.model.config.MEMBERS``).
 ``score`` is the GENNAPE ensemble (higher = more accurate, in accuracy units relative to the
-predicted set; see ``engine.model.ensemble``).
+predicted set; see ``engine.model.ensemble``).  ``--novelty`` appends one more column, ``novelty``
+(:mod:`engine.model.domain`: > 1 = outside the checkpoint's training domain, where the learned
+members extrapolate), and prints how many architectures are outside.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="JSONL ({id, family, spec} or {id, cg}), .onnx or a folder")
     parser.add_argument("--output", required=True, help="CSV file to write")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: assets/checkpoint)")
+    parser.add_argument("--novelty", action="store_true",
+                        help="append a `novelty` column (> 1 = outside the checkpoint's training domain)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -123,12 +127,23 @@ def read_input(path_str: str) -> tuple[list[str], list]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from engine.train.callbacks import TextProgress
 
     ids, cgs = read_input(args.input)
     pred = load_predictor(args.checkpoint)
     df = pred.predict(cgs, callback=None if args.quiet else TextProgress())
     df.insert(0, "id", ids)
+    if args.novelty:
+        nov = pred.novelty(cgs)
+        df["novelty"] = nov
+        if np.isfinite(nov).any():
+            print(f"{int((nov > 1).sum())} of {len(nov)} architectures lie outside the checkpoint's training domain "
+                  "(novelty > 1): the learned members extrapolate there", file=sys.stderr)
+        else:
+            print("the checkpoint has no training-domain reference: novelty is empty "
+                  "(python -m engine calibrate-domain adds one)", file=sys.stderr)
     out = Path(args.output)
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,7 @@ def save_checkpoint(predictor, directory) -> Path:
         "pair_calibration": {k: list(v) for k, v in predictor.pair_calibration.items()},
         "weights": predictor.weights,
         "graph_stats": predictor.stats.to_state() if predictor.stats is not None else None,
+        "domain": predictor.domain.to_state() if predictor.domain is not None else None,
     }
     _write_json(d / "state.json", state)
     _write_json(d / "model_card.json", predictor.model_card)
@@ -93,6 +94,7 @@ def load_checkpoint(directory):
 
     from engine.model.clustering import FuzzyCMeans
     from engine.model.config import GennapeConfig
+    from engine.model.domain import DomainReference
     from engine.model.graph_stats import GraphStatsRanker
     from engine.model.predictor import GennapePredictor
     from engine.model.transform import transform_from_state
@@ -131,6 +133,11 @@ def load_checkpoint(directory):
             pred.stats = GraphStatsRanker.from_state(state["graph_stats"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{d / 'state.json'}: bad graph_stats entry ({exc})") from None
+    if state.get("domain") is not None:  # checkpoints before engine.model.domain have none
+        try:
+            pred.domain = DomainReference.from_state(state["domain"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{d / 'state.json'}: bad domain entry ({exc})") from None
     unavailable = [m for m in pred.weights if m not in pred.members]
     if unavailable:
         raise ValueError(f"{d / 'state.json'}: ensemble weights name member(s) {unavailable} the checkpoint lacks")

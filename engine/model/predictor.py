@@ -52,6 +52,7 @@ from engine.model import dedup
 from engine.model.clustering import FuzzyCMeans
 from engine.model.config import MEMBERS, GennapeConfig
 from engine.model.contrastive import ContrastiveEncoder
+from engine.model.domain import DomainReference, nearest_centroid_distance
 from engine.model.encoder import embed_packed
 from engine.model.ensemble import EnsembleReference, equal_weights
 from engine.model.graph_stats import GraphStatsRanker, graph_stats
@@ -112,6 +113,7 @@ class GennapePredictor:
         self.pair_calibration: dict[str, tuple[float, float]] = {}
         self.kgnn: KGNNRegressor | None = None
         self.stats: GraphStatsRanker | None = None
+        self.domain: DomainReference | None = None
         self.weights: dict[str, float] = {}
         self.model_card: dict[str, Any] = {}
         self.history: dict[str, Any] = {}
@@ -265,6 +267,7 @@ class GennapePredictor:
                                    random_state=seed).fit(h_all.double().numpy())
             u_all = torch.from_numpy(self.fcm.membership_).to(torch.float32)
             notify(callback, "fcm", 1, 1, {"iterations": int(self.fcm.n_iter_)})
+            self.domain = DomainReference().fit(nearest_centroid_distance(h_all.numpy(), self.fcm.cluster_centers_))
             timings["fcm_s"] = time.perf_counter() - t0
 
             # 3. supervised split ----------------------------------------------------------------
@@ -390,6 +393,9 @@ class GennapePredictor:
                 "kgnn_epochs": int(cfg.kgnn.epochs) if cfg.kgnn.enabled else 0,
                 "contrastive_epochs": int(cfg.contrastive.epochs),
                 "final_contrastive_loss": hist_cl["loss"][-1] if hist_cl["loss"] else None,
+                "domain": {"n": self.domain.n_, "distance_p99": self.domain.threshold,
+                           "distance_p50": float(self.domain.percentiles_[50]),
+                           "calibrated_on": "the training CGs (all of them, labelled or not)"},
                 "validation_metrics": metrics, "timings": timings,
                 **(source or {}),
             }
@@ -408,6 +414,30 @@ class GennapePredictor:
     def memberships(self, cgs) -> np.ndarray:
         """FCM memberships ``(N, C)`` from the fixed training centroids (rows sum to 1)."""
         return self.fcm_memberships(self.embed(cgs))
+
+    def novelty(self, cgs) -> np.ndarray:
+        """Distance of each CG's embedding to the nearest FCM centroid over the training CGs'
+        99th percentile (:mod:`engine.model.domain`): > 1 = outside the training domain.  NaN
+        when the checkpoint has no domain reference (``python -m engine calibrate-domain``)."""
+        return self.novelty_from_embeddings(self.embed(cgs))
+
+    def novelty_from_embeddings(self, h: np.ndarray) -> np.ndarray:
+        """:meth:`novelty` for embeddings already computed (:meth:`embed`)."""
+        self._require_fitted()
+        h = np.asarray(h, dtype=np.float64)
+        if self.domain is None:
+            return np.full(h.shape[0], np.nan)
+        return self.domain.novelty(nearest_centroid_distance(h, self.fcm.cluster_centers_))
+
+    def calibrate_domain(self, cgs, note: str = "") -> GennapePredictor:
+        """Fit the domain reference on ``cgs`` -- the CGs the checkpoint was trained on (for a
+        checkpoint saved before :mod:`engine.model.domain` existed; :meth:`fit` does it itself).
+        Changes nothing else; records ``domain`` in the model card.  Returns ``self``."""
+        h = self.embed(cgs)
+        self.domain = DomainReference().fit(nearest_centroid_distance(h, self.fcm.cluster_centers_))
+        self.model_card["domain"] = {"n": self.domain.n_, "distance_p99": self.domain.threshold,
+                                     "distance_p50": float(self.domain.percentiles_[50]), "calibrated_on": note}
+        return self
 
     def fcm_memberships(self, h: np.ndarray) -> np.ndarray:
         self._require_fitted()

@@ -44,7 +44,10 @@ GLOSSARY = {
                       "FLOPs factor and exceed 100 for ImageNet-sized networks)",
     "FLOPs": "2 x multiply-accumulates of convolutions, linear layers and matrix products for one input",
     "FCM cluster / membership": "Fuzzy C-Means soft assignment of the embedding to clusters of known architectures",
-    "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters (unfamiliar architecture)",
+    "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters",
+    "novelty": "distance of the embedding to the nearest FCM cluster, in units of the distance that 99% of the "
+               "training architectures stay within; above 1 = outside the training domain, where the learned "
+               "members extrapolate",
     "t-SNE / PCA map": "2-D pictures of the embedding; nearby points are architectures the encoder finds similar",
 }
 
@@ -89,7 +92,7 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     """Build the :class:`Report` (render it with :func:`render_html` / :func:`report_html`).
 
     ``figures`` keys used (all optional): ``map``, ``scores``, ``composition``, ``entropy``,
-    ``pred_vs_true``, ``finetune``.  ``metrics`` is :func:`engine.studio.ranking_metrics`;
+    ``novelty``, ``pred_vs_true``, ``finetune``.  ``metrics`` is :func:`engine.studio.ranking_metrics`;
     ``finetune`` an :class:`engine.studio.FinetuneOutcome`; ``uploads`` a list of
     :class:`engine.studio.UploadOutcome`.
     """
@@ -126,16 +129,28 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
         sec.figure(figs.get("map"), "2-D map of the embeddings.")
         sec.figure(figs.get("scores"), "Distribution of GENNAPE scores per family.")
 
-    if "composition" in figs or "entropy" in figs:
-        sec = rep.section("Clusters")
-        sec.text("Fuzzy C-Means clusters of the embedding. High membership entropy marks architectures "
-                 "unlike anything the clusters describe — treat their scores with more caution.")
+    f = ws.frame
+    nov = f["novelty"].to_numpy(dtype=float) if "novelty" in f.columns else np.full(len(f), np.nan)
+    if "composition" in figs or "entropy" in figs or "novelty" in figs or np.isfinite(nov).any():
+        sec = rep.section("Clusters and the training domain")
+        sec.text("Fuzzy C-Means clusters of the embedding. Membership entropy says how clearly an architecture "
+                 "belongs to one cluster; novelty says how far it lies from the training architectures (above 1 = "
+                 "outside the training domain, where the learned members extrapolate and the score rests on its "
+                 "FLOPs, params and graph-statistics members).")
         sec.figure(figs.get("composition"), "Cluster composition by family.")
+        sec.figure(figs.get("novelty"), "Novelty per family; the dashed line is the edge of the training domain.")
         sec.figure(figs.get("entropy"), "Membership entropy per family.")
-        f = ws.frame
-        if len(f) and np.isfinite(f["entropy"].to_numpy(dtype=float)).any():
+        if np.isfinite(nov).any():
+            share = (f.assign(outside=nov > 1).groupby("family")["outside"].mean().rename("share outside")
+                     .reset_index())
+            sec.table(share.round(3), "Share of each family's architectures outside the training domain "
+                                      "(novelty > 1).")
+            unf = f.nlargest(10, "novelty")[["id", "family", "source", "novelty", "entropy", "score"]]
+            sec.table(unf.reset_index(drop=True), "The ten architectures farthest from the training domain.")
+        elif len(f) and np.isfinite(f["entropy"].to_numpy(dtype=float)).any():
             unf = f.nlargest(10, "entropy")[["id", "family", "source", "entropy", "score"]]
-            sec.table(unf.reset_index(drop=True), "The ten least familiar architectures (highest entropy).")
+            sec.table(unf.reset_index(drop=True), "The ten architectures spread most across clusters (highest "
+                                                  "entropy).")
 
     sec = rep.section("Rankings")
     if ws.has_scores:
