@@ -39,11 +39,13 @@ bench: $(STAMP)
 evaluate: $(STAMP)
 	$(BIN)/python -m engine evaluate --config configs/evaluate_default.json
 
-# the shipped checkpoint's zero-shot checks: input-size shift (NB-201 at 16/32/224 px) and
-# 31 hand-designed ImageNet networks with published top-1 (a check set, never for selection)
+# the shipped checkpoint's zero-shot checks: input-size shift (NB-201 at 16/32/224 px),
+# 31 hand-designed ImageNet networks with published top-1 (a check set, never for selection),
+# and which families lie outside its training domain (novelty; no labels)
 checks: $(STAMP)
 	$(BIN)/python -m engine.evaluate.shift --output runs/shift/shift.json
 	$(BIN)/python -m engine.evaluate.zoo --output runs/zoo/zoo.json
+	$(BIN)/python -m engine.evaluate.domain --output runs/domain/domain.json
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -312,3 +312,24 @@ def test_finetune_on_the_hand_designed_zoo_with_few_held_out(zoo_ws):
     out = at.session_state[state.FINETUNE]
     assert len(out.train_ids) == 25 and len(out.eval_ids) == 6  # every other zoo network is held out
     assert not set(out.train_ids) & set(out.eval_ids)
+
+
+@pytest.mark.parametrize("script", ["clusters.py", "architecture.py", "rankings.py", "embedding_map.py"])
+def test_pages_show_novelty_when_the_model_has_a_domain_reference(script, shared_ws):
+    f = shared_ws.frame
+    ws = studio.Workspace(f.assign(novelty=np.linspace(0.1, 2.5, len(f))), shared_ws.embedding, shared_ws.cgs,
+                          shared_ws.provenances, shared_ws.model_card, shared_ws.meta)
+    far = ws.frame["id"].iloc[-1]
+    at = make_app(ws, **{state.SELECTED: far, "clusters_arch_id": far})
+    at.run()
+    goto(at, script)
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    if script == "clusters.py":
+        assert any(m.label == "outside the training domain" for m in at.metric)
+        assert table_with(at, "novelty")["id"].iloc[0] == far  # farthest first
+        assert "Outside the training domain" in captions
+    if script in ("architecture.py", "embedding_map.py"):
+        assert "Outside the training domain" in captions  # the selected architecture's facts
+    if script == "rankings.py":
+        assert "novelty" in table_with(at, "score").columns

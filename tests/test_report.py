@@ -73,8 +73,8 @@ def test_studio_report_sections_and_content():
     figs = {"map": _fig(), "pred_vs_true": _fig(), "composition": _fig(), "finetune": _fig()}
     rep = studio_report(ws, figs, metrics=metrics, finetune=ft, uploads=[up], title="My report", model_name="tiny")
     titles = [s.title for s in rep.sections]
-    assert titles == ["What this is", "The model", "Data and label provenance", "Embedding map", "Clusters",
-                      "Rankings", "Fine-tuning", "Uploads and validation", "Glossary"]
+    assert titles == ["What this is", "The model", "Data and label provenance", "Embedding map",
+                      "Clusters and the training domain", "Rankings", "Fine-tuning", "Uploads and validation", "Glossary"]
     doc = render_html(rep)
     assert doc.count('class="plotly-graph-div"') == 4 and external_references(doc) == []
     assert "unit-test labels" in doc  # label provenance
@@ -84,6 +84,18 @@ def test_studio_report_sections_and_content():
     assert "Fine-tuning" in doc and train[0] in doc
     top = f.nlargest(1, "score")["id"].iloc[0]
     assert top in doc  # ranking table
+
+
+def test_report_lists_architectures_outside_the_training_domain():
+    ws = tiny_workspace(20)
+    nov = np.linspace(0.2, 3.0, len(ws))
+    doc = report_html(studio.Workspace(ws.frame.assign(novelty=nov)), {})
+    far = ws.frame["id"].iloc[-1]
+    assert "outside the training domain (novelty &gt; 1)" in doc or "outside the training domain (novelty > 1)" in doc
+    assert "farthest from the training domain" in doc and far in doc
+    assert "highest entropy" not in doc  # novelty replaces the entropy list when it is known
+    doc = report_html(ws, {"composition": _fig()})
+    assert "highest entropy" in doc  # no novelty (a model without a domain reference): the entropy list
 
 
 def test_report_without_scores_or_labels():

@@ -84,7 +84,7 @@ def embedding_map(frame: pd.DataFrame, x: str, y: str, colour: str = "Family", *
                                        customdata=_custom(grp), hovertemplate=_HOVER,
                                        marker=dict(size=marker_size, color=cols[cat], opacity=0.75)))
     else:
-        vals = f[col].to_numpy(dtype=float)
+        vals = f[col].to_numpy(dtype=float) if col in f.columns else np.full(len(f), np.nan)  # older workspaces
         if kind == "log":
             vals = np.log10(np.where(vals > 0, vals, np.nan))
         ok = np.isfinite(vals)
