@@ -314,7 +314,7 @@ def test_finetune_on_the_hand_designed_zoo_with_few_held_out(zoo_ws):
     assert not set(out.train_ids) & set(out.eval_ids)
 
 
-@pytest.mark.parametrize("script", ["clusters.py", "architecture.py", "rankings.py", "embedding_map.py"])
+@pytest.mark.parametrize("script", ["clusters.py", "architecture.py", "rankings.py", "embedding_map.py", "home.py"])
 def test_pages_show_novelty_when_the_model_has_a_domain_reference(script, shared_ws):
     f = shared_ws.frame
     ws = studio.Workspace(f.assign(novelty=np.linspace(0.1, 2.5, len(f))), shared_ws.embedding, shared_ws.cgs,
@@ -333,3 +333,6 @@ def test_pages_show_novelty_when_the_model_has_a_domain_reference(script, shared
         assert "Outside the training domain" in captions  # the selected architecture's facts
     if script == "rankings.py":
         assert "novelty" in table_with(at, "score").columns
+    if script == "home.py":
+        outside = int((ws.frame["novelty"] > 1).sum())
+        assert f"{outside:,} of {len(ws):,}" in " ".join(m.value for m in at.caption)

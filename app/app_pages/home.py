@@ -71,6 +71,13 @@ with right:
         labelled = f[np.isfinite(f["label"].to_numpy(dtype=float))]
         for prov in labelled["provenance"].unique():
             st.caption(f"Labels: {prov}")
+        nov = f["novelty"].to_numpy(dtype=float)
+        if np.isfinite(nov).any():
+            outside = f.loc[nov > 1, "family"].value_counts()
+            st.caption(f"**{int((nov > 1).sum()):,} of {int(np.isfinite(nov).sum()):,}** architectures lie outside "
+                       "the model's training domain (novelty > 1"
+                       + (": " + ", ".join(f"{k} {v}" for k, v in outside.items()) if len(outside) else "")
+                       + "). The learned members extrapolate there; see the Clusters page.")
 
 st.subheader("Quick start")
 steps = [
@@ -80,7 +87,7 @@ steps = [
     ("app_pages/embedding_map.py", "Embedding map", ":material/scatter_plot:",
      "see every architecture on a t-SNE / PCA map; box- or lasso-select points; find nearest neighbours."),
     ("app_pages/clusters.py", "Clusters", ":material/bubble_chart:",
-     "FCM memberships and an 'unfamiliar architecture' indicator."),
+     "FCM memberships, and which architectures lie outside the model's training domain (novelty)."),
     ("app_pages/architecture.py", "Architecture", ":material/account_tree:",
      "the interactive computation graph, FLOPs / params by op type, side-by-side comparison."),
     ("app_pages/rankings.py", "Rankings", ":material/leaderboard:",
