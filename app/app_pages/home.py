@@ -77,7 +77,8 @@ with right:
             st.caption(f"**{int((nov > 1).sum()):,} of {int(np.isfinite(nov).sum()):,}** architectures lie outside "
                        "the model's training domain (novelty > 1"
                        + (": " + ", ".join(f"{k} {v}" for k, v in outside.items()) if len(outside) else "")
-                       + "). The learned members extrapolate there; see the Clusters page.")
+                       + "). The learned members extrapolate there; see the Clusters page. By construction about 1% "
+                       "of the training families' own architectures are above 1 as well.")
 
 st.subheader("Quick start")
 steps = [
