@@ -117,8 +117,9 @@ def novelty_verdict(novelty: float) -> str:
     if not np.isfinite(novelty):
         return "Novelty is unknown: the model has no training-domain reference."
     if novelty <= 1.0:
-        return ("Inside the training domain: as close to a cluster as most training architectures, so the learned "
-                "members' validation numbers apply.")
+        return ("Inside the training domain: as close to a cluster as most training architectures. That is "
+                "necessary, not sufficient, for the learned members' validation numbers to apply: a family never "
+                "seen in training can still read as inside (leave-one-family-out: NB-101 did).")
     return (f"Outside the training domain ({novelty:.1f}x the distance that 99% of the training architectures stay "
             "within): the learned members extrapolate here. The score's FLOPs, params and graph-statistics "
             "members do not read the embedding; the Home page's evidence table says how far to trust them.")

@@ -80,6 +80,7 @@ def main() -> None:
         tp, ta = data[target]
         df = model.predict(tp)
         df.insert(0, "label", ta)
+        df["novelty"] = model.novelty(tp)  # > 1: outside the sources' training domain
         df.to_csv(out / f"preds_{target}.csv", index=False)
         for col in ["score", "cl_fcm_t", "cl_t", "cl_fcm", "cl", "pairwise", "pairwise_fcm", "kgnn",
                     "flops_baseline", "params_baseline", "graph_stats"]:

@@ -140,3 +140,60 @@ def test_cli_calibrate_domain_and_predict_novelty(fitted, tmp_path, capsys):
     header = out.read_text().splitlines()[0].split(",")
     assert header[-1] == "novelty" and header[0] == "id"
     assert "training domain" in capsys.readouterr().err
+
+
+def test_ensemble_gate_uses_inside_weights_row_by_row():
+    from engine.model.ensemble import EnsembleReference, combine
+
+    rng = np.random.default_rng(1)
+    vals = {m: rng.normal(size=40) for m in ("a", "b", "c")}
+    w, w_in = {"a": 0.5, "b": 0.5}, {"c": 1.0}
+    inside = np.arange(40) < 15
+    ref = EnsembleReference.fit(vals, w, vals["a"], "rank", w_in, inside)
+    e = ref.ensemble(vals, w, None, w_in, inside)
+    np.testing.assert_allclose(e[inside], combine(vals, w_in, ref.standardizers)[inside])
+    np.testing.assert_allclose(e[~inside], combine(vals, w, ref.standardizers)[~inside])
+    # no row inside (or no inside weights): exactly the ungated ensemble
+    plain = EnsembleReference.fit(vals, w, vals["a"], "rank")
+    none_in = EnsembleReference.fit(vals, w, vals["a"], "rank", w_in, np.zeros(40, bool))
+    np.testing.assert_allclose(none_in.score(vals, w, vals["a"], w_in, np.zeros(40, bool)),
+                               plain.score(vals, w, vals["a"]))
+
+
+def _with_threshold(pred, value):
+    p = pred.copy()
+    p.domain.percentiles_ = np.full(101, value)
+    return p
+
+
+def test_predictor_in_domain_gate(fitted):
+    from scipy.stats import spearmanr
+
+    pred, cgs = fitted
+    base = pred.predict(cgs)
+    assert base.attrs["in_domain_rows"] is None  # the option is off by default
+    gated = pred.copy()
+    gated.config = gated.config.override({"ensemble.in_domain_members": ["cl_fcm"]})
+    assert gated.inside_weights == {"cl_fcm": 1.0}
+    every = _with_threshold(gated, 1e9).predict(cgs)  # every CG inside: the score orders like cl_fcm
+    assert every.attrs["in_domain_rows"] == len(cgs)
+    assert spearmanr(every["score"], every["cl_fcm"])[0] == pytest.approx(1.0)
+    nobody = _with_threshold(gated, 1e-12).predict(cgs)  # no CG inside: the zero-shot score, unchanged
+    assert nobody.attrs["in_domain_rows"] == 0
+    np.testing.assert_allclose(nobody["score"], base["score"])
+    ref = _with_threshold(gated, 1e9).reference(cgs)  # a fixed reference is gated the same way
+    again = _with_threshold(gated, 1e9).predict(cgs, reference=ref)
+    np.testing.assert_allclose(again["score"], every["score"])
+    tuned = gated.finetune(cgs[:12], np.linspace(80, 90, 12), k=12)
+    assert tuned.config.ensemble.in_domain_members == () and tuned.inside_weights == {}
+    assert gated.config.ensemble.in_domain_members == ("cl_fcm",)  # the original keeps its gate
+    no_ref = gated.copy()
+    no_ref.domain = None
+    assert no_ref.inside_weights == {}  # no domain reference: no gate
+
+
+def test_unknown_in_domain_member_is_rejected(fitted):
+    pred, cgs = fitted
+    cfg = pred.config.override({"ensemble.in_domain_members": ["nope"]})
+    with pytest.raises(ValueError, match="unknown member"):
+        GennapePredictor(cfg).fit(cgs, np.linspace(80, 95, len(cgs)))

@@ -124,6 +124,9 @@ class EnsembleConfig:
     anchor: str = "cl_fcm_t"         # score = ensemble order quantile-mapped onto this member's accuracies
     standardize: str = "rank"        # "rank": z-score of ranks; "zscore": z-score of values
     ft_temperature: float = 1.0      # fine-tuned weights = softmax(KT / ft_temperature)
+    # zero-shot, for architectures inside the training domain (novelty <= 1): equal weights over
+    # these members instead of ``members``; () = one ensemble everywhere.  Fine-tuning clears it.
+    in_domain_members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,12 @@ divided by the 99th percentile of the same distance over the training CGs:
 * ``novelty > 1``: farther than 99 % of them; ``2`` = twice that distance.  The learned members
   extrapolate there; the FLOPs / params / graph-statistics members do not read the embedding.
 
+The signal is one-sided.  Above 1 means extrapolation.  At or below 1 does *not* mean the
+learned members can be trusted: leave one family out, every NB-101 and NB-301 cell and 87 % of
+the NB-201 cells read as inside a model trained on the other two benchmarks, and its learned
+members still ranked them worse than FLOPs (README, "Which architectures are outside the training
+domain?").  So novelty flags ImageNet-sized and otherwise foreign networks, not every unseen family.
+
 :class:`DomainReference` holds the training distances' percentiles (0, 1, ..., 100), fitted in
 :meth:`engine.model.predictor.GennapePredictor.fit` or afterwards with
 :meth:`~engine.model.predictor.GennapePredictor.calibrate_domain` (``python -m engine

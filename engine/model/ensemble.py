@@ -13,7 +13,10 @@ population -- by default the very set being predicted:
 
 The ensemble value is ``sum_m w_m z_m`` with weights summing to 1: equal weights zero-shot,
 ``softmax(KT_m / T)`` over each member's Kendall tau on the fine-tuning samples after
-fine-tuning (:func:`kt_softmax_weights`).
+fine-tuning (:func:`kt_softmax_weights`).  Zero-shot, a second set of weights may apply to the
+architectures *inside* the training domain (``ensemble.in_domain_members``; novelty <= 1, see
+:mod:`engine.model.domain`): there the learned members have been validated, outside they
+extrapolate.  Both sums use the same standardisers, so the two kinds of row share one scale.
 
 Exact ties of the ensemble value are broken by the anchor (``TIE_EPS``).
 
@@ -157,23 +160,33 @@ class EnsembleReference:
 
     @classmethod
     def fit(cls, members: dict[str, np.ndarray], weights: dict[str, float], anchor: np.ndarray,
-            mode: str = "rank") -> EnsembleReference:
-        stds = {m: Standardizer.fit(members[m], mode) for m in weights}
+            mode: str = "rank", inside_weights: dict[str, float] | None = None,
+            inside: np.ndarray | None = None) -> EnsembleReference:
+        """``inside_weights`` / ``inside``: see :meth:`ensemble` (the reference population's own
+        rows are gated the same way)."""
+        stds = {m: Standardizer.fit(members[m], mode) for m in {**weights, **(inside_weights or {})}}
         anchor_std = Standardizer.fit(anchor, "zscore")
         ref = cls(stds, QuantileMap(np.zeros(0), np.zeros(0), 0.0), anchor_std)
-        ref.qmap = QuantileMap.fit(ref.ensemble(members, weights, anchor), anchor)
+        ref.qmap = QuantileMap.fit(ref.ensemble(members, weights, anchor, inside_weights, inside), anchor)
         return ref
 
     def ensemble(self, members: dict[str, np.ndarray], weights: dict[str, float],
-                 anchor: np.ndarray | None = None) -> np.ndarray:
+                 anchor: np.ndarray | None = None, inside_weights: dict[str, float] | None = None,
+                 inside: np.ndarray | None = None) -> np.ndarray:
+        """The weighted sum of standardised members; rows where ``inside`` is true (inside the
+        training domain, :mod:`engine.model.domain`) use ``inside_weights`` instead of ``weights``
+        when given (both sums are on the same standardised scale)."""
         out = combine(members, weights, self.standardizers)
+        if inside_weights and inside is not None and np.any(inside):
+            out = np.where(np.asarray(inside, dtype=bool), combine(members, inside_weights, self.standardizers), out)
         if anchor is not None and self.anchor_std is not None:
             out = out + TIE_EPS * self.anchor_std.transform(anchor)
         return out
 
     def score(self, members: dict[str, np.ndarray], weights: dict[str, float],
-              anchor: np.ndarray | None = None) -> np.ndarray:
-        return self.qmap(self.ensemble(members, weights, anchor))
+              anchor: np.ndarray | None = None, inside_weights: dict[str, float] | None = None,
+              inside: np.ndarray | None = None) -> np.ndarray:
+        return self.qmap(self.ensemble(members, weights, anchor, inside_weights, inside))
 
 
 def combine(members: dict[str, np.ndarray], weights: dict[str, float],

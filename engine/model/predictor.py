@@ -146,6 +146,14 @@ class GennapePredictor:
         else the zero-shot members; available ones only)."""
         return self._available(self.config.ensemble.finetune_members or self.config.ensemble.members)
 
+    @property
+    def inside_weights(self) -> dict[str, float]:
+        """Zero-shot weights for architectures inside the training domain (novelty <= 1):
+        equal over ``ensemble.in_domain_members`` (available ones); {} = no gating (also when the
+        checkpoint has no domain reference)."""
+        names = self._available(self.config.ensemble.in_domain_members)
+        return equal_weights(names) if names and self.domain is not None else {}
+
     def _available(self, names) -> tuple[str, ...]:
         missing = {m for m, mod in (("kgnn", self.kgnn), ("graph_stats", self.stats)) if mod is None}
         return tuple(m for m in names if m not in missing)
@@ -165,7 +173,8 @@ class GennapePredictor:
     # ------------------------------------------------------------------------------------------
     def _build(self, n_clusters: int) -> None:
         cfg = self.config
-        unknown = [m for m in (*cfg.ensemble.members, *cfg.ensemble.finetune_members) if m not in MEMBERS]
+        unknown = [m for m in (*cfg.ensemble.members, *cfg.ensemble.finetune_members, *cfg.ensemble.in_domain_members)
+                   if m not in MEMBERS]
         if unknown:
             raise ValueError(f"ensemble.members: unknown member(s) {unknown}; expected names from {MEMBERS}")
         if cfg.ensemble.anchor not in MEMBERS[:7]:
@@ -443,11 +452,23 @@ class GennapePredictor:
         self._require_fitted()
         return self.fcm.predict_proba(np.asarray(h, dtype=np.float64))
 
-    @torch.no_grad()
     def member_predictions(self, cgs, callback: Callback | None = None, stats_scale: np.ndarray | None = None
                            ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Every member's values and the memberships ``U`` for CGs (one encoder pass shared);
         ``stats_scale``: a reference population's spread for ``graph_stats`` (default: the CGs')."""
+        out, u, _ = self._member_pass(cgs, callback, stats_scale)
+        return out, u
+
+    def _inside(self, h: np.ndarray) -> np.ndarray | None:
+        """Rows inside the training domain (novelty <= 1), or None when no gating applies."""
+        if not self.inside_weights:
+            return None
+        return self.novelty_from_embeddings(h) <= 1.0
+
+    @torch.no_grad()
+    def _member_pass(self, cgs, callback: Callback | None = None, stats_scale: np.ndarray | None = None
+                     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """:meth:`member_predictions` plus the embeddings ``(N, d)`` (float64)."""
         self._require_fitted()
         self._eval()
         packed = as_packed(cgs)
@@ -463,7 +484,8 @@ class GennapePredictor:
             done = stop
             notify(callback, "predict", done, n)
         h = torch.cat(hs)
-        u_np = self.fcm_memberships(h.double().numpy())
+        h_np = h.double().numpy()
+        u_np = self.fcm_memberships(h_np)
         u = torch.from_numpy(u_np).to(torch.float32)
         flops = packed.flops.numpy()
         out: dict[str, np.ndarray] = {}
@@ -479,7 +501,7 @@ class GennapePredictor:
         out["flops_baseline"] = np.log10(flops + 1.0)
         out["params_baseline"] = np.log10(packed.params.numpy() + 1.0)
         out["graph_stats"] = self.stats_scores(packed, stats_scale)
-        return out, u_np
+        return out, u_np, h_np
 
     def stats_scores(self, cgs, scale: np.ndarray | None = None) -> np.ndarray:
         """The ``graph_stats`` member (NaN when the checkpoint has none)."""
@@ -493,9 +515,9 @@ class GennapePredictor:
         members and maps ``score`` against it, so scores are comparable across calls."""
         packed = as_packed(cgs)
         scale = self.stats.population_scale(graph_stats(packed)) if self.stats is not None else None
-        vals, _ = self.member_predictions(packed, stats_scale=scale)
+        vals, _, h = self._member_pass(packed, stats_scale=scale)
         ref = EnsembleReference.fit(vals, self.weights, vals[self.config.ensemble.anchor],
-                                    self.config.ensemble.standardize)
+                                    self.config.ensemble.standardize, self.inside_weights, self._inside(h))
         ref.stats_scale = scale
         return ref
 
@@ -505,10 +527,12 @@ class GennapePredictor:
         (:data:`engine.model.config.MEMBERS` order).  ``score``: higher = more accurate, in
         accuracy units (see :mod:`engine.model.ensemble`; set-relative unless ``reference``)."""
         packed = as_packed(cgs)
-        vals, u = self.member_predictions(packed, callback, getattr(reference, "stats_scale", None))
-        ref = reference or EnsembleReference.fit(vals, self.weights, vals[self.config.ensemble.anchor],
-                                                 self.config.ensemble.standardize)
-        score = ref.score(vals, self.weights, vals[self.config.ensemble.anchor])
+        vals, u, h = self._member_pass(packed, callback, getattr(reference, "stats_scale", None))
+        inside = self._inside(h)
+        anchor = vals[self.config.ensemble.anchor]
+        ref = reference or EnsembleReference.fit(vals, self.weights, anchor, self.config.ensemble.standardize,
+                                                 self.inside_weights, inside)
+        score = ref.score(vals, self.weights, anchor, self.inside_weights, inside)
         cols: dict[str, Any] = {
             "score": score, "flops": packed.flops.numpy().astype(np.int64), "params": packed.params.numpy().astype(np.int64),
             "cluster": u.argmax(1).astype(np.int64)}
@@ -516,7 +540,10 @@ class GennapePredictor:
             cols[f"membership_{j}"] = u[:, j]
         for m in MEMBERS:
             cols[m] = vals[m]
-        return pd.DataFrame(cols)
+        df = pd.DataFrame(cols)
+        # how many rows took the in-domain weights (None: one ensemble for every row)
+        df.attrs["in_domain_rows"] = None if inside is None else int(np.sum(inside))
+        return df
 
     def evaluate(self, cgs, acc: Any) -> dict[str, dict[str, float]]:
         """SRCC / Kendall tau / MAE (accuracy members) of every member and of ``score``."""

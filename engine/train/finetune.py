@@ -88,6 +88,8 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
     vals, _ = model.member_predictions(packed)
     kts = {m: _kendall(a, vals[m]) for m in model.finetune_members}
     model.weights = kt_softmax_weights(kts, cfg.ensemble.ft_temperature)
+    # the fine-tuned weights were measured on the target family: they apply to every row
+    model.config = model.config.override({"ensemble.in_domain_members": []})
     model._eval()
     card = dict(model.model_card)
     card["finetune"] = {"k": int(n), "seed": int(seed), "kendall_tau_on_finetune_set": kts,

@@ -1,0 +1,112 @@
+"""Give a checkpoint its in-domain ensemble and record the evidence in its model card.
+
+Rule, fixed before the evidence below was computed: inside the training domain (novelty <= 1,
+engine/model/domain.py) the zero-shot score uses equal weights over the ``--top`` learned
+members with the highest in-family validation SRCC in the checkpoint's own model card; outside,
+the zero-shot members chosen by leave-one-family-out stay.  The rule is adopted only if the
+gated score still beats FLOPs and params (SRCC and NDCG@10) on every leave-one-family-out
+target of ``lofo_dir`` (``scripts/lofo_select.py`` writes ``preds_<target>.csv`` with a
+``novelty`` column).  Either way the evidence goes into the model card (``in_domain_gate``,
+``adopted`` true or false); a rejected gate leaves the configuration as it was.
+
+    python scripts/set_in_domain.py assets/checkpoint runs/lofoG --top 3
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.metrics import ndcg_at_k, srcc
+from engine.model.ensemble import EnsembleReference, equal_weights
+from engine.model.predictor import GennapePredictor
+
+LEARNED = ("cl_fcm_t", "cl_t", "cl_fcm", "cl", "pairwise", "pairwise_fcm", "kgnn")
+
+
+def gated_score(frame: pd.DataFrame, zero_shot: dict, inside_w: dict, anchor: str) -> np.ndarray:
+    vals = {m: frame[m].to_numpy(dtype=float) for m in {**zero_shot, **inside_w}}
+    inside = frame["novelty"].to_numpy(dtype=float) <= 1.0
+    a = frame[anchor].to_numpy(dtype=float)
+    ref = EnsembleReference.fit(vals, zero_shot, a, "rank", inside_w, inside)
+    return ref.score(vals, zero_shot, a, inside_w, inside)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint")
+    ap.add_argument("lofo_dir")
+    ap.add_argument("--top", type=int, default=3)
+    ap.add_argument("--heldout", type=int, default=3000, help="held-out NB-201 cells for the in-family check")
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args()
+    pred = GennapePredictor.load(args.checkpoint)
+    if pred.domain is None:
+        raise SystemExit("the checkpoint has no domain reference: run python -m engine calibrate-domain first")
+    val = pred.model_card.get("validation_metrics", {})
+    ranked = sorted((m for m in LEARNED if m in val and m in pred._available(LEARNED)),
+                    key=lambda m: -val[m]["srcc"])
+    chosen = ranked[:args.top]
+    print("in-family validation SRCC:", {m: round(val[m]["srcc"], 3) for m in ranked}, "-> chosen", chosen)
+    zero_shot, inside_w, anchor = dict(pred.weights), equal_weights(chosen), pred.config.ensemble.anchor
+
+    rows = []
+    for path in sorted(Path(args.lofo_dir).glob("preds_*.csv")):
+        target = path.stem.removeprefix("preds_")
+        f = pd.read_csv(path)
+        lab = f["label"].to_numpy(dtype=float)
+        g = gated_score(f, zero_shot, inside_w, anchor)
+        row = {"target": target, "share inside": float(np.mean(f["novelty"].to_numpy(dtype=float) <= 1))}
+        for name, v in (("gated", g), ("zero-shot", f["score"].to_numpy(dtype=float)),
+                        ("FLOPs", f["flops_baseline"].to_numpy(dtype=float)),
+                        ("params", f["params_baseline"].to_numpy(dtype=float))):
+            row[f"SRCC {name}"] = float(srcc(lab, v))
+            row[f"NDCG@10 {name}"] = float(ndcg_at_k(lab, v, 10))
+        rows.append(row)
+    lofo = pd.DataFrame(rows)
+    print(lofo.round(3).to_string(index=False))
+    ok = bool(len(lofo)) and all(
+        (lofo[f"{k} gated"] > lofo[f"{k} {b}"]).all() for k in ("SRCC", "NDCG@10") for b in ("FLOPs", "params"))
+
+    # in family: NB-201 cells the checkpoint did not train on, scored with and without the gate
+    from engine.evaluate.domain import _heldout_nb201
+    from engine.families import get
+
+    specs, note = _heldout_nb201(pred, args.heldout, seed=2)
+    from engine.data import load_default
+
+    labels = load_default("cifar10", with_cgs=False).frame.set_index("spec")["label"]
+    lab = labels.loc[list(specs)].to_numpy(dtype=float)
+    cgs = [get("nb201").to_cg(s) for s in specs]
+    before = pred.predict(cgs)
+    gated = pred.copy()
+    gated.config = gated.config.override({"ensemble.in_domain_members": chosen})
+    after = gated.predict(cgs)
+    infam = {"cells": note, "n": len(specs), "rows inside": after.attrs.get("in_domain_rows"),
+             "SRCC gated": float(srcc(lab, after["score"])), "SRCC zero-shot": float(srcc(lab, before["score"])),
+             "NDCG@10 gated": float(ndcg_at_k(lab, after["score"].to_numpy(), 10)),
+             "NDCG@10 zero-shot": float(ndcg_at_k(lab, before["score"].to_numpy(), 10))}
+    print({k: round(v, 3) if isinstance(v, float) else v for k, v in infam.items()})
+    print("criterion (gated beats FLOPs and params on SRCC and NDCG@10 on every LOFO target):", ok)
+    evidence = {
+        "rule": f"inside the training domain (novelty <= 1): equal weights over the {args.top} learned members "
+                "with the highest in-family validation SRCC; outside: the leave-one-family-out members. Adopted "
+                "only if the gated score still beats FLOPs and params on every LOFO target.",
+        "adopted": ok, "in_domain_members": chosen, "validation_srcc": {m: round(val[m]["srcc"], 4) for m in ranked},
+        "lofo": lofo.round(4).to_dict(orient="records"), "lofo_dir": str(args.lofo_dir),
+        "in_family_heldout_nb201": {k: round(v, 4) if isinstance(v, float) else v for k, v in infam.items()},
+    }
+    if args.dry_run:
+        print("dry run: nothing written")
+        return
+    out = gated if ok else pred  # a rejected gate is recorded, not applied
+    out.model_card["in_domain_gate"] = evidence
+    out.save(args.checkpoint)
+    print("wrote", args.checkpoint, "with in_domain_members", chosen if ok else "unchanged (rejected)")
+
+
+if __name__ == "__main__":
+    main()
