@@ -21,7 +21,7 @@ Frame columns (see :data:`CORE_COLUMNS`): ``id`` (unique in the workspace), ``na
 ``dataset``, ``provenance`` (one-line label provenance), ``label`` (accuracy %, NaN if unknown),
 ``flops``, ``params``, ``score``, ``cluster`` (-1 when unscored), ``entropy`` (normalised FCM
 membership entropy in [0, 1]; high = the architecture sits between clusters, i.e. unfamiliar),
-``novelty`` (embedding distance to the nearest FCM centroid over the training CGs' 99th percentile,
+``novelty`` (embedding distance to the nearest training CG over the training CGs' 99th percentile,
 :mod:`engine.model.domain`: > 1 = outside the checkpoint's training domain; NaN if unknown),
 ``tsne_x``/``tsne_y``/``pca_x``/``pca_y``; then ``membership_<j>`` and ``member_<name>`` columns.
 """
@@ -117,12 +117,13 @@ def novelty_verdict(novelty: float) -> str:
     if not np.isfinite(novelty):
         return "Novelty is unknown: the model has no training-domain reference."
     if novelty <= 1.0:
-        return ("Inside the training domain: as close to a cluster as most training architectures. That is "
-                "necessary, not sufficient, for the learned members' validation numbers to apply: a family never "
-                "seen in training can still read as inside (leave-one-family-out: NB-101 did).")
-    return (f"Outside the training domain ({novelty:.1f}x the distance that 99% of the training architectures stay "
-            "within): the learned members extrapolate here. The score's FLOPs, params and graph-statistics "
-            "members do not read the embedding; the Home page's evidence table says how far to trust them.")
+        return ("Inside the training domain: as close to a training architecture as 99% of the training "
+                "architectures are to their nearest neighbour. Where the model has an in-domain ensemble, the score "
+                "here comes from the learned members validated on the training families.")
+    return (f"Outside the training domain ({novelty:.1f}x the distance within which 99% of the training "
+            "architectures have a neighbour): the learned members extrapolate here, so the zero-shot score comes from the "
+            "FLOPs, params and graph-statistics members, which do not read the embedding; the Home page's "
+            "evidence table says how far to trust them.")
 
 
 def model_card_dict(predictor: Any) -> dict[str, Any]:
@@ -151,8 +152,9 @@ def zero_shot_evidence(card: Mapping[str, Any] | None) -> pd.DataFrame:
     """What the model card measured about ranking *unseen* families, one row per target:
     ``check, target`` then SRCC and NDCG@10 of the shipped ``score``, FLOPs and params, and
     ``beats_both`` (score above both baselines on both metrics).  Reads the card's
-    leave-one-family-out entries (``ensemble_selection.lofo_member_metrics``) and the
-    hand-designed check (``zoo_check``); empty when the card has neither."""
+    leave-one-family-out entries (those of an adopted ``in_domain_gate``, else
+    ``ensemble_selection.lofo_member_metrics``), the gate's held-out NB-201 cells, and the
+    hand-designed check (``zoo_check``); empty when the card has none."""
     cols = ["check", "target", "score SRCC", "FLOPs SRCC", "params SRCC", "score NDCG@10", "FLOPs NDCG@10",
             "params NDCG@10", "beats_both"]
     rows: list[dict[str, Any]] = []
@@ -164,13 +166,31 @@ def zero_shot_evidence(card: Mapping[str, Any] | None) -> pd.DataFrame:
         if isinstance(r, Mapping) and {"target", "method"} <= set(r):
             by_target.setdefault(str(r["target"]), {})[str(r["method"])] = r
     names = {"score": "score", "FLOPs": "flops_baseline", "params": "params_baseline"}
-    for target, methods in by_target.items():
+    gate = card.get("in_domain_gate") if isinstance(card.get("in_domain_gate"), Mapping) else {}
+    gated = gate.get("adopted") is True and isinstance(gate.get("lofo"), list)
+    if gated:  # the shipped score is the gated one: its own leave-one-family-out numbers
+        for r in gate["lofo"]:
+            if isinstance(r, Mapping) and "target" in r:
+                row = {"check": "leave one family out", "target": str(r["target"])}
+                for label, key in (("score", "gated"), ("FLOPs", "FLOPs"), ("params", "params")):
+                    row[f"{label} SRCC"] = _num(r.get(f"SRCC {key}"))
+                    row[f"{label} NDCG@10"] = _num(r.get(f"NDCG@10 {key}"))
+                rows.append(row)
+    for target, methods in ({} if gated else by_target).items():
         if not all(m in methods for m in names.values()):
             continue
         row: dict[str, Any] = {"check": "leave one family out", "target": target}
         for label, m in names.items():
             row[f"{label} SRCC"] = _num(methods[m].get("srcc"))
             row[f"{label} NDCG@10"] = _num(methods[m].get("ndcg@10"))
+        rows.append(row)
+    fam = gate.get("in_family_heldout_nb201") if gated and isinstance(gate.get("in_family_heldout_nb201"),
+                                                                       Mapping) else {}
+    if "SRCC FLOPs" in fam:
+        row = {"check": "training family, unseen cells", "target": "nb201"}
+        for label, key in (("score", "gated"), ("FLOPs", "FLOPs"), ("params", "params")):
+            row[f"{label} SRCC"] = _num(fam.get(f"SRCC {key}"))
+            row[f"{label} NDCG@10"] = _num(fam.get(f"NDCG@10 {key}"))
         rows.append(row)
     zoo = card.get("zoo_check") if isinstance(card.get("zoo_check"), Mapping) else {}
     met = zoo.get("metrics") if isinstance(zoo.get("metrics"), Mapping) else {}

@@ -9,7 +9,11 @@ target of ``lofo_dir`` (``scripts/lofo_select.py`` writes ``preds_<target>.csv``
 ``novelty`` column).  Either way the evidence goes into the model card (``in_domain_gate``,
 ``adopted`` true or false); a rejected gate leaves the configuration as it was.
 
-    python scripts/set_in_domain.py assets/checkpoint runs/lofoG --top 3
+With ``--shift FILE`` (``python -m engine.evaluate.shift --output FILE``), only learned members
+whose ranking of the same NB-201 cells agrees to at least 0.99 SRCC across the 16 / 32 / 224 px
+renderings qualify, so the in-domain score keeps the shipped score's invariance to input size.
+
+    python scripts/set_in_domain.py assets/checkpoint runs/lofoH --top 3 --shift runs/shift/shift.json
 """
 
 from __future__ import annotations
@@ -41,14 +45,23 @@ def main() -> None:
     ap.add_argument("lofo_dir")
     ap.add_argument("--top", type=int, default=3)
     ap.add_argument("--heldout", type=int, default=3000, help="held-out NB-201 cells for the in-family check")
+    ap.add_argument("--shift", default=None, help="shift-check JSON: keep members with agreement >= 0.99")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     pred = GennapePredictor.load(args.checkpoint)
     if pred.domain is None:
         raise SystemExit("the checkpoint has no domain reference: run python -m engine calibrate-domain first")
     val = pred.model_card.get("validation_metrics", {})
-    ranked = sorted((m for m in LEARNED if m in val and m in pred._available(LEARNED)),
-                    key=lambda m: -val[m]["srcc"])
+    candidates = [m for m in LEARNED if m in val and m in pred._available(LEARNED)]
+    invariant = None
+    if args.shift:
+        import json
+
+        rows = {r["method"]: r for r in json.loads(Path(args.shift).read_text())["rows"]}
+        invariant = {m: min(v for k, v in rows[m].items() if k.startswith("agree")) for m in candidates if m in rows}
+        print("shift agreement (min over renderings):", {m: round(v, 3) for m, v in invariant.items()})
+        candidates = [m for m in candidates if invariant.get(m, 0.0) >= 0.99]
+    ranked = sorted(candidates, key=lambda m: -val[m]["srcc"])
     chosen = ranked[:args.top]
     print("in-family validation SRCC:", {m: round(val[m]["srcc"], 3) for m in ranked}, "-> chosen", chosen)
     zero_shot, inside_w, anchor = dict(pred.weights), equal_weights(chosen), pred.config.ensemble.anchor
@@ -81,28 +94,38 @@ def main() -> None:
     labels = load_default("cifar10", with_cgs=False).frame.set_index("spec")["label"]
     lab = labels.loc[list(specs)].to_numpy(dtype=float)
     cgs = [get("nb201").to_cg(s) for s in specs]
-    before = pred.predict(cgs)
+    plain = pred.copy()
+    plain.config = plain.config.override({"ensemble.in_domain_members": []})
+    before = plain.predict(cgs)
     gated = pred.copy()
     gated.config = gated.config.override({"ensemble.in_domain_members": chosen})
     after = gated.predict(cgs)
     infam = {"cells": note, "n": len(specs), "rows inside": after.attrs.get("in_domain_rows"),
              "SRCC gated": float(srcc(lab, after["score"])), "SRCC zero-shot": float(srcc(lab, before["score"])),
              "NDCG@10 gated": float(ndcg_at_k(lab, after["score"].to_numpy(), 10)),
-             "NDCG@10 zero-shot": float(ndcg_at_k(lab, before["score"].to_numpy(), 10))}
+             "NDCG@10 zero-shot": float(ndcg_at_k(lab, before["score"].to_numpy(), 10)),
+             "SRCC FLOPs": float(srcc(lab, before["flops_baseline"])),
+             "SRCC params": float(srcc(lab, before["params_baseline"])),
+             "NDCG@10 FLOPs": float(ndcg_at_k(lab, before["flops_baseline"].to_numpy(), 10)),
+             "NDCG@10 params": float(ndcg_at_k(lab, before["params_baseline"].to_numpy(), 10))}
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in infam.items()})
     print("criterion (gated beats FLOPs and params on SRCC and NDCG@10 on every LOFO target):", ok)
     evidence = {
         "rule": f"inside the training domain (novelty <= 1): equal weights over the {args.top} learned members "
-                "with the highest in-family validation SRCC; outside: the leave-one-family-out members. Adopted "
-                "only if the gated score still beats FLOPs and params on every LOFO target.",
+                "with the highest in-family validation SRCC"
+                + (" among those whose ranking is invariant to input size (shift-check agreement >= 0.99)"
+                   if invariant is not None else "")
+                + "; outside: the leave-one-family-out members. Adopted only if the gated score still beats "
+                "FLOPs and params on every LOFO target.",
         "adopted": ok, "in_domain_members": chosen, "validation_srcc": {m: round(val[m]["srcc"], 4) for m in ranked},
+        "shift_agreement": None if invariant is None else {m: round(v, 4) for m, v in invariant.items()},
         "lofo": lofo.round(4).to_dict(orient="records"), "lofo_dir": str(args.lofo_dir),
         "in_family_heldout_nb201": {k: round(v, 4) if isinstance(v, float) else v for k, v in infam.items()},
     }
     if args.dry_run:
         print("dry run: nothing written")
         return
-    out = gated if ok else pred  # a rejected gate is recorded, not applied
+    out = gated if ok else plain  # a rejected gate is recorded, not applied
     out.model_card["in_domain_gate"] = evidence
     out.save(args.checkpoint)
     print("wrote", args.checkpoint, "with in_domain_members", chosen if ok else "unchanged (rejected)")

@@ -459,3 +459,20 @@ def test_zero_shot_evidence_reads_lofo_and_zoo_entries_and_tolerates_junk():
     ev = studio.zero_shot_evidence({"zoo_check": zoo})
     assert ev["check"].iloc[0] == "hand-designed ImageNet networks" and np.isnan(ev["params SRCC"].iloc[0])
     assert not ev["beats_both"].iloc[0]  # a missing baseline value never counts as beaten
+
+
+def test_zero_shot_evidence_prefers_an_adopted_in_domain_gate():
+    old = [{"target": "t1", "method": m, "srcc": 0.5, "ndcg@10": 0.5}
+           for m in ("score", "flops_baseline", "params_baseline")]
+    gate_lofo = [{"target": "t1", "SRCC gated": 0.8, "SRCC FLOPs": 0.7, "SRCC params": 0.6,
+                  "NDCG@10 gated": 0.95, "NDCG@10 FLOPs": 0.9, "NDCG@10 params": 0.9}]
+    fam = {"SRCC gated": 0.92, "SRCC FLOPs": 0.7, "SRCC params": 0.7,
+           "NDCG@10 gated": 0.99, "NDCG@10 FLOPs": 0.98, "NDCG@10 params": 0.98}
+    card = {"ensemble_selection": {"lofo_member_metrics": old},
+            "in_domain_gate": {"adopted": True, "lofo": gate_lofo, "in_family_heldout_nb201": fam}}
+    ev = studio.zero_shot_evidence(card)
+    assert list(ev["check"]) == ["leave one family out", "training family, unseen cells"]
+    assert ev["score SRCC"].tolist() == [0.8, 0.92] and ev["beats_both"].all()
+    card["in_domain_gate"]["adopted"] = False  # a rejected gate: the ungated numbers, no in-family row
+    ev = studio.zero_shot_evidence(card)
+    assert list(ev["check"]) == ["leave one family out"] and ev["score SRCC"].iloc[0] == 0.5

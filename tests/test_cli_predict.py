@@ -36,7 +36,7 @@ def checkpoint(tmp_path_factory):
 
 def test_pretrain_writes_checkpoint(checkpoint):
     names = sorted(p.name for p in checkpoint.iterdir())
-    assert names == ["config.json", "model_card.json", "state.json", "weights.safetensors"]
+    assert names == ["config.json", "domain.safetensors", "model_card.json", "state.json", "weights.safetensors"]
     card = json.loads((checkpoint / "model_card.json").read_text())
     assert card["training_command"].startswith("python -m engine pretrain")
     assert card["n_graphs"] == 20 and card["kgnn_epochs"] == 1

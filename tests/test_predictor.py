@@ -136,7 +136,7 @@ def test_save_load_round_trip(fitted, data, tmp_path):
     cgs, _ = data
     fitted.save(tmp_path / "ckpt")
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert files == ["config.json", "model_card.json", "state.json", "weights.safetensors"]
+    assert files == ["config.json", "domain.safetensors", "model_card.json", "state.json", "weights.safetensors"]
     loaded = GennapePredictor.load(tmp_path / "ckpt")
     a, b = fitted.predict(cgs), loaded.predict(cgs)
     assert list(a.columns) == list(b.columns)

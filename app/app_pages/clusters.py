@@ -19,8 +19,8 @@ st.markdown(
     f"The encoder's embeddings are softly assigned to **{len(cols)} Fuzzy C-Means clusters** learned on the training "
     "families; each cluster has its own predictor head. **Membership entropy** (0–1) says how clearly an "
     "architecture belongs to one cluster. **Novelty** says how far it lies from the training architectures: its "
-    "distance to the nearest cluster, in units of the distance that 99% of the training architectures stay "
-    "within. Above 1 the architecture is outside the training domain: the learned members extrapolate there, "
+    "distance to the nearest one, in units of the distance within which 99% of the training architectures "
+    "have a neighbour. Above 1 the architecture is outside the training domain: the learned members extrapolate there, "
     "so lean on the FLOPs, params and graph-statistics members and on the evidence table on Home.")
 ups = f[f["source"] == "upload"]
 c = st.columns(4)

@@ -14,8 +14,10 @@ st.markdown(
     "family, including families the predictor has never seen. Every network becomes a **computation graph** "
     "(CG) of atomic operations; a graph neural network pretrained with **contrastive learning** embeds it; "
     "**Fuzzy C-Means** assigns soft cluster memberships; an **ensemble** of predictors gives the **GENNAPE "
-    "score** (higher = expected to be more accurate). Its zero-shot members were chosen by leave-one-family-out "
-    "measurement (see the model card's `members_in_score`); after fine-tuning, the learned heads join, "
+    "score** (higher = expected to be more accurate). For architectures unlike the training data its members "
+    "were chosen by leave-one-family-out measurement (the model card's `members_in_score`); for architectures "
+    "inside the training domain (novelty ≤ 1) it uses the learned members validated there (`in_domain_gate`); "
+    "after fine-tuning, the learned heads join everywhere, "
     "weighted by how well each ranks your labelled samples. Based on *GENNAPE: Towards "
     "Generalized Neural Architecture Performance Estimators* (AAAI-23)."
 )
@@ -45,7 +47,8 @@ with left:
                      hide_index=True, key="home_model_card")
         evidence = studio.zero_shot_evidence(card)
         if len(evidence):
-            st.markdown("**How far to trust the score on families it never saw** (measured by the checkpoint's "
+            st.markdown("**How far to trust the score**, on families it never saw and on unseen architectures of a "
+                        "training family (measured by the checkpoint's "
                         "own commands; `beats_both` = above FLOPs and params on SRCC and NDCG@10)")
             st.dataframe(evidence, hide_index=True, key="home_zero_shot",
                          column_config={c: st.column_config.NumberColumn(format="%.3f")

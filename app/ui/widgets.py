@@ -18,8 +18,9 @@ TABLE_CONFIG = {
     "entropy": st.column_config.ProgressColumn("entropy", min_value=0.0, max_value=1.0, format="%.2f"),
     "novelty": st.column_config.NumberColumn(
         "novelty", format="%.2f",
-        help="Distance of the architecture's embedding to the nearest FCM cluster, in units of the distance that "
-             "99% of the training architectures stay within: above 1 it lies outside the training domain, where "
+        help="Distance of the architecture's embedding to the nearest training architecture, in units of the "
+             "distance within which 99% of the training architectures have a neighbour: above 1 it lies outside "
+             "the training domain, where "
              "the learned members extrapolate (the score's FLOPs, params and graph-statistics members do not)."),
     "distance": st.column_config.NumberColumn("distance", format="%.4f"),
 }

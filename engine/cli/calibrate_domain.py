@@ -4,8 +4,9 @@ A checkpoint trained since :mod:`engine.model.domain` existed has one already.  
 one, this rebuilds the CGs it was trained on -- by default from its model card
 (``source_datasets``, ``max_per_family`` and the training seed, exactly as ``pretrain`` sampled
 them; the count must match the card's ``n_graphs``) -- embeds them with the checkpoint's own
-encoder and stores the percentiles of their nearest-centroid distances.  Weights, centroids
-and every prediction column stay as they were.
+encoder and stores them as the novelty bank (``domain.safetensors``) with the percentiles of
+their leave-one-out nearest-neighbour distances.  Weights, centroids and every prediction column
+stay as they were.
 
 Example::
 
@@ -60,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else ckpt
     pred.save(out)
     d = pred.domain
-    print(f"wrote {out}: novelty reference from {note}; nearest-centroid distance median "
+    print(f"wrote {out}: novelty reference from {note}; distance to the nearest other training CG: median "
           f"{d.percentiles_[50]:.3f}, 99th percentile {d.threshold:.3f} (= novelty 1)", file=sys.stderr)
     return 0

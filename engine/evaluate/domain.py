@@ -1,7 +1,7 @@
 """Does ``novelty`` tell the training domain from other families?
 
 :mod:`engine.model.domain` gives every CG a ``novelty``: its embedding's distance to the nearest
-FCM centroid over the 99th percentile of the training CGs' distances (> 1 = outside the
+training CG over the 99th percentile of the training CGs' own such distances (> 1 = outside the
 training domain).  This check embeds
 
 * **held out**: NB-201 cells the checkpoint did *not* train on (its NB-201 training sample is

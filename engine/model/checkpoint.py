@@ -7,6 +7,8 @@ weights.safetensors every torch weight (encoder + projection, heads, pairwise, k
 state.json          FCM centroids (``FuzzyCMeans.to_state``), Eq. 5 / Z-score statistics,
                     pairwise calibrations, ensemble weights, format and feature versions
 model_card.json     source families, label provenance, training command, measured metrics
+domain.safetensors  (optional) the novelty bank of training embeddings (:mod:`engine.model.domain`);
+                    its percentiles are in ``state.json``
 =================== =========================================================================
 """
 
@@ -23,6 +25,7 @@ from engine.graphs.cg import FEATURE_VERSION, feature_names
 
 CHECKPOINT_FORMAT = 1
 FILES = ("config.json", "weights.safetensors", "state.json", "model_card.json")
+DOMAIN_FILE = "domain.safetensors"  # optional
 
 
 def _jsonable(obj: Any) -> Any:
@@ -50,6 +53,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 def save_checkpoint(predictor, directory) -> Path:
     """Write ``predictor`` to ``directory`` (created; existing checkpoint files replaced)."""
+    import torch
     from safetensors.torch import save_file
 
     predictor._require_fitted()
@@ -73,6 +77,13 @@ def save_checkpoint(predictor, directory) -> Path:
         "graph_stats": predictor.stats.to_state() if predictor.stats is not None else None,
         "domain": predictor.domain.to_state() if predictor.domain is not None else None,
     }
+    if predictor.domain is not None:  # the novelty bank (engine.model.domain): a tensor file, not JSON
+        tmp = d / "domain.safetensors.tmp"
+        save_file({"bank": torch.from_numpy(predictor.domain.bank_)}, str(tmp),
+                  metadata={"format": f"gennape-checkpoint/{CHECKPOINT_FORMAT}"})
+        tmp.replace(d / DOMAIN_FILE)
+    else:
+        (d / DOMAIN_FILE).unlink(missing_ok=True)
     _write_json(d / "state.json", state)
     _write_json(d / "model_card.json", predictor.model_card)
     return d
@@ -94,6 +105,7 @@ def load_checkpoint(directory):
 
     from engine.model.clustering import FuzzyCMeans
     from engine.model.config import GennapeConfig
+    from engine.model.domain import KIND as DOMAIN_KIND
     from engine.model.domain import DomainReference
     from engine.model.graph_stats import GraphStatsRanker
     from engine.model.predictor import GennapePredictor
@@ -133,11 +145,19 @@ def load_checkpoint(directory):
             pred.stats = GraphStatsRanker.from_state(state["graph_stats"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{d / 'state.json'}: bad graph_stats entry ({exc})") from None
-    if state.get("domain") is not None:  # checkpoints before engine.model.domain have none
+    dom = state.get("domain")
+    if isinstance(dom, dict) and dom.get("kind") == DOMAIN_KIND:  # older checkpoints: none (novelty = NaN)
+        bpath = d / DOMAIN_FILE
+        if not bpath.exists():
+            raise FileNotFoundError(f"{bpath}: missing (state.json has a domain entry; rerun "
+                                    "`python -m engine calibrate-domain`)")
         try:
-            pred.domain = DomainReference.from_state(state["domain"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{d / 'state.json'}: bad domain entry ({exc})") from None
+            bank = load_file(str(bpath))["bank"].numpy()
+            pred.domain = DomainReference.from_state(dom, bank)
+        except (SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{d / 'state.json'} / {DOMAIN_FILE}: bad domain entry ({exc})") from None
+    elif dom is not None and not isinstance(dom, dict):
+        raise ValueError(f"{d / 'state.json'}: bad domain entry (expected an object)")
     unavailable = [m for m in pred.weights if m not in pred.members]
     if unavailable:
         raise ValueError(f"{d / 'state.json'}: ensemble weights name member(s) {unavailable} the checkpoint lacks")

@@ -52,7 +52,7 @@ from engine.model import dedup
 from engine.model.clustering import FuzzyCMeans
 from engine.model.config import MEMBERS, GennapeConfig
 from engine.model.contrastive import ContrastiveEncoder
-from engine.model.domain import DomainReference, nearest_centroid_distance
+from engine.model.domain import DomainReference
 from engine.model.encoder import embed_packed
 from engine.model.ensemble import EnsembleReference, equal_weights
 from engine.model.graph_stats import GraphStatsRanker, graph_stats
@@ -276,7 +276,7 @@ class GennapePredictor:
                                    random_state=seed).fit(h_all.double().numpy())
             u_all = torch.from_numpy(self.fcm.membership_).to(torch.float32)
             notify(callback, "fcm", 1, 1, {"iterations": int(self.fcm.n_iter_)})
-            self.domain = DomainReference().fit(nearest_centroid_distance(h_all.numpy(), self.fcm.cluster_centers_))
+            self.domain = DomainReference(random_state=seed).fit(h_all.numpy())
             timings["fcm_s"] = time.perf_counter() - t0
 
             # 3. supervised split ----------------------------------------------------------------
@@ -402,7 +402,8 @@ class GennapePredictor:
                 "kgnn_epochs": int(cfg.kgnn.epochs) if cfg.kgnn.enabled else 0,
                 "contrastive_epochs": int(cfg.contrastive.epochs),
                 "final_contrastive_loss": hist_cl["loss"][-1] if hist_cl["loss"] else None,
-                "domain": {"n": self.domain.n_, "distance_p99": self.domain.threshold,
+                "domain": {"kind": "nearest training CG", "n": self.domain.n_,
+                           "bank_rows": int(self.domain.bank_.shape[0]), "distance_p99": self.domain.threshold,
                            "distance_p50": float(self.domain.percentiles_[50]),
                            "calibrated_on": "the training CGs (all of them, labelled or not)"},
                 "validation_metrics": metrics, "timings": timings,
@@ -425,8 +426,8 @@ class GennapePredictor:
         return self.fcm_memberships(self.embed(cgs))
 
     def novelty(self, cgs) -> np.ndarray:
-        """Distance of each CG's embedding to the nearest FCM centroid over the training CGs'
-        99th percentile (:mod:`engine.model.domain`): > 1 = outside the training domain.  NaN
+        """Distance of each CG's embedding to the nearest training embedding over the training CGs'
+        own 99th percentile (:mod:`engine.model.domain`): > 1 = outside the training domain.  NaN
         when the checkpoint has no domain reference (``python -m engine calibrate-domain``)."""
         return self.novelty_from_embeddings(self.embed(cgs))
 
@@ -436,15 +437,17 @@ class GennapePredictor:
         h = np.asarray(h, dtype=np.float64)
         if self.domain is None:
             return np.full(h.shape[0], np.nan)
-        return self.domain.novelty(nearest_centroid_distance(h, self.fcm.cluster_centers_))
+        return self.domain.novelty(h)
 
     def calibrate_domain(self, cgs, note: str = "") -> GennapePredictor:
         """Fit the domain reference on ``cgs`` -- the CGs the checkpoint was trained on (for a
         checkpoint saved before :mod:`engine.model.domain` existed; :meth:`fit` does it itself).
         Changes nothing else; records ``domain`` in the model card.  Returns ``self``."""
         h = self.embed(cgs)
-        self.domain = DomainReference().fit(nearest_centroid_distance(h, self.fcm.cluster_centers_))
-        self.model_card["domain"] = {"n": self.domain.n_, "distance_p99": self.domain.threshold,
+        self.domain = DomainReference(random_state=self.config.train.seed).fit(h)
+        self.model_card["domain"] = {"kind": "nearest training CG", "n": self.domain.n_,
+                                     "bank_rows": int(self.domain.bank_.shape[0]),
+                                     "distance_p99": self.domain.threshold,
                                      "distance_p50": float(self.domain.percentiles_[50]), "calibrated_on": note}
         return self
 

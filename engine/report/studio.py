@@ -45,9 +45,9 @@ GLOSSARY = {
     "FLOPs": "2 x multiply-accumulates of convolutions, linear layers and matrix products for one input",
     "FCM cluster / membership": "Fuzzy C-Means soft assignment of the embedding to clusters of known architectures",
     "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters",
-    "novelty": "distance of the embedding to the nearest FCM cluster, in units of the distance that 99% of the "
-               "training architectures stay within; above 1 = outside the training domain, where the learned "
-               "members extrapolate",
+    "novelty": "distance of the embedding to the nearest training architecture, in units of the distance within "
+               "which 99% of the training architectures have a neighbour; above 1 = outside the training domain, "
+               "where the learned members extrapolate",
     "t-SNE / PCA map": "2-D pictures of the embedding; nearby points are architectures the encoder finds similar",
 }
 
@@ -108,9 +108,10 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
 
     evidence = zero_shot_evidence(ws.model_card)
     if len(evidence):
-        sec.table(evidence.round(3), "How far to trust the score on families it never saw, as measured by the "
-                  "checkpoint's own commands: leave-one-family-out on the labelled CIFAR families and a check on "
-                  "hand-designed ImageNet networks. beats_both = score above FLOPs and params on SRCC and NDCG@10.")
+        sec.table(evidence.round(3), "How far to trust the score, as measured by the checkpoint's own commands: "
+                  "leave-one-family-out on the labelled CIFAR families, unseen cells of a training family (where "
+                  "the score uses the learned members) and a check on hand-designed ImageNet networks. "
+                  "beats_both = score above FLOPs and params on SRCC and NDCG@10.")
 
     sec = rep.section("Data and label provenance")
     prov = _provenance_table(ws)
