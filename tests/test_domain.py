@@ -234,3 +234,18 @@ def test_unknown_in_domain_member_is_rejected(fitted):
     cfg = pred.config.override({"ensemble.in_domain_members": ["nope"]})
     with pytest.raises(ValueError, match="unknown member"):
         GennapePredictor(cfg).fit(cgs, np.linspace(80, 95, len(cgs)))
+
+
+def test_cli_predict_reports_the_in_domain_rows(fitted, tmp_path, capsys):
+    pred, _ = fitted
+    gated = pred.copy()
+    gated.config = gated.config.override({"ensemble.in_domain_members": ["cl_fcm"]})
+    d = tmp_path / "gated"
+    gated.save(d)
+    spec = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "family": "nb201", "spec": spec}) + "\n")
+    assert main(["predict", "--input", str(inp), "--output", str(tmp_path / "o.csv"), "--checkpoint", str(d),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "of 1 architectures lie inside the training domain and are scored with cl_fcm" in err

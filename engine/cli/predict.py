@@ -9,7 +9,8 @@ Input (``--input``):
 Output CSV columns, exactly: ``id, score, flops, params, cluster, membership_0 ...
 membership_{C-1}``, then one column per ensemble member (``engine.model.config.MEMBERS``).
 ``score`` is the GENNAPE ensemble (higher = more accurate, in accuracy units relative to the
-predicted set; see ``engine.model.ensemble``).  ``--novelty`` appends one more column, ``novelty``
+predicted set; see ``engine.model.ensemble``; with an in-domain ensemble, the architectures inside
+the training domain are scored by its members, and the command says how many).  ``--novelty`` appends one more column, ``novelty``
 (:mod:`engine.model.domain`: > 1 = outside the checkpoint's training domain, where the learned
 members extrapolate), and prints how many architectures are outside.
 """
@@ -134,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
     ids, cgs = read_input(args.input)
     pred = load_predictor(args.checkpoint)
     df = pred.predict(cgs, callback=None if args.quiet else TextProgress())
+    inside = df.attrs.get("in_domain_rows")
     df.insert(0, "id", ids)
+    if inside is not None:
+        print(f"score: {inside} of {len(df)} architectures lie inside the training domain and are scored with "
+              f"{', '.join(pred.inside_weights)}; the others with {', '.join(pred.weights)}", file=sys.stderr)
     if args.novelty:
         nov = pred.novelty(cgs)
         df["novelty"] = nov

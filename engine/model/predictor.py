@@ -25,7 +25,10 @@ params_baseline log10(params) (a score, not an accuracy)
 paper's GENNAPE ensemble: cl_fcm_t, cl_t, pairwise, pairwise_fcm, kgnn, flops_baseline --
 with equal weights zero-shot or ``softmax(KT)`` weights after :meth:`finetune`; see
 :mod:`engine.model.ensemble` for the standardisation and the quantile mapping that reports
-``score`` in accuracy units (anchored on cl_fcm_t).
+``score`` in accuracy units (anchored on cl_fcm_t).  With ``ensemble.in_domain_members`` set,
+zero-shot rows inside the training domain (:meth:`novelty` <= 1, :mod:`engine.model.domain`)
+combine those members instead (the shipped checkpoint: cl_fcm, cl, pairwise inside;
+graph_stats, FLOPs and params outside); ``predict(...).attrs["in_domain_rows"]`` counts them.
 
 Heads are trained on *frozen* contrastive embeddings (the encoder is never updated by labels);
 fine-tuning updates heads, pairwise scorers and the k-GNN of a deep copy.
