@@ -336,3 +336,15 @@ def test_pages_show_novelty_when_the_model_has_a_domain_reference(script, shared
     if script == "home.py":
         outside = int((ws.frame["novelty"] > 1).sum())
         assert f"{outside:,} of {len(ws):,}" in " ".join(m.value for m in at.caption)
+
+
+def test_rankings_explain_the_in_domain_gate_of_the_model_card(shared_ws):
+    fam = shared_ws.frame["family"].iloc[0]
+    card = {"source_families": [fam], "in_domain_gate": {"adopted": True, "in_domain_members": ["cl_fcm", "cl"]}}
+    tiny = TinyPredictor()
+    tiny.model_card = card  # the page reads the loaded model's card
+    at = make_app(shared_ws, predictor=tiny)
+    at.run()
+    goto(at, "rankings.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("scored with its learned members (cl_fcm, cl)" in i.value for i in at.info)

@@ -32,7 +32,12 @@ if only_labelled:
 view = view.sort_values(rank_by, ascending=False, na_position="last")
 card = getattr(cached.base_predictor()[0], "model_card", None) or ws.model_card or {}
 seen = sorted(set(card.get("source_families") or []) & set(view["family"].unique()))
-if seen and rank_by == "score":
+gate = card.get("in_domain_gate") if isinstance(card.get("in_domain_gate"), dict) else {}
+if seen and rank_by == "score" and gate.get("adopted"):
+    st.info(f"The checkpoint was trained on {', '.join(seen)}. Architectures inside its training domain "
+            f"(novelty ≤ 1) are scored with its learned members ({', '.join(gate.get('in_domain_members', []))}); "
+            "the rest with the members chosen for families it has never seen.")
+elif seen and rank_by == "score":
     st.info(f"The checkpoint was trained on {', '.join(seen)}. Its score is chosen for families it has never "
             "seen; on its own training families the learned members (e.g. `member_pairwise_fcm`, "
             "`member_cl_fcm`) rank better — pick one under *Rank by*, or fine-tune.")
