@@ -31,6 +31,10 @@ from engine.model.predictor import GennapePredictor
 LEARNED = ("cl_fcm_t", "cl_t", "cl_fcm", "cl", "pairwise", "pairwise_fcm", "kgnn")
 
 
+def _ndcg(y, v) -> float:
+    return ndcg_at_k(np.asarray(y, dtype=float), np.asarray(v, dtype=float), 10)
+
+
 def gated_score(frame: pd.DataFrame, zero_shot: dict, inside_w: dict, anchor: str) -> np.ndarray:
     vals = {m: frame[m].to_numpy(dtype=float) for m in {**zero_shot, **inside_w}}
     inside = frame["novelty"].to_numpy(dtype=float) <= 1.0
@@ -91,8 +95,11 @@ def main() -> None:
     specs, note = _heldout_nb201(pred, args.heldout, seed=2)
     from engine.data import load_default
 
-    labels = load_default("cifar10", with_cgs=False).frame.set_index("spec")["label"]
-    lab = labels.loc[list(specs)].to_numpy(dtype=float)
+    def labels_of(dataset: str) -> np.ndarray:
+        return load_default(dataset, with_cgs=False).frame.set_index("spec")["label"].loc[list(specs)].to_numpy(
+            dtype=float)
+
+    lab = labels_of("cifar10")
     cgs = [get("nb201").to_cg(s) for s in specs]
     plain = pred.copy()
     plain.config = plain.config.override({"ensemble.in_domain_members": []})
@@ -108,6 +115,13 @@ def main() -> None:
              "SRCC params": float(srcc(lab, before["params_baseline"])),
              "NDCG@10 FLOPs": float(ndcg_at_k(lab, before["flops_baseline"].to_numpy(), 10)),
              "NDCG@10 params": float(ndcg_at_k(lab, before["params_baseline"].to_numpy(), 10))}
+    # the same cells' CIFAR-100 and ImageNet16-120 labels (the checkpoint trained on CIFAR-10 ones)
+    for dataset in ("cifar100", "imagenet"):
+        other = labels_of(dataset)
+        infam[f"labels {dataset}"] = {
+            f"{metric} {name}": float(fn(other, v)) for metric, fn in (("SRCC", srcc), ("NDCG@10", _ndcg))
+            for name, v in (("gated", after["score"]), ("zero-shot", before["score"]),
+                            ("FLOPs", before["flops_baseline"]), ("params", before["params_baseline"]))}
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in infam.items()})
     print("criterion (gated beats FLOPs and params on SRCC and NDCG@10 on every LOFO target):", ok)
     evidence = {
@@ -120,7 +134,9 @@ def main() -> None:
         "adopted": ok, "in_domain_members": chosen, "validation_srcc": {m: round(val[m]["srcc"], 4) for m in ranked},
         "shift_agreement": None if invariant is None else {m: round(v, 4) for m, v in invariant.items()},
         "lofo": lofo.round(4).to_dict(orient="records"), "lofo_dir": str(args.lofo_dir),
-        "in_family_heldout_nb201": {k: round(v, 4) if isinstance(v, float) else v for k, v in infam.items()},
+        "in_family_heldout_nb201": {k: round(v, 4) if isinstance(v, float) else
+                                    ({a: round(b, 4) for a, b in v.items()} if isinstance(v, dict) else v)
+                                    for k, v in infam.items()},
     }
     if args.dry_run:
         print("dry run: nothing written")
