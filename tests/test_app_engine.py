@@ -476,3 +476,13 @@ def test_zero_shot_evidence_prefers_an_adopted_in_domain_gate():
     card["in_domain_gate"]["adopted"] = False  # a rejected gate: the ungated numbers, no in-family row
     ev = studio.zero_shot_evidence(card)
     assert list(ev["check"]) == ["leave one family out"] and ev["score SRCC"].iloc[0] == 0.5
+
+
+def test_finetune_advice_warns_only_when_the_ranking_got_worse():
+    worse = pd.DataFrame({"metric": ["srcc", "kendall_tau"], "before": [0.91, 0.75], "after": [0.85, 0.7]})
+    msg = studio.finetune_advice(worse, [0.2, 0.5, 3.0])
+    assert "from 0.910 to 0.850" in msg and "67% of the fine-tuning architectures lie inside" in msg
+    assert "inside" not in studio.finetune_advice(worse, [2.0, 3.0])  # outside: no in-domain explanation
+    assert studio.finetune_advice(worse, None).startswith("Fine-tuning lowered")
+    better = worse.assign(after=[0.95, 0.8])
+    assert studio.finetune_advice(better, [0.1]) == "" and studio.finetune_advice(pd.DataFrame(), None) == ""

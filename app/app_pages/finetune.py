@@ -125,6 +125,9 @@ if outcome.metrics_before:
     st.dataframe(mt, hide_index=True, key="ft_metrics",
                  column_config={"before": st.column_config.NumberColumn(format="%.4f"),
                                 "after": st.column_config.NumberColumn(format="%.4f")})
+    advice = studio.finetune_advice(mt, ws.frame.set_index("id")["novelty"].reindex(outcome.train_ids))
+    if advice:
+        st.warning(advice)
 elif len(outcome.eval_ids) < 3:
     st.info("Too few held-out labelled architectures to measure the ranking (need 3).")
 if len(outcome.eval_ids):
