@@ -13,8 +13,7 @@ import argparse
 
 import torch
 
-from engine.data import load_default
-from engine.evaluate.domain import _heldout_nb201
+from engine.evaluate.domain import heldout_nb201, nb201_labels
 from engine.families import get
 from engine.metrics import srcc
 from engine.model import default_checkpoint_dir
@@ -29,8 +28,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     pred = GennapePredictor.load(default_checkpoint_dir())
-    specs, note = _heldout_nb201(pred, 1000 + args.k, seed=5)
-    lab = load_default("cifar10", with_cgs=False).frame.set_index("spec")["label"].loc[list(specs)].to_numpy(float)
+    specs, note = heldout_nb201(pred, 1000 + args.k, seed=5)
+    lab = nb201_labels(specs)
     cgs = [get("nb201").to_cg(s) for s in specs]
     train, test = cgs[:args.k], cgs[args.k:]
     y_train, y_test = lab[:args.k], lab[args.k:]

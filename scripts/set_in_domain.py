@@ -89,17 +89,11 @@ def main() -> None:
         (lofo[f"{k} gated"] > lofo[f"{k} {b}"]).all() for k in ("SRCC", "NDCG@10") for b in ("FLOPs", "params"))
 
     # in family: NB-201 cells the checkpoint did not train on, scored with and without the gate
-    from engine.evaluate.domain import _heldout_nb201
+    from engine.evaluate.domain import heldout_nb201, nb201_labels
     from engine.families import get
 
-    specs, note = _heldout_nb201(pred, args.heldout, seed=2)
-    from engine.data import load_default
-
-    def labels_of(dataset: str) -> np.ndarray:
-        return load_default(dataset, with_cgs=False).frame.set_index("spec")["label"].loc[list(specs)].to_numpy(
-            dtype=float)
-
-    lab = labels_of("cifar10")
+    specs, note = heldout_nb201(pred, args.heldout, seed=2)
+    lab = nb201_labels(specs)
     cgs = [get("nb201").to_cg(s) for s in specs]
     plain = pred.copy()
     plain.config = plain.config.override({"ensemble.in_domain_members": []})
@@ -117,7 +111,7 @@ def main() -> None:
              "NDCG@10 params": float(ndcg_at_k(lab, before["params_baseline"].to_numpy(), 10))}
     # the same cells' CIFAR-100 and ImageNet16-120 labels (the checkpoint trained on CIFAR-10 ones)
     for dataset in ("cifar100", "imagenet"):
-        other = labels_of(dataset)
+        other = nb201_labels(specs, dataset)
         infam[f"labels {dataset}"] = {
             f"{metric} {name}": float(fn(other, v)) for metric, fn in (("SRCC", srcc), ("NDCG@10", _ndcg))
             for name, v in (("gated", after["score"]), ("zero-shot", before["score"]),

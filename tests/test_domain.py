@@ -86,6 +86,15 @@ def test_reference_errors():
     assert "fitted=False" in repr(DomainReference())
 
 
+def _saved_without_domain(pred, d):
+    """``pred`` saved as a checkpoint written before engine.model.domain existed."""
+    pred.save(d)
+    state = json.loads((d / "state.json").read_text())
+    state.pop("domain")
+    (d / "state.json").write_text(json.dumps(state))
+    return d
+
+
 @pytest.fixture(scope="module")
 def fitted():
     torch.set_num_threads(1)
@@ -117,11 +126,7 @@ def test_novelty_survives_save_load_and_finetune(fitted, tmp_path):
 
 def test_old_checkpoint_without_reference_then_calibrated(fitted, tmp_path):
     pred, cgs = fitted
-    d = tmp_path / "old"
-    pred.save(d)
-    state = json.loads((d / "state.json").read_text())
-    state.pop("domain")
-    (d / "state.json").write_text(json.dumps(state))
+    d = _saved_without_domain(pred, tmp_path / "old")
     old = GennapePredictor.load(d)
     assert old.domain is None and np.isnan(old.novelty(cgs)).all()
     old.calibrate_domain(cgs, note="the same CGs")
@@ -153,11 +158,7 @@ def test_bad_or_missing_domain_files_name_the_file(fitted, tmp_path):
 
 def test_cli_calibrate_domain_and_predict_novelty(fitted, tmp_path, capsys):
     pred, _ = fitted
-    d = tmp_path / "ck"
-    pred.save(d)
-    state = json.loads((d / "state.json").read_text())
-    state.pop("domain")
-    (d / "state.json").write_text(json.dumps(state))
+    d = _saved_without_domain(pred, tmp_path / "ck")
     weights = (d / "weights.safetensors").read_bytes()
     # the model card names synthetic data, not datasets: the command says so
     assert main(["calibrate-domain", "--checkpoint", str(d)]) == 2

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.evaluate._io import write_json
+from engine.evaluate._io import write_output
 
 OTHER_FAMILIES = ("ofa_pn", "ofa_mbv3", "ofa_resnet", "hiaml", "inception", "two_path")
 
@@ -41,8 +41,18 @@ def auroc(inside, outside) -> float:
     return float((r[a.size:].sum() - b.size * (b.size + 1) / 2) / (a.size * b.size))
 
 
-def _heldout_nb201(pred, n: int, seed: int):
-    """NB-201 specs outside the checkpoint's NB-201 training sample, and a note on how sure."""
+def nb201_labels(specs, dataset: str = "cifar10"):
+    """The embedded labels (``cifar10``, ``cifar100``, ``imagenet``) of NB-201 ``specs``, in order."""
+    import numpy as np
+
+    from engine.data import load_default
+
+    by_spec = load_default(dataset, with_cgs=False).frame.set_index("spec")["label"]
+    return by_spec.loc[list(specs)].to_numpy(dtype=np.float64)
+
+
+def heldout_nb201(pred, n: int, seed: int):
+    """``n`` NB-201 specs outside the checkpoint's NB-201 training sample, and a note on how sure."""
     import numpy as np
 
     from engine.data import load_default
@@ -88,7 +98,7 @@ def evaluate(n: int = 200, checkpoint: str | Path | None = None, seed: int = 1) 
         return pred.novelty_from_embeddings(h), membership_entropy(pred.fcm_memberships(h))
 
     fam = get("nb201")
-    specs, note = _heldout_nb201(pred, 5 * n, seed)
+    specs, note = heldout_nb201(pred, 5 * n, seed)
     nov_in, ent_in = measure([fam.to_cg(s) for s in specs])
     sets = {f: [get(f).to_cg(s) for s in get(f).sample(n, seed=seed)] for f in OTHER_FAMILIES}
     sets["hand-designed"] = zoo.cgs()
@@ -123,13 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in res["rows"]:
         cells = [f"{r['n']:>16d}"] + [f"{r[k]:>16.3f}" for k in keys[1:]]
         print(f"{r['set']:<18}" + "".join(cells).replace("nan", "  –"))
-    if args.output:
-        try:
-            write_json(args.output, res)
-        except OSError as exc:
-            print(f"error: cannot write {args.output}: {exc}", file=sys.stderr)
-            return 2
-    return 0
+    return write_output(args.output, res)
 
 
 if __name__ == "__main__":

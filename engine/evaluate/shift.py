@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.evaluate._io import write_json
+from engine.evaluate._io import write_output
 
 RENDERINGS = {"32px/10": {}, "16px/120": {"input_hw": 16, "num_classes": 120},
               "224px/1000": {"input_hw": 224, "num_classes": 1000}}
@@ -86,13 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'method':<18}" + "".join(f"{k:>{width}}" for k in keys))
     for r in res["rows"]:
         print(f"{r['method']:<18}" + "".join(f"{r[k]:>{width}.3f}" for k in keys))
-    if args.output:
-        try:
-            write_json(args.output, res)
-        except OSError as exc:
-            print(f"error: cannot write {args.output}: {exc}", file=sys.stderr)
-            return 2
-    return 0
+    return write_output(args.output, res)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.evaluate._io import write_json
+from engine.evaluate._io import write_output
 from engine.graphs.cg import CG
 
 SOURCE = ("torchvision model documentation (https://pytorch.org/vision/stable/models.html), "
@@ -634,12 +634,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{'method':<28}" + "".join(f"{k:>12}" for k in kinds))
         for r in res["metrics"]:
             print(f"{r['method']:<28}" + "".join(f"{kinds[k][r['method']]:>12.3f}" for k in kinds))
-    if args.output:
-        try:
-            write_json(args.output, res)
-        except OSError as exc:
-            print(f"error: cannot write {args.output}: {exc}", file=sys.stderr)
-            return 2
+    if write_output(args.output, res):
+        return 2
     if args.card:
         record_in_card(res, args.checkpoint, argv if argv is not None else sys.argv[1:])
     return 0 if all(math.isfinite(r["srcc"]) for r in res["metrics"]) else 1

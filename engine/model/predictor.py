@@ -405,10 +405,7 @@ class GennapePredictor:
                 "kgnn_epochs": int(cfg.kgnn.epochs) if cfg.kgnn.enabled else 0,
                 "contrastive_epochs": int(cfg.contrastive.epochs),
                 "final_contrastive_loss": hist_cl["loss"][-1] if hist_cl["loss"] else None,
-                "domain": {"kind": "nearest training CG", "n": self.domain.n_,
-                           "bank_rows": int(self.domain.bank_.shape[0]), "distance_p99": self.domain.threshold,
-                           "distance_p50": float(self.domain.percentiles_[50]),
-                           "calibrated_on": "the training CGs (all of them, labelled or not)"},
+                "domain": self._domain_card("the training CGs (all of them, labelled or not)"),
                 "validation_metrics": metrics, "timings": timings,
                 **(source or {}),
             }
@@ -448,11 +445,13 @@ class GennapePredictor:
         Changes nothing else; records ``domain`` in the model card.  Returns ``self``."""
         h = self.embed(cgs)
         self.domain = DomainReference(random_state=self.config.train.seed).fit(h)
-        self.model_card["domain"] = {"kind": "nearest training CG", "n": self.domain.n_,
-                                     "bank_rows": int(self.domain.bank_.shape[0]),
-                                     "distance_p99": self.domain.threshold,
-                                     "distance_p50": float(self.domain.percentiles_[50]), "calibrated_on": note}
+        self.model_card["domain"] = self._domain_card(note)
         return self
+
+    def _domain_card(self, calibrated_on: str) -> dict[str, Any]:
+        d = self.domain
+        return {"kind": "nearest training CG", "n": d.n_, "bank_rows": int(d.bank_.shape[0]),
+                "distance_p99": d.threshold, "distance_p50": float(d.percentiles_[50]), "calibrated_on": calibrated_on}
 
     def fcm_memberships(self, h: np.ndarray) -> np.ndarray:
         self._require_fitted()
