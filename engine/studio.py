@@ -411,10 +411,14 @@ def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = Non
             def sub_cb(stage, s, t, m=None, _o=start):  # progress over the whole set
                 callback(stage, _o + int(s * min(step, n - _o) / max(t, 1)), n, m or {})
         extra = {"reference": reference} if reference is not None else {}
-        out = call_compatible(predictor.predict, part, callback=sub_cb, **extra)
+        if hasattr(predictor, "predict_with_embeddings"):  # one encoder pass for both
+            out, h = call_compatible(predictor.predict_with_embeddings, part, callback=sub_cb, **extra)
+            embs.append(to_numpy(h))
+        else:
+            out = call_compatible(predictor.predict, part, callback=sub_cb, **extra)
+            if hasattr(predictor, "embed"):
+                embs.append(to_numpy(predictor.embed(part)))
         frames.append(_prediction_frame(out, len(part)))
-        if hasattr(predictor, "embed"):
-            embs.append(to_numpy(predictor.embed(part)))
         _notify(callback, "score", min(start + step, n), n)
     scores = pd.concat(frames, ignore_index=True)
     memb_cols = [c for c in scores.columns if c.startswith(MEMBERSHIP_PREFIX)]
@@ -1249,10 +1253,12 @@ def _scores_only(predictor: Any, cgs: Sequence[CG]) -> np.ndarray:
 def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequence[float],
                           eval_cgs: Sequence[CG], eval_y: Sequence[float], *, train_ids: Sequence[str] = (),
                           eval_ids: Sequence[str] = (), epochs: int = 20, seed: int = 0,
-                          callback: Callback | None = None, **options: Any) -> FinetuneOutcome:
+                          callback: Callback | None = None, selection: str | None = None,
+                          **options: Any) -> FinetuneOutcome:
     """Fine-tune a **deep copy** of ``predictor`` on ``(train_cgs, train_y)`` and compare its
     ranking of ``eval_cgs`` with the original's.  The original (often a cached model shared by
-    every session) is never modified."""
+    every session) is never modified.  ``selection``: ``finetune.selection`` of the copy
+    (``"paper"`` or ``"cv"``; None: the model's own)."""
     from engine.train.callbacks import History
 
     if len(train_cgs) != len(train_y):
@@ -1272,8 +1278,11 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
     if cfg is not None and hasattr(cfg, "override") and hasattr(cfg, "finetune"):
         # GennapePredictor reads its fine-tuning epochs from the config (of the copy only)
         ft = cfg.finetune
-        base.config = cfg.override({"finetune.head_epochs": int(epochs),
-                                    "finetune.kgnn_epochs": min(int(getattr(ft, "kgnn_epochs", epochs)), int(epochs))})
+        updates = {"finetune.head_epochs": int(epochs),
+                   "finetune.kgnn_epochs": min(int(getattr(ft, "kgnn_epochs", epochs)), int(epochs))}
+        if selection is not None:
+            updates["finetune.selection"] = str(selection)
+        base.config = cfg.override(updates)
     tuned = call_compatible(base.finetune, list(train_cgs), y, k=len(train_cgs), epochs=int(epochs), seed=int(seed),
                             callback=cb, **options)
     if tuned is None:  # an in-place API: the deep copy is the tuned model
@@ -1284,8 +1293,39 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
     mb = compute_metrics(ye, before) if len(ye) >= 3 and metrics_available() else {}
     ma = compute_metrics(ye, after) if len(ye) >= 3 and metrics_available() else {}
     return FinetuneOutcome(tuned, list(train_ids), list(eval_ids), ye, before, after, mb, ma, hist.events,
-                           {"k": len(train_cgs), "epochs": int(epochs), "seed": int(seed), **options},
+                           {"k": len(train_cgs), "epochs": int(epochs), "seed": int(seed),
+                            **({"selection": selection} if selection is not None else {}), **options},
                            time.perf_counter() - t0)
+
+
+#: ``finetune.selection`` values and their labels in the app
+FINETUNE_SELECTIONS = {"paper": "Paper (τ on the samples)", "cv": "Cross-validated"}
+
+
+def finetune_member_table(predictor: Any) -> pd.DataFrame:
+    """How a fine-tuned model combines its members: ``member, weight, version`` and, after
+    cross-validated selection (``finetune.selection = "cv"``), the mean out-of-fold Kendall tau
+    of the pre-trained and the fine-tuned version; else the tau on the fine-tuning samples.
+    Empty for a model that was not fine-tuned."""
+    info = model_card_dict(predictor).get("finetune") or {}
+    weights = info.get("weights") or {}
+    if not weights:
+        return pd.DataFrame(columns=["member", "weight", "version"])
+    pre = info.get("kendall_tau_cv_pretrained") or {}
+    post = info.get("kendall_tau_cv_finetuned") or {}
+    kept = set(info.get("kept_pretrained") or ())
+    rows = []
+    for m, w in sorted(weights.items(), key=lambda kv: -kv[1]):
+        row = {"member": m, "weight": float(w),
+               "version": ("no weights to tune" if m in ("flops_baseline", "params_baseline", "graph_stats")
+                           else "pre-trained" if m in kept else "fine-tuned")}
+        if pre:
+            row["out-of-fold τ, pre-trained"] = pre.get(m, (info.get("kendall_tau_cv") or {}).get(m, np.nan))
+            row["out-of-fold τ, fine-tuned"] = post.get(m, (info.get("kendall_tau_cv") or {}).get(m, np.nan))
+        else:
+            row["τ on the fine-tuning samples"] = (info.get("kendall_tau_on_finetune_set") or {}).get(m, np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def save_model_zip(predictor: Any) -> bytes:

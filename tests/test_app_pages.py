@@ -176,6 +176,36 @@ def test_finetune_k5_flow(shared_ws):
     assert ranked["fine-tuned score"].notna().sum() == 35
 
 
+def test_finetune_cross_validated_with_the_real_model_shows_member_versions(shared_ws):
+    import torch
+
+    from engine.model.config import GennapeConfig
+    from engine.model.predictor import GennapePredictor
+    from engine.model.synthetic import synthetic_dataset
+
+    torch.manual_seed(0)
+    pred = GennapePredictor(GennapeConfig.tiny()).fit(*synthetic_dataset(24, seed=0))
+    at = make_app(shared_ws, pred)
+    at.run()
+    goto(at, "finetune.py")
+    assert at.radio(key="ft_selection").value == "paper"  # the model's own setting
+    at.slider(key="ft_k").set_value(8)
+    at.slider(key="ft_epochs").set_value(2)
+    at.radio(key="ft_selection").set_value("cv")
+    at.button(key="ft_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    out = at.session_state[state.FINETUNE]
+    assert out.model.model_card["finetune"]["selection"] == "cv"
+    assert pred.config.finetune.selection == "paper" and "finetune" not in pred.model_card
+    members = table_with(at, "version")
+    assert set(members["member"]) == set(out.model.weights)
+    assert {"out-of-fold τ, pre-trained", "out-of-fold τ, fine-tuned"} <= set(members.columns)
+    kept = set(out.model.model_card["finetune"]["kept_pretrained"])
+    assert {m for m, v in zip(members["member"], members["version"]) if v == "pre-trained"} == kept & set(members["member"])
+    assert any("held-out pairs" in c.value for c in at.caption)
+
+
 def test_finetune_with_typed_labels(shared_ws):
     at = make_app(shared_ws)
     at.run()

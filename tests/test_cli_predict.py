@@ -96,6 +96,13 @@ def test_finetune_cli(checkpoint, tmp_path):
     card = json.loads((tmp_path / "ft" / "model_card.json").read_text())
     assert card["finetune"]["k"] == 6 and card["finetune"]["labels_file"].endswith("target.jsonl")
     assert "finetune" not in json.loads((checkpoint / "model_card.json").read_text())
+    assert card["finetune"]["selection"] == "paper"
+    rc = main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / "target.jsonl"), "--k", "8",
+               "--selection", "cv", "--output", str(tmp_path / "ft_cv"), "--quiet"])
+    assert rc == 0
+    card = json.loads((tmp_path / "ft_cv" / "model_card.json").read_text())["finetune"]
+    assert card["selection"] == "cv" and card["folds"] == 4 and isinstance(card["kept_pretrained"], list)
+    assert json.loads((tmp_path / "ft_cv" / "config.json").read_text())["finetune"]["selection"] == "cv"
 
 
 def test_predict_onnx_folder(checkpoint, tmp_path):

@@ -132,6 +132,88 @@ def test_finetune_returns_copy_and_leaves_original(fitted, target):
     assert "finetune" not in fitted.model_card
 
 
+def _cv_base(fitted):
+    base = fitted.copy()
+    base.config = base.config.override({"finetune.selection": "cv", "finetune.cv_folds": 3,
+                                        "ensemble.in_domain_members": ["cl_fcm"]})
+    return base
+
+
+def test_finetune_cv_selection_keeps_members_that_do_not_improve_out_of_fold(fitted, target, monkeypatch):
+    from engine.train import finetune as ftmod
+    from engine.train.finetune import cv_folds, learned_members
+
+    tc, ta = target
+    base = _cv_base(fitted)
+    # the base model's own score ranks no fold (constant): the fine-tuned ensemble is kept
+    monkeypatch.setattr(ftmod, "_fold_base_scores", lambda b, p, folds: np.zeros(len(p)))
+    hist = History()
+    ft = base.finetune(tc, ta, k=12, seed=0, callback=hist)
+    info = ft.model_card["finetune"]
+    assert info["selection"] == "cv" and info["folds"] == 3 and info["kept_base_model"] is False
+    assert np.isnan(info["kendall_tau_cv_ensemble"]["base"])
+    assert sum(1 for e in hist.events if e[0] == "finetune cv" and e[1] > 0) == 3
+    pre, post = info["kendall_tau_cv_pretrained"], info["kendall_tau_cv_finetuned"]
+    assert set(pre) == set(post) == set(learned_members(ft))
+    for m in learned_members(ft):  # the rule: fine-tuned only where it beat pre-trained out of fold
+        assert (m in info["kept_pretrained"]) == (not post[m] > pre[m])
+    state0, state1 = base.state_dict(), ft.state_dict()
+    for m in learned_members(ft):
+        prefix = ("heads." if m in HEAD_MEMBERS else "kgnn." if m == "kgnn" else "pairwise.") + (
+            "" if m == "kgnn" else m + ".")
+        keys = [k for k in state0 if k.startswith(prefix)]
+        same = all(torch.equal(state0[k], state1[k]) for k in keys)
+        assert keys and same == (m in info["kept_pretrained"])
+    # weights: softmax of out-of-fold tau over the fine-tune members plus the in-domain member
+    assert set(ft.weights) == {*ft.finetune_members, "cl_fcm"}
+    assert set(info["kendall_tau_cv"]) == set(ft.weights)
+    np.testing.assert_allclose(sum(ft.weights.values()), 1.0)
+    assert ft.config.ensemble.in_domain_members == ()
+    # the folds: seeded, disjoint, covering, at least 2 rows each; too few samples -> none
+    folds = cv_folds(12, 5, seed=3)
+    assert len(folds) == 5 and all(f.size >= 2 for f in folds)
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.arange(12))
+    assert [f.tolist() for f in folds] == [f.tolist() for f in cv_folds(12, 5, seed=3)]
+    assert cv_folds(3, 5, seed=0) == []
+
+
+def test_finetune_cv_keeps_the_base_model_when_it_ranks_the_folds_better(fitted, target, monkeypatch):
+    from engine.train import finetune as ftmod
+    from engine.train.finetune import learned_members
+
+    tc, ta = target
+    base = _cv_base(fitted)
+    labels = np.asarray(ta, dtype=float)
+    seen = {}
+
+    def perfect(b, packed, folds):  # a base score that orders every fold exactly like its labels
+        seen["n"] = len(packed)
+        return np.asarray(seen.setdefault("y", labels[:len(packed)]), dtype=float)
+
+    monkeypatch.setattr(ftmod, "_fold_base_scores", perfect)
+    ft = base.finetune(tc, ta, k=12, seed=0)
+    info = ft.model_card["finetune"]
+    assert seen["n"] == 12 and info["kept_base_model"] is True
+    assert info["kendall_tau_cv_ensemble"]["base"] == pytest.approx(1.0)
+    assert info["kept_pretrained"] == list(learned_members(ft))
+    state0, state1 = base.state_dict(), ft.state_dict()
+    assert all(torch.equal(state0[k], state1[k]) for k in state0)
+    assert ft.weights == base.weights and ft.config.ensemble.in_domain_members == ("cl_fcm",)
+    assert info["weights"] == base.weights
+    np.testing.assert_allclose(ft.predict(tc)["score"], base.predict(tc)["score"])
+
+
+def test_finetune_cv_falls_back_to_paper_weights_with_too_few_samples(fitted, target):
+    tc, ta = target
+    base = fitted.copy()
+    base.config = base.config.override({"finetune.selection": "cv"})
+    info = base.finetune(tc, ta, k=3, seed=0).model_card["finetune"]
+    assert info["selection"] == "paper" and "at least 4 samples" in info["selection_note"]
+    base.config = base.config.override({"finetune.selection": "bogus"})
+    with pytest.raises(ValueError, match="finetune.selection"):
+        base.finetune(tc, ta, k=4)
+
+
 def test_save_load_round_trip(fitted, data, tmp_path):
     cgs, _ = data
     fitted.save(tmp_path / "ckpt")
@@ -268,3 +350,36 @@ def test_group_labels_standardise_head_targets_per_group(data):
     plain = GennapePredictor(cfg.override({"train.group_labels": False})).fit(cgs, acc, groups=groups).predict(cgs)
     gap_plain = plain["cl"][groups == "a"].mean() - plain["cl"][groups == "b"].mean()
     assert abs(gap) < abs(gap_plain)
+
+
+def test_studio_finetune_with_cv_selection_reports_member_versions(fitted, target):
+    from engine import studio
+
+    tc, ta = target
+    out = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1, selection="cv")
+    assert fitted.config.finetune.selection == "paper"  # the shared model keeps its own setting
+    assert out.model.model_card["finetune"]["selection"] == "cv" and out.settings["selection"] == "cv"
+    table = studio.finetune_member_table(out.model)
+    assert set(table["member"]) == set(out.model.weights)
+    np.testing.assert_allclose(table["weight"].sum(), 1.0)
+    assert list(table["weight"]) == sorted(table["weight"], reverse=True)
+    kept = set(out.model.model_card["finetune"]["kept_pretrained"])
+    for _, r in table.iterrows():
+        if r["member"] in ("flops_baseline", "params_baseline", "graph_stats"):
+            assert r["version"] == "no weights to tune"
+        else:
+            assert r["version"] == ("pre-trained" if r["member"] in kept else "fine-tuned")
+            if r["version"] == "fine-tuned":  # only where it beat the pre-trained member out of fold
+                assert r["out-of-fold τ, fine-tuned"] > r["out-of-fold τ, pre-trained"]
+    paper = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1)
+    t2 = studio.finetune_member_table(paper.model)
+    assert "τ on the fine-tuning samples" in t2.columns and "out-of-fold τ, pre-trained" not in t2.columns
+    assert studio.finetune_member_table(fitted).empty
+
+
+def test_predict_with_embeddings_matches_predict_and_embed(fitted, data):
+    cgs, _ = data
+    df, h = fitted.predict_with_embeddings(cgs)
+    assert h.dtype == np.float32 and h.shape == (len(cgs), fitted.embed_dim)
+    np.testing.assert_allclose(h, fitted.embed(cgs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(df.to_numpy(dtype=float), fitted.predict(cgs).to_numpy(dtype=float), rtol=1e-6)

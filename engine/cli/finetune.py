@@ -21,6 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=None, help="samples to use (default: config finetune.k = 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed for choosing the k samples and training")
     parser.add_argument("--output", required=True, help="folder for the fine-tuned checkpoint")
+    parser.add_argument("--selection", choices=["paper", "cv"], default=None,
+                        help="ensemble weights: 'paper' = softmax(Kendall tau) on the k samples; 'cv' = each "
+                             "member keeps its fine-tuned or pre-trained version by out-of-fold tau "
+                             "(default: the checkpoint's finetune.selection)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -32,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.data import load_labels_file
 
     pred = load_predictor(args.checkpoint)
+    if args.selection is not None:
+        pred.config = pred.config.override({"finetune.selection": args.selection})
     ds = load_labels_file(args.labels).labelled()
     if len(ds) < 2:
         raise ValueError(f"{args.labels}: needs at least 2 labelled rows, found {len(ds)}")
@@ -43,7 +49,16 @@ def run(args: argparse.Namespace) -> int:
     ft.model_card = card
     ft.save(args.output)
     info = card["finetune"]
-    print(f"fine-tuned on {info['k']} CGs in {info['seconds']:.1f}s; weights {json.dumps(info['weights'])}",
-          file=sys.stderr)
+    print(f"fine-tuned on {info['k']} CGs in {info['seconds']:.1f}s ({info['selection']} selection); "
+          f"weights {json.dumps(info['weights'])}", file=sys.stderr)
+    if info.get("kept_base_model"):
+        tau = info["kendall_tau_cv_ensemble"]
+        print(f"kept the base model unchanged: its score ranked the held-out folds better (Kendall tau "
+              f"{tau['base']:.3f}) than the fine-tuned ensemble ({tau['finetuned']:.3f})", file=sys.stderr)
+    elif info.get("kept_pretrained") is not None:
+        print(f"kept pre-trained (fine-tuning did not rank held-out folds better): {info['kept_pretrained']}",
+              file=sys.stderr)
+    if info.get("selection_note"):
+        print(info["selection_note"], file=sys.stderr)
     print(f"wrote {args.output}")
     return 0

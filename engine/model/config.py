@@ -139,6 +139,12 @@ class FinetuneConfig:
     kgnn_epochs: int = 30
     kgnn_batch_size: int = 5
     kgnn_lr: float = 1e-4
+    # "paper": ensemble weights = softmax(KT) of the fine-tuned members on the k samples themselves.
+    # "cv": each learned member keeps its fine-tuned or its pre-trained weights, whichever ranks
+    # the held-out folds of a k-fold split of the k samples better; weights = softmax of those
+    # out-of-fold KTs over ``ensemble.finetune_members`` and ``ensemble.in_domain_members``
+    selection: str = "paper"
+    cv_folds: int = 5
 
 
 @dataclass(frozen=True)

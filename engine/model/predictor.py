@@ -531,6 +531,12 @@ class GennapePredictor:
         """One row per CG: ``score, flops, params, cluster, membership_0..C-1`` then every member
         (:data:`engine.model.config.MEMBERS` order).  ``score``: higher = more accurate, in
         accuracy units (see :mod:`engine.model.ensemble`; set-relative unless ``reference``)."""
+        return self.predict_with_embeddings(cgs, callback, reference)[0]
+
+    def predict_with_embeddings(self, cgs, callback: Callback | None = None,
+                                reference: EnsembleReference | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`predict` and the embeddings ``(N, embed_dim)`` (float32) of the same encoder
+        pass -- what :meth:`embed` would return, without a second pass."""
         packed = as_packed(cgs)
         vals, u, h = self._member_pass(packed, callback, getattr(reference, "stats_scale", None))
         inside = self._inside(h)
@@ -548,7 +554,7 @@ class GennapePredictor:
         df = pd.DataFrame(cols)
         # how many rows took the in-domain weights (None: one ensemble for every row)
         df.attrs["in_domain_rows"] = None if inside is None else int(np.sum(inside))
-        return df
+        return df, h.astype(np.float32)
 
     def evaluate(self, cgs, acc: Any) -> dict[str, dict[str, float]]:
         """SRCC / Kendall tau / MAE (accuracy members) of every member and of ``score``."""
