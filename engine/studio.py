@@ -1299,7 +1299,8 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
 
 
 #: ``finetune.selection`` values and their labels in the app
-FINETUNE_SELECTIONS = {"paper": "Paper (τ on the samples)", "cv": "Cross-validated"}
+FINETUNE_SELECTIONS = {"auto": "Auto (cross-validated inside the training domain)",
+                       "paper": "Paper (τ on the samples)", "cv": "Cross-validated"}
 
 
 def finetune_member_table(predictor: Any) -> pd.DataFrame:

@@ -188,7 +188,7 @@ def test_finetune_cross_validated_with_the_real_model_shows_member_versions(shar
     at = make_app(shared_ws, pred)
     at.run()
     goto(at, "finetune.py")
-    assert at.radio(key="ft_selection").value == "paper"  # the model's own setting
+    assert at.radio(key="ft_selection").value == "auto"  # the model's own setting
     at.slider(key="ft_k").set_value(8)
     at.slider(key="ft_epochs").set_value(2)
     at.radio(key="ft_selection").set_value("cv")
@@ -197,7 +197,7 @@ def test_finetune_cross_validated_with_the_real_model_shows_member_versions(shar
     assert not at.error, [e.value for e in at.error]
     out = at.session_state[state.FINETUNE]
     assert out.model.model_card["finetune"]["selection"] == "cv"
-    assert pred.config.finetune.selection == "paper" and "finetune" not in pred.model_card
+    assert pred.config.finetune.selection == "auto" and "finetune" not in pred.model_card
     members = table_with(at, "version")
     assert set(members["member"]) == set(out.model.weights)
     assert {"out-of-fold τ, pre-trained", "out-of-fold τ, fine-tuned"} <= set(members.columns)

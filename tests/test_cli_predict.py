@@ -96,7 +96,7 @@ def test_finetune_cli(checkpoint, tmp_path):
     card = json.loads((tmp_path / "ft" / "model_card.json").read_text())
     assert card["finetune"]["k"] == 6 and card["finetune"]["labels_file"].endswith("target.jsonl")
     assert "finetune" not in json.loads((checkpoint / "model_card.json").read_text())
-    assert card["finetune"]["selection"] == "paper"
+    assert card["finetune"]["selection"] in ("paper", "cv") and card["finetune"]["selection_reason"].startswith("auto: ")
     rc = main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / "target.jsonl"), "--k", "8",
                "--selection", "cv", "--output", str(tmp_path / "ft_cv"), "--quiet"])
     assert rc == 0

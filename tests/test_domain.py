@@ -222,8 +222,16 @@ def test_predictor_in_domain_gate(fitted):
     ref = _with_threshold(gated, 1e9).reference(cgs)  # a fixed reference is gated the same way
     again = _with_threshold(gated, 1e9).predict(cgs, reference=ref)
     np.testing.assert_allclose(again["score"], every["score"])
-    tuned = gated.finetune(train[:12], np.linspace(80, 90, 12), k=12)
+    paper = gated.copy()
+    paper.config = paper.config.override({"finetune.selection": "paper"})
+    tuned = paper.finetune(train[:12], np.linspace(80, 90, 12), k=12)
     assert tuned.config.ensemble.in_domain_members == () and tuned.inside_weights == {}
+    # cross-validated: the gate goes with the base model's weights unless the base model is kept
+    cv = gated.copy()
+    cv.config = cv.config.override({"finetune.selection": "cv"})
+    tuned = cv.finetune(train[:12], np.linspace(80, 90, 12), k=12)
+    kept = tuned.model_card["finetune"]["kept_base_model"]
+    assert tuned.config.ensemble.in_domain_members == (("cl_fcm",) if kept else ())
     assert gated.config.ensemble.in_domain_members == ("cl_fcm",)  # the original keeps its gate
     no_ref = gated.copy()
     no_ref.domain = None

@@ -113,6 +113,8 @@ def test_batch_prediction_equals_single(fitted, data):
 
 def test_finetune_returns_copy_and_leaves_original(fitted, target):
     tc, ta = target
+    fitted = fitted.copy()  # the paper's weights (the default "auto" may keep the base model)
+    fitted.config = fitted.config.override({"finetune.selection": "paper"})
     before = {k: v.clone() for k, v in _params(fitted).items()}
     weights_before = dict(fitted.weights)
     hist = History()
@@ -201,6 +203,26 @@ def test_finetune_cv_keeps_the_base_model_when_it_ranks_the_folds_better(fitted,
     assert ft.weights == base.weights and ft.config.ensemble.in_domain_members == ("cl_fcm",)
     assert info["weights"] == base.weights
     np.testing.assert_allclose(ft.predict(tc)["score"], base.predict(tc)["score"])
+
+
+def test_finetune_auto_selection_follows_the_training_domain(fitted, data, monkeypatch):
+
+    cgs, acc = data
+    assert fitted.config.finetune.selection == "auto"
+    inside = fitted.novelty(cgs) <= 1.0
+    assert inside.mean() > 0.5  # the training CGs themselves
+    ft = fitted.finetune(cgs, acc, k=12, seed=0)
+    info = ft.model_card["finetune"]
+    assert info["selection"] == "cv" and info["selection_reason"].startswith("auto: ")
+    assert f"{int(inside[np.sort(np.random.default_rng(0).permutation(24)[:12])].sum())} of 12" in info["selection_reason"]
+    # every sample outside the domain -> the paper's weights, no cross-validation
+    monkeypatch.setattr(type(fitted), "novelty_from_embeddings", lambda self, h: np.full(len(h), 5.0))
+    info = fitted.finetune(cgs, acc, k=12, seed=0).model_card["finetune"]
+    assert info["selection"] == "paper" and "0 of 12" in info["selection_reason"] and "folds" not in info
+    no_domain = fitted.copy()
+    no_domain.domain = None
+    info = no_domain.finetune(cgs, acc, k=6, seed=0).model_card["finetune"]
+    assert info["selection"] == "paper" and "no domain reference" in info["selection_reason"]
 
 
 def test_finetune_cv_falls_back_to_paper_weights_with_too_few_samples(fitted, target):
@@ -357,7 +379,7 @@ def test_studio_finetune_with_cv_selection_reports_member_versions(fitted, targe
 
     tc, ta = target
     out = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1, selection="cv")
-    assert fitted.config.finetune.selection == "paper"  # the shared model keeps its own setting
+    assert fitted.config.finetune.selection == "auto"  # the shared model keeps its own setting
     assert out.model.model_card["finetune"]["selection"] == "cv" and out.settings["selection"] == "cv"
     table = studio.finetune_member_table(out.model)
     assert set(table["member"]) == set(out.model.weights)
@@ -371,7 +393,7 @@ def test_studio_finetune_with_cv_selection_reports_member_versions(fitted, targe
             assert r["version"] == ("pre-trained" if r["member"] in kept else "fine-tuned")
             if r["version"] == "fine-tuned":  # only where it beat the pre-trained member out of fold
                 assert r["out-of-fold τ, fine-tuned"] > r["out-of-fold τ, pre-trained"]
-    paper = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1)
+    paper = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1, selection="paper")
     t2 = studio.finetune_member_table(paper.model)
     assert "τ on the fine-tuning samples" in t2.columns and "out-of-fold τ, pre-trained" not in t2.columns
     assert studio.finetune_member_table(fitted).empty

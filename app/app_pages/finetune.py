@@ -86,14 +86,17 @@ if strategy == "manual":
     manual = st.multiselect("Architectures", labelled["id"].tolist(), key="ft_manual", max_selections=100)
 c = st.columns(2)
 n_eval = c[0].slider("Held-out architectures to evaluate on", 10, 2000, 300, step=10, key="ft_n_eval")
-default_sel = getattr(getattr(getattr(pred, "config", None), "finetune", None), "selection", "paper")
+default_sel = getattr(getattr(getattr(pred, "config", None), "finetune", None), "selection", "auto")
 selection = c[1].radio(
     "Ensemble weights", list(studio.FINETUNE_SELECTIONS), key="ft_selection",
     index=list(studio.FINETUNE_SELECTIONS).index(default_sel) if default_sel in studio.FINETUNE_SELECTIONS else 0,
     format_func=studio.FINETUNE_SELECTIONS.get,
     help="Paper: softmax of each member's Kendall τ on the fine-tuning samples themselves. Cross-validated: "
          "each member keeps its fine-tuned or its pre-trained version, whichever ranks held-out folds of the "
-         "samples better, and is weighted by that out-of-fold τ (about 6× the time).")
+         "samples better, and is weighted by that out-of-fold τ; the base model stays unchanged unless the "
+         "result ranks the folds better (about 6× the time). Auto: cross-validated when most samples lie "
+         "inside the model's training domain (where the paper's weights measurably lose to the base model), "
+         "else the paper's.")
 
 if st.button("Fine-tune", type="primary", key="ft_run"):
     try:
@@ -151,6 +154,8 @@ if info.get("kept_base_model"):
             "for architectures inside its training domain.")
 if len(members):
     with st.expander("Ensemble after fine-tuning"):
+        if info.get("selection_reason"):
+            st.caption(info["selection_reason"].replace("auto: ", "Auto: ", 1) + ".")
         if info.get("selection_note"):
             st.caption(info["selection_note"])
         elif info.get("folds"):

@@ -21,9 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=None, help="samples to use (default: config finetune.k = 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed for choosing the k samples and training")
     parser.add_argument("--output", required=True, help="folder for the fine-tuned checkpoint")
-    parser.add_argument("--selection", choices=["paper", "cv"], default=None,
+    parser.add_argument("--selection", choices=["auto", "paper", "cv"], default=None,
                         help="ensemble weights: 'paper' = softmax(Kendall tau) on the k samples; 'cv' = each "
-                             "member keeps its fine-tuned or pre-trained version by out-of-fold tau "
+                             "member keeps its fine-tuned or pre-trained version by out-of-fold tau, and the "
+                             "base model is kept unless that ranks held-out folds better; 'auto' = cv when "
+                             "most samples lie inside the checkpoint's training domain, else paper "
                              "(default: the checkpoint's finetune.selection)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     elif info.get("kept_pretrained") is not None:
         print(f"kept pre-trained (fine-tuning did not rank held-out folds better): {info['kept_pretrained']}",
               file=sys.stderr)
-    if info.get("selection_note"):
-        print(info["selection_note"], file=sys.stderr)
+    for key in ("selection_reason", "selection_note"):
+        if info.get(key):
+            print(info[key], file=sys.stderr)
     print(f"wrote {args.output}")
     return 0

@@ -142,8 +142,10 @@ class FinetuneConfig:
     # "paper": ensemble weights = softmax(KT) of the fine-tuned members on the k samples themselves.
     # "cv": each learned member keeps its fine-tuned or its pre-trained weights, whichever ranks
     # the held-out folds of a k-fold split of the k samples better; weights = softmax of those
-    # out-of-fold KTs over ``ensemble.finetune_members`` and ``ensemble.in_domain_members``
-    selection: str = "paper"
+    # out-of-fold KTs; the base model is kept whole unless that ensemble ranks the folds better.
+    # "auto": "cv" when most of the k samples lie inside the training domain (novelty <= 1), where
+    # the base model already ranks well; else "paper" (see engine.train.finetune)
+    selection: str = "auto"
     cv_folds: int = 5
 
 
