@@ -126,10 +126,11 @@ def novelty_verdict(novelty: float) -> str:
             "page's evidence table says how far to trust them.")
 
 
-def finetune_advice(metrics: pd.DataFrame, train_novelty: Any = None) -> str:
+def finetune_advice(metrics: pd.DataFrame, train_novelty: Any = None, selection: str | None = None) -> str:
     """A warning when fine-tuning lowered the held-out SRCC (``metrics``: a ``metric, before,
     after`` table), naming the likely cause when the fine-tuning architectures lie inside the
-    base model's training domain (``train_novelty`` <= 1); "" otherwise.
+    base model's training domain (``train_novelty`` <= 1) and what to do about it given the
+    ``selection`` the fine-tuning used (``"paper"`` / ``"cv"``); "" otherwise.
 
     >>> finetune_advice(pd.DataFrame({"metric": ["srcc"], "before": [0.9], "after": [0.95]}))
     ''
@@ -146,9 +147,15 @@ def finetune_advice(metrics: pd.DataFrame, train_novelty: Any = None) -> str:
     nov = nov[np.isfinite(nov)]
     if nov.size and np.mean(nov <= 1.0) >= 0.5:
         msg += (f" {np.mean(nov <= 1.0):.0%} of the fine-tuning architectures lie inside the base model's training "
-                "domain, where its in-domain members already rank well; a few samples re-train its heads and "
-                "the fine-tuned ensemble drops the in-domain members (README: `scripts/finetune_in_domain.py` "
-                "measures this on unseen NB-201 cells).")
+                "domain, where its in-domain members already rank well")
+        if selection == "paper":
+            msg += ("; with the paper's weights a few samples re-train its heads and the fine-tuned ensemble drops "
+                    "the in-domain members. Use the Auto or Cross-validated weights, which keep the base model "
+                    "unless fine-tuning ranks held-out samples better (README: `scripts/finetune_in_domain.py`).")
+        else:
+            msg += ("; the cross-validated check on the fine-tuning samples judged the fine-tuned ensemble better, "
+                    "but it does not rank these held-out architectures better: with few samples that check is "
+                    "noisy (README: `scripts/finetune_in_domain.py`).")
     return msg
 
 

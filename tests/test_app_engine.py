@@ -482,6 +482,8 @@ def test_finetune_advice_warns_only_when_the_ranking_got_worse():
     worse = pd.DataFrame({"metric": ["srcc", "kendall_tau"], "before": [0.91, 0.75], "after": [0.85, 0.7]})
     msg = studio.finetune_advice(worse, [0.2, 0.5, 3.0])
     assert "from 0.910 to 0.850" in msg and "67% of the fine-tuning architectures lie inside" in msg
+    assert "Use the Auto or Cross-validated" in studio.finetune_advice(worse, [0.2, 0.5, 3.0], "paper")
+    assert "cross-validated check" in studio.finetune_advice(worse, [0.2, 0.5, 3.0], "cv")
     assert "inside" not in studio.finetune_advice(worse, [2.0, 3.0])  # outside: no in-domain explanation
     assert studio.finetune_advice(worse, None).startswith("Fine-tuning lowered")
     better = worse.assign(after=[0.95, 0.8])

@@ -137,7 +137,8 @@ if outcome.metrics_before:
     st.dataframe(mt, hide_index=True, key="ft_metrics",
                  column_config={"before": st.column_config.NumberColumn(format="%.4f"),
                                 "after": st.column_config.NumberColumn(format="%.4f")})
-    advice = studio.finetune_advice(mt, ws.frame.set_index("id")["novelty"].reindex(outcome.train_ids))
+    advice = studio.finetune_advice(mt, ws.frame.set_index("id")["novelty"].reindex(outcome.train_ids),
+                                    (studio.model_card_dict(outcome.model).get("finetune") or {}).get("selection"))
     if advice:
         st.warning(advice)
 elif len(outcome.eval_ids) < 3:
