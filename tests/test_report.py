@@ -116,3 +116,28 @@ def test_report_carries_the_zero_shot_evidence_of_the_model_card():
     doc = report_html(dataclasses.replace(ws, model_card=card), {})
     assert "How far to trust the score" in doc and "hand-designed ImageNet networks" in doc and "0.55" in doc
     assert "How far to trust the score" not in report_html(ws, {})  # no evidence in the card: no table
+
+
+def test_report_explains_how_the_fine_tuned_ensemble_was_formed():
+    import dataclasses
+    from types import SimpleNamespace
+
+    ws = tiny_workspace(30)
+    f = ws.frame
+    ids = f.loc[f["label"].notna(), "id"].tolist()
+    lab = f.set_index("id")["label"]
+    ft = studio.finetune_and_evaluate(TinyPredictor(), [studio.cg_of(ws, a) for a in ids[:5]], lab[ids[:5]].to_numpy(),
+                                      [studio.cg_of(ws, a) for a in ids[5:]], lab[ids[5:]].to_numpy(),
+                                      train_ids=ids[:5], eval_ids=ids[5:], epochs=2)
+    info = {"selection": "cv", "selection_reason": "auto: 48 of 50 samples lie inside the checkpoint's training domain",
+            "weights": {"pairwise": 0.6, "flops_baseline": 0.4}, "kept_pretrained": ["pairwise"],
+            "kendall_tau_cv_pretrained": {"pairwise": 0.71}, "kendall_tau_cv_finetuned": {"pairwise": 0.52},
+            "kendall_tau_cv": {"pairwise": 0.71, "flops_baseline": 0.33}, "kept_base_model": True,
+            "kendall_tau_cv_ensemble": {"base": 0.751, "finetuned": 0.702}}
+    ft = dataclasses.replace(ft, model=SimpleNamespace(model_card={"finetune": info}))
+    doc = report_html(ws, {}, finetune=ft)
+    assert "The base model was kept unchanged" in doc and "0.751" in doc and "0.702" in doc
+    assert "cross-validated selection" in doc and "48 of 50 samples lie inside" in doc
+    assert "pre-trained" in doc and "no weights to tune" in doc  # the member table
+    plain = report_html(ws, {}, finetune=dataclasses.replace(ft, model=SimpleNamespace(model_card={})))
+    assert "Ensemble after fine-tuning" not in plain and "kept unchanged" not in plain

@@ -172,6 +172,22 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
         if finetune.metrics_before:
             sec.table(finetune.metrics_table(), "Ranking metrics on the held-out architectures, before and after.")
         sec.figure(figs.get("finetune"), "Scores before and after fine-tuning against the true label.")
+        from engine.studio import finetune_member_table, model_card_dict
+
+        info = model_card_dict(finetune.model).get("finetune") or {}
+        if info.get("kept_base_model"):
+            tau = info.get("kendall_tau_cv_ensemble") or {}
+            sec.text(f"The base model was kept unchanged: on held-out folds of the fine-tuning samples its own "
+                     f"score ranked better (Kendall τ {tau.get('base', float('nan')):.3f}) than the fine-tuned "
+                     f"ensemble ({tau.get('finetuned', float('nan')):.3f}).")
+        members = finetune_member_table(finetune.model)
+        if len(members):
+            how = {"cv": "cross-validated selection: each member keeps the version with the better out-of-fold "
+                         "Kendall τ, weights are the softmax of those τ",
+                   "paper": "the paper's rule: weights are the softmax of each member's Kendall τ on the "
+                            "fine-tuning samples"}.get(info.get("selection"), "")
+            reason = f" ({info['selection_reason'].removeprefix('auto: ')})" if info.get("selection_reason") else ""
+            sec.table(members, f"Ensemble after fine-tuning{': ' + how if how else ''}{reason}.")
         sec.table(pd.DataFrame({"fine-tuning architectures": finetune.train_ids}), max_rows=100)
 
     if uploads:
