@@ -170,8 +170,8 @@ def cross_validate(base, packed, a: np.ndarray, folds: list[np.ndarray], seed: i
     n = len(packed)
     for f, test in enumerate(folds):
         model = copy.deepcopy(base)
-        tune_members(model, packed.select(np.setdiff1d(np.arange(n), test)), a[np.setdiff1d(np.arange(n), test)],
-                     seed=seed + 1000 * (f + 1))
+        train = np.setdiff1d(np.arange(n), test)
+        tune_members(model, packed.select(train), a[train], seed=seed + 1000 * (f + 1))
         vals, _ = model.member_predictions(packed.select(test))
         for m in post:
             post[m][test] = vals[m]
@@ -237,46 +237,46 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
         cv = cross_validate(base, packed, a, folds, seed, callback)
         cv_pre, cv_ft = cv.kendall(a, cv.pretrained), cv.kendall(a, cv.finetuned)
 
-    model = copy.deepcopy(base)
-    notify(callback, "finetune", 0, 4, {"k": n})
-    tune_members(model, packed, a, seed, callback)
-
     info: dict[str, Any] = {"k": int(n), "seed": int(seed), "selection": selection}
     if reason:
         info["selection_reason"] = reason
     if wanted == "cv" and not folds:
         info["selection_note"] = f"cross-validation needs at least 4 samples (2 folds of 2); {n} given: paper weights"
-    vals, _ = model.member_predictions(packed)
-    in_sample = {m: _kendall(a, vals[m]) for m in model.finetune_members}
+    learned = learned_members(base)
+    keep_base, kept, weights = False, [], {}
     if folds:
-        kept = [m for m in learned_members(model)
+        kept = [m for m in learned
                 if not (np.isfinite(cv_ft[m]) and (not np.isfinite(cv_pre[m]) or cv_ft[m] > cv_pre[m]))]
-        for m in kept:
-            restore_member(model, base, m)
         pool = (*(cfg.ensemble.finetune_members or cfg.ensemble.members), *cfg.ensemble.in_domain_members)
-        names = model._available(dict.fromkeys(pool))
+        names = base._available(dict.fromkeys(pool))
         kts = {m: (cv_pre[m] if m in kept else cv_ft[m]) for m in names}
         weights = kt_softmax_weights(kts, cfg.ensemble.ft_temperature)
         # the whole fine-tuned ensemble against the base model's own score, fold by fold (the
         # choices above used the same folds, which flatters the fine-tuned side: keeping the
         # base model on a tie or a loss is the conservative call)
-        oof = {m: (cv.pretrained[m] if m in kept or m not in cv_ft else cv.finetuned[m]) for m in cv.pretrained}
+        oof = {m: (cv.pretrained[m] if m in kept else cv.finetuned[m]) for m in cv.pretrained}
         tau_tuned = fold_mean(a, _fold_scores(oof, weights, cfg, folds), folds)
         tau_base = fold_mean(a, _fold_base_scores(base, packed, folds), folds)
         keep_base = bool(np.isfinite(tau_base) and not (np.isfinite(tau_tuned) and tau_tuned > tau_base))
         info.update({"folds": len(folds), "cv_pairs": int(sum(f.size * (f.size - 1) // 2 for f in folds)),
-                     "kendall_tau_cv": kts, "kept_pretrained": kept,
-                     "kendall_tau_cv_pretrained": {m: cv_pre[m] for m in learned_members(model)},
-                     "kendall_tau_cv_finetuned": {m: cv_ft[m] for m in learned_members(model)},
+                     "kendall_tau_cv": kts, "kept_pretrained": list(learned) if keep_base else kept,
+                     "kendall_tau_cv_pretrained": {m: cv_pre[m] for m in learned},
+                     "kendall_tau_cv_finetuned": {m: cv_ft[m] for m in learned},
                      "kendall_tau_cv_ensemble": {"base": tau_base, "finetuned": tau_tuned},
                      "kept_base_model": keep_base})
-        if keep_base:  # fine-tuning did not beat the base model on held-out folds: keep it whole
-            model = copy.deepcopy(base)
-            info["kept_pretrained"] = list(learned_members(model))
+
+    model = copy.deepcopy(base)
+    if keep_base:  # fine-tuning did not beat the base model on held-out folds: keep it whole
+        vals, _ = model.member_predictions(packed)
+        in_sample = {m: _kendall(a, vals[m]) for m in model.finetune_members}
     else:
-        weights = kt_softmax_weights(in_sample, cfg.ensemble.ft_temperature)
-    if not info.get("kept_base_model"):
-        model.weights = weights
+        notify(callback, "finetune", 0, 4, {"k": n})
+        tune_members(model, packed, a, seed, callback)
+        vals, _ = model.member_predictions(packed)
+        in_sample = {m: _kendall(a, vals[m]) for m in model.finetune_members}
+        for m in kept:
+            restore_member(model, base, m)
+        model.weights = weights if folds else kt_softmax_weights(in_sample, cfg.ensemble.ft_temperature)
         # the fine-tuned weights were measured on the target family: they apply to every row
         model.config = model.config.override({"ensemble.in_domain_members": []})
     model._eval()
