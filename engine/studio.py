@@ -1305,6 +1305,18 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
                            time.perf_counter() - t0)
 
 
+def kept_base_message(info: Mapping[str, Any]) -> str:
+    """For a fine-tuning record (``model_card["finetune"]``) that kept the base model: why, in
+    one sentence; "" otherwise."""
+    if not info.get("kept_base_model"):
+        return ""
+    tau = info.get("kendall_tau_cv_ensemble") or {}
+    return (f"The base model was kept unchanged: on held-out folds of the fine-tuning samples its own score "
+            f"ranked them better (Kendall τ {tau.get('base', float('nan')):.3f}) than the fine-tuned ensemble did "
+            f"({tau.get('finetuned', float('nan')):.3f}). Its zero-shot weights stay, with its in-domain members "
+            "for architectures inside its training domain.")
+
+
 #: ``finetune.selection`` values and their labels in the app
 FINETUNE_SELECTIONS = {"auto": "Auto (cross-validated inside the training domain)",
                        "paper": "Paper (τ on the samples)", "cv": "Cross-validated"}

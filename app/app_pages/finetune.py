@@ -123,6 +123,7 @@ if st.button("Fine-tune", type="primary", key="ft_run"):
 outcome = state.get(state.FINETUNE)
 if outcome is None:
     st.stop()
+ft_info = studio.model_card_dict(outcome.model).get("finetune") or {}
 st.subheader("Before and after")
 st.caption(f"Fine-tuned on {len(outcome.train_ids)} {outcome.settings.get('family', '')} architectures "
            f"({outcome.settings.get('strategy', '')}, seed {outcome.settings.get('seed')}); evaluated on "
@@ -138,7 +139,7 @@ if outcome.metrics_before:
                  column_config={"before": st.column_config.NumberColumn(format="%.4f"),
                                 "after": st.column_config.NumberColumn(format="%.4f")})
     advice = studio.finetune_advice(mt, ws.frame.set_index("id")["novelty"].reindex(outcome.train_ids),
-                                    (studio.model_card_dict(outcome.model).get("finetune") or {}).get("selection"))
+                                    ft_info.get("selection"))
     if advice:
         st.warning(advice)
 elif len(outcome.eval_ids) < 3:
@@ -146,13 +147,9 @@ elif len(outcome.eval_ids) < 3:
 if len(outcome.eval_ids):
     st.plotly_chart(charts.finetune_scatter(outcome.predictions()), key="ft_scatter")
 members = studio.finetune_member_table(outcome.model)
-info = studio.model_card_dict(outcome.model).get("finetune") or {}
-if info.get("kept_base_model"):
-    tau = info.get("kendall_tau_cv_ensemble") or {}
-    st.info(f"The base model was kept unchanged: on held-out folds of the samples its own score ranked them "
-            f"better (Kendall τ {tau.get('base', float('nan')):.3f}) than the fine-tuned ensemble did "
-            f"({tau.get('finetuned', float('nan')):.3f}). Its zero-shot weights stay, with its in-domain members "
-            "for architectures inside its training domain.")
+info = ft_info
+if studio.kept_base_message(info):
+    st.info(studio.kept_base_message(info))
 if len(members):
     with st.expander("Ensemble after fine-tuning"):
         if info.get("selection_reason"):

@@ -19,12 +19,10 @@ No label is read, nothing is fitted: it is a description of the shipped checkpoi
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.evaluate._io import write_output
+from engine.evaluate._io import check_parser, run_check, write_output
 
 OTHER_FAMILIES = ("ofa_pn", "ofa_mbv3", "ofa_resnet", "hiaml", "inception", "two_path")
 
@@ -115,17 +113,10 @@ def evaluate(n: int = 200, checkpoint: str | Path | None = None, seed: int = 1) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m engine.evaluate.domain", description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200,
-                    help="CGs per other family (default 200; 5x as many held-out NB-201 cells)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
-    ap.add_argument("--output", default=None, help="write the result as JSON here")
-    args = ap.parse_args(argv)
-    try:
-        res = evaluate(args.n, args.checkpoint, args.seed)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    args = check_parser("python -m engine.evaluate.domain", __doc__, 200,
+                        "CGs per other family (default 200; 5x as many held-out NB-201 cells)").parse_args(argv)
+    res = run_check(evaluate, args.n, args.checkpoint, args.seed)
+    if res is None:
         return 2
     print(f"inside: {res['inside']}; novelty 1 = 99th percentile of the training CGs' distance")
     keys = ["n", "median novelty", "share > 1", "AUROC novelty", "AUROC entropy"]

@@ -20,12 +20,10 @@ the SRCC columns are in-family numbers; the agreement columns are what this chec
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.evaluate._io import write_output
+from engine.evaluate._io import check_parser, run_check, write_output
 
 RENDERINGS = {"32px/10": {}, "16px/120": {"input_hw": 16, "num_classes": 120},
               "224px/1000": {"input_hw": 224, "num_classes": 1000}}
@@ -69,16 +67,9 @@ def evaluate(n: int = 2000, checkpoint: str | Path | None = None, seed: int = 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m engine.evaluate.shift", description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2000, help="NB-201 cells (default 2000)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
-    ap.add_argument("--output", default=None, help="write the result as JSON here")
-    args = ap.parse_args(argv)
-    try:
-        res = evaluate(args.n, args.checkpoint, args.seed)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    args = check_parser("python -m engine.evaluate.shift", __doc__, 2000, "NB-201 cells (default 2000)").parse_args(argv)
+    res = run_check(evaluate, args.n, args.checkpoint, args.seed)
+    if res is None:
         return 2
     print(f"{res['n']} NB-201 cells rendered three ways; labels: {res['labels']}")
     keys = [k for k in res["rows"][0] if k != "method"]

@@ -21,7 +21,6 @@ Networks are built on the ``meta`` device (shapes only, no weight memory) and tr
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.evaluate._io import write_output
+from engine.evaluate._io import check_parser, run_check, write_output
 from engine.graphs.cg import CG
 
 SOURCE = ("torchvision model documentation (https://pytorch.org/vision/stable/models.html), "
@@ -607,20 +606,13 @@ def record_in_card(res: dict, checkpoint: str | Path | None, argv: Sequence[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m engine.evaluate.zoo", description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
-    ap.add_argument("--output", default=None, help="write the result as JSON here")
+    ap = check_parser("python -m engine.evaluate.zoo", __doc__)
     ap.add_argument("--only", nargs="*", default=None, help="network names (default: all)")
     ap.add_argument("--card", action="store_true",
                     help="record the metrics in the checkpoint's model_card.json under 'zoo_check'")
     args = ap.parse_args(argv)
-    try:
-        res = evaluate(args.checkpoint, args.only)
-    except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as exc:  # a missing or unreadable checkpoint
-        print(f"error: {exc}", file=sys.stderr)
+    res = run_check(evaluate, args.checkpoint, args.only)
+    if res is None:
         return 2
     print(f"{res['n']} hand-designed ImageNet networks; labels: {res['source']}")
     print(f"{'method':<28}{'SRCC':>8}{'KT':>8}{'NDCG@10':>9}")

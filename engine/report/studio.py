@@ -172,14 +172,11 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
         if finetune.metrics_before:
             sec.table(finetune.metrics_table(), "Ranking metrics on the held-out architectures, before and after.")
         sec.figure(figs.get("finetune"), "Scores before and after fine-tuning against the true label.")
-        from engine.studio import finetune_member_table, model_card_dict
+        from engine.studio import finetune_member_table, kept_base_message, model_card_dict
 
         info = model_card_dict(finetune.model).get("finetune") or {}
-        if info.get("kept_base_model"):
-            tau = info.get("kendall_tau_cv_ensemble") or {}
-            sec.text(f"The base model was kept unchanged: on held-out folds of the fine-tuning samples its own "
-                     f"score ranked better (Kendall τ {tau.get('base', float('nan')):.3f}) than the fine-tuned "
-                     f"ensemble ({tau.get('finetuned', float('nan')):.3f}).")
+        if kept_base_message(info):
+            sec.text(kept_base_message(info))
         members = finetune_member_table(finetune.model)
         if len(members):
             how = {"cv": "cross-validated selection: each member keeps the version with the better out-of-fold "

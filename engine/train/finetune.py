@@ -266,14 +266,12 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
                      "kept_base_model": keep_base})
 
     model = copy.deepcopy(base)
-    if keep_base:  # fine-tuning did not beat the base model on held-out folds: keep it whole
-        vals, _ = model.member_predictions(packed)
-        in_sample = {m: _kendall(a, vals[m]) for m in model.finetune_members}
-    else:
+    if not keep_base:  # (keep_base: fine-tuning did not beat the base model on held-out folds)
         notify(callback, "finetune", 0, 4, {"k": n})
         tune_members(model, packed, a, seed, callback)
-        vals, _ = model.member_predictions(packed)
-        in_sample = {m: _kendall(a, vals[m]) for m in model.finetune_members}
+    vals, _ = model.member_predictions(packed)
+    in_sample = {m: _kendall(a, vals[m]) for m in model.finetune_members}
+    if not keep_base:
         for m in kept:
             restore_member(model, base, m)
         model.weights = weights if folds else kt_softmax_weights(in_sample, cfg.ensemble.ft_temperature)
