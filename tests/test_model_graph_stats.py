@@ -133,3 +133,77 @@ def test_ranking_survives_an_input_size_shift():
     s32 = r.decision_function(graph_stats(as_packed(small)))
     s224 = r.decision_function(graph_stats(as_packed(large)))
     assert srcc(s32, s224) > 0.95
+
+
+def test_directions_without_training_variance_get_no_weight():
+    """FLOPs and params move together in every training family; their contrast gets no coefficient."""
+    rng = np.random.default_rng(4)
+    n = 400
+    size = rng.normal(size=n)
+    x = np.column_stack([size, size + 0.05 * rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)])
+    # the labels follow the contrast (0.1% of the variance) as much as the size: the unrestricted
+    # fit learns it, the restricted one cannot
+    y = 90.0 + size + 20.0 * (x[:, 0] - x[:, 1]) + 0.5 * x[:, 2]
+    free = GraphStatsRanker(min_variance=0.0).fit(x, y)
+    kept = GraphStatsRanker(min_variance=0.01).fit(x, y)
+    assert free.directions_.shape == (4, 4) and kept.directions_.shape == (4, 3)
+    np.testing.assert_allclose(kept.explained_.sum(), 1.0)
+    assert kept.explained_[-1] < 1e-3
+    # unrestricted: a large weight on the contrast; restricted: the two collinear statistics share one
+    assert abs(free.coef_[0] - free.coef_[1]) > 0.5 * np.abs(free.coef_).max()
+    assert abs(kept.coef_[0] - kept.coef_[1]) < 0.01 * np.abs(kept.coef_).max()
+    # exactly: no weight along the dropped principal direction
+    z = x / x.std(0)
+    dropped = np.linalg.eigh(np.cov((z - z.mean(0)).T))[1][:, 0]
+    assert abs(kept.coef_ @ dropped) < 1e-9
+    assert kept.coef_[0] > 0 and kept.coef_[2] > 0
+    # where the two decorrelate, the restricted ranker follows the shared size, not the contrast
+    xt = np.column_stack([rng.normal(size=n), rng.normal(size=n), np.zeros(n), np.zeros(n)])
+    yt = xt[:, 0] + xt[:, 1]
+    assert srcc(yt, kept.decision_function(xt)) > 0.99
+    assert srcc(yt, free.decision_function(xt)) < srcc(yt, kept.decision_function(xt)) - 0.1
+
+
+def test_min_variance_state_and_errors():
+    rng = np.random.default_rng(5)
+    x, y = _family(rng, 60, np.zeros(4), np.ones(4), np.ones(4))
+    r = GraphStatsRanker(min_variance=0.02).fit(x, y)
+    state = r.to_state()
+    assert state["min_variance"] == 0.02 and len(state["explained_variance"]) == 4
+    assert GraphStatsRanker.from_state(state).min_variance == 0.02
+    # a checkpoint written before the restriction existed was fitted without it
+    old = {k: v for k, v in state.items() if k not in ("min_variance", "explained_variance", "kept_directions")}
+    back = GraphStatsRanker.from_state(old)
+    assert back.min_variance == 0.0
+    np.testing.assert_array_equal(back.decision_function(x), r.decision_function(x))
+    with pytest.raises(ValueError, match="min_variance"):
+        GraphStatsRanker(min_variance=1.0).fit(x, y)
+    with pytest.raises(ValueError, match="min_variance"):
+        GraphStatsRanker(min_variance=-0.1).fit(x, y)
+
+
+def test_statistics_collinear_in_every_family_are_merged():
+    rng = np.random.default_rng(6)
+    xs, ys, gs = [], [], []
+    for fam, noise in (("a", 0.01), ("b", 0.05)):
+        size = rng.normal(size=300)
+        x = np.column_stack([size, size + noise * rng.normal(size=300), rng.normal(size=300), rng.normal(size=300)])
+        xs.append(x)
+        ys.append(90.0 + size + 20.0 * (x[:, 0] - x[:, 1]) - 0.5 * x[:, 3])
+        gs += [fam] * 300
+    x, y = np.vstack(xs), np.concatenate(ys)
+    r = GraphStatsRanker(merge_collinear=0.98).fit(x, y, gs)
+    assert r.merged_ == [["log10_flops", "log10_params"]] and r.directions_.shape == (4, 3)
+    np.testing.assert_allclose(r.coef_[0], r.coef_[1])
+    assert r.coef_[0] > 0 and r.coef_[3] < 0
+    back = GraphStatsRanker.from_state(r.to_state())
+    assert back.merged_ == r.merged_ and back.merge_collinear == 0.98
+    np.testing.assert_array_equal(back.decision_function(x), r.decision_function(x))
+    # collinear in one family only: nothing is merged
+    x2 = x.copy()
+    x2[300:, 1] = rng.normal(size=300)
+    assert GraphStatsRanker(merge_collinear=0.98).fit(x2, y, gs).merged_ == []
+    with pytest.raises(ValueError, match="not both"):
+        GraphStatsRanker(min_variance=0.01, merge_collinear=0.98).fit(x, y, gs)
+    with pytest.raises(ValueError, match="merge_collinear"):
+        GraphStatsRanker(merge_collinear=1.5).fit(x, y, gs)

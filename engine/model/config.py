@@ -113,6 +113,8 @@ class GraphStatsConfig:
     enabled: bool = True
     C: float = 1.0                   # inverse L2 strength of the logistic regression
     pairs_per_group: int = 20000     # training pairs drawn per family
+    min_variance: float = 0.0        # directions with less of the training variance get no weight (0 = off)
+    merge_collinear: float = 0.0     # merge statistics this rank-collinear in every training family (0 = off)
 
 
 @dataclass(frozen=True)

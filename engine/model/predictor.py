@@ -382,6 +382,7 @@ class GennapePredictor:
             self.stats = None
             if gs.enabled:
                 self.stats = GraphStatsRanker(C=gs.C, pairs_per_group=gs.pairs_per_group, min_gap=pc.min_gap,
+                                              min_variance=gs.min_variance, merge_collinear=gs.merge_collinear,
                                               random_state=seed).fit(
                     graph_stats(packed)[tr_idx], a[tr_idx], None if codes is None else codes[tr_idx])
             timings["graph_stats_s"] = time.perf_counter() - t0
