@@ -15,7 +15,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from scipy.stats import spearmanr
 
