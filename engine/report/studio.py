@@ -38,7 +38,8 @@ GLOSSARY = {
     "precision@10": "share of the 10 truly best architectures that are in the predicted top 10",
     "regret@1": "accuracy lost by picking the top-scored architecture instead of the true best (percent points)",
     "graph stats": "a ranker learned across benchmark families on four whole-graph numbers (FLOPs, params, "
-                   "nodes, weighted layers), each measured relative to its spread in the ranked set",
+                   "nodes, weighted layers), each measured relative to its spread in the ranked set; FLOPs and "
+                   "params share one weight, because they move together in every training family",
     "member columns": "each ensemble member's own prediction in accuracy points; only its order is meaningful "
                       "outside the labelled families' range (the Eq. 5 members, CL+T and CL+FCM+T, multiply by a "
                       "FLOPs factor and exceed 100 for ImageNet-sized networks)",
