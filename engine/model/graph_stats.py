@@ -27,21 +27,23 @@ accuracies differ by more than ``min_gap`` are drawn, and an L2-regularised logi
 regression without intercept learns ``P(i more accurate than j) = sigmoid(coef . (x_i - x_j))``.
 Pairs never mix families: accuracies of different benchmarks are not comparable.
 
-**Identified directions only** (``min_variance``, default 0.01).  In every labelled family FLOPs
-and params are rank-collinear (Spearman 0.99-1.00), so the training data cannot tell the
+**Identified directions only** (``min_variance``, off by default).  In every labelled family FLOPs
+and params are rank-collinear (Spearman 0.988-1.000), so the training data cannot tell the
 regression how to weigh them *against each other*: left free, it put a large weight on the
 ``log FLOPs - log params`` contrast, a direction with 0.08% of the training variance.  In
 ImageNet-style spaces the two decorrelate (Spearman 0.13-0.28 on the OFA families), and that
 unsupported weight then decides the ranking.  So the fit is restricted to the principal directions
 of the pooled within-family (centred, standardised) statistics that carry at least
 ``min_variance`` of their total variance; the coefficient along every other direction is zero.
-``min_variance=0`` gives the unrestricted fit.
+``min_variance=0`` gives the unrestricted fit.  Not adopted: it also dropped a direction one
+held-out family's ranking rests on.
 
 **Merged collinear statistics** (``merge_collinear``, a Spearman threshold).  A narrower form of
 the same idea: statistics whose within-family Spearman correlation reaches the threshold in
 *every* training family are merged into one feature (the sum of their standardised values), so
 only their common direction gets a coefficient; every other statistic keeps its own.  On the
-shipped checkpoint's training data, 0.99 merges log FLOPs with log params and nothing else.
+shipped checkpoint's training data (and in every leave-one-family-out fold), 0.98 merges log
+FLOPs with log params and nothing else; the shipped checkpoint uses it.
 ``min_variance`` and ``merge_collinear`` exclude each other (README, "graph_stats and collinear
 statistics", for what each did in leave-one-family-out).
 """
