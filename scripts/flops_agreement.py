@@ -11,13 +11,12 @@ against a known positive predictor.
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
+import sys
 
 import torch
 from scipy.stats import spearmanr
 
+from engine.evaluate._io import check_parser, run_check, write_output
 from engine.families import get
 from engine.model import default_checkpoint_dir
 from engine.model.predictor import GennapePredictor
@@ -26,28 +25,30 @@ FAMILIES = ("ofa_pn", "ofa_mbv3", "ofa_resnet", "hiaml", "inception", "two_path"
 COLUMNS = ("score", "graph_stats", "params_baseline", "cl_fcm_t", "cl_t", "cl_fcm", "cl", "pairwise", "kgnn")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", type=Path, default=default_checkpoint_dir())
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--output", type=Path, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(2)
-    pred = GennapePredictor.load(args.checkpoint)
+def agreement(checkpoint: str | None, n: int, seed: int) -> dict:
+    """Spearman correlation of each of :data:`COLUMNS` with FLOPs, per family."""
+    pred = GennapePredictor.load(checkpoint or default_checkpoint_dir())
     rows = {}
-    print(f"{'family':11s} " + " ".join(f"{c:>15s}" for c in COLUMNS))
     for name in FAMILIES:
         fam = get(name)
-        df = pred.predict([fam.to_cg(s) for s in fam.sample(args.n, seed=args.seed)])
+        df = pred.predict([fam.to_cg(s) for s in fam.sample(n, seed=seed)])
         flops = df["flops_baseline"].to_numpy(float)
         rows[name] = {c: float(spearmanr(df[c].to_numpy(float), flops)[0]) for c in COLUMNS}
-        print(f"{name:11s} " + " ".join(f"{rows[name][c]:>+15.3f}" for c in COLUMNS))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps({"checkpoint": str(args.checkpoint), "n": args.n, "seed": args.seed,
-                                           "spearman_with_flops": rows}, indent=2))
+    return {"checkpoint": str(checkpoint or default_checkpoint_dir()), "n": n, "seed": seed,
+            "spearman_with_flops": rows}
+
+
+def main(argv=None) -> int:
+    args = check_parser("flops_agreement.py", __doc__, 300, "architectures per family").parse_args(argv)
+    torch.set_num_threads(2)
+    res = run_check(agreement, args.checkpoint, args.n, args.seed)
+    if res is None:
+        return 2
+    print(f"{'family':11s} " + " ".join(f"{c:>15s}" for c in COLUMNS))
+    for name, row in res["spearman_with_flops"].items():
+        print(f"{name:11s} " + " ".join(f"{row[c]:>+15.3f}" for c in COLUMNS))
+    return write_output(args.output, res)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

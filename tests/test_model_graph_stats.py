@@ -207,3 +207,13 @@ def test_statistics_collinear_in_every_family_are_merged():
         GraphStatsRanker(min_variance=0.01, merge_collinear=0.98).fit(x, y, gs)
     with pytest.raises(ValueError, match="merge_collinear"):
         GraphStatsRanker(merge_collinear=1.5).fit(x, y, gs)
+
+
+@pytest.mark.parametrize("updates, match", [
+    ({"graph_stats.merge_collinear": 1.5}, "merge_collinear"),
+    ({"graph_stats.min_variance": -0.1}, "min_variance"),
+    ({"graph_stats.min_variance": 0.01, "graph_stats.merge_collinear": 0.98}, "not both"),
+])
+def test_config_rejects_bad_graph_stats_options_before_training(updates, match):
+    with pytest.raises(ValueError, match=match):
+        GennapeConfig().override(updates)

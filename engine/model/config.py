@@ -116,6 +116,16 @@ class GraphStatsConfig:
     min_variance: float = 0.0        # directions with less of the training variance get no weight (0 = off)
     merge_collinear: float = 0.0     # merge statistics this rank-collinear in every training family (0 = off)
 
+    def __post_init__(self) -> None:
+        # checked here so that a bad value fails before minutes of pre-training, not after
+        if not 0.0 <= self.min_variance < 1.0:
+            raise ValueError(f"config.graph_stats.min_variance: expected a number in [0, 1), got {self.min_variance}")
+        if not 0.0 <= self.merge_collinear <= 1.0:
+            raise ValueError(f"config.graph_stats.merge_collinear: expected a number in [0, 1], "
+                             f"got {self.merge_collinear}")
+        if self.min_variance > 0 and self.merge_collinear > 0:
+            raise ValueError("config.graph_stats: set min_variance or merge_collinear, not both")
+
 
 @dataclass(frozen=True)
 class EnsembleConfig:

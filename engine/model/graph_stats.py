@@ -83,16 +83,10 @@ def _rank_correlation(x: np.ndarray) -> np.ndarray:
     """Spearman correlation matrix of the columns; 0 where a column has no spread (or < 3 rows)."""
     from scipy.stats import rankdata
 
-    k = x.shape[1]
     if x.shape[0] < 3:
-        return np.zeros((k, k))
-    r = rankdata(x, axis=0)
-    r = r - r.mean(0)
-    norm = np.sqrt((r ** 2).sum(0))
-    ok = norm > 0
-    out = np.zeros((k, k))
-    out[np.ix_(ok, ok)] = (r[:, ok].T @ r[:, ok]) / np.outer(norm[ok], norm[ok])
-    return out
+        return np.zeros((x.shape[1], x.shape[1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num(np.corrcoef(rankdata(x, axis=0), rowvar=False))
 
 
 def merged_directions(rho: np.ndarray, threshold: float) -> tuple[np.ndarray, list[list[int]]]:
@@ -196,7 +190,8 @@ class GraphStatsRanker:
             spreads.append(spread)
             xs = X[rows] / np.where(spread > _MIN_SPREAD, spread, 1.0)
             centred.append(xs - xs.mean(0))
-            rho.append(_rank_correlation(X[rows]))
+            if self.merge_collinear > 0:
+                rho.append(_rank_correlation(X[rows]))
             i = rng.integers(0, rows.size, self.pairs_per_group)
             j = rng.integers(0, rows.size, self.pairs_per_group)
             keep = np.abs(y[rows][i] - y[rows][j]) > self.min_gap
@@ -259,7 +254,7 @@ class GraphStatsRanker:
                   min_gap=float(state.get("min_gap", 0.05)),
                   # checkpoints written before the restriction existed were fitted without it
                   min_variance=float(state.get("min_variance", 0.0)),
-                merge_collinear=float(state.get("merge_collinear", 0.0)),
+                  merge_collinear=float(state.get("merge_collinear", 0.0)),
                   random_state=int(state.get("random_state", 0)))
         coef = np.asarray(state["coef"], dtype=np.float64)
         scale = np.asarray(state["scale"], dtype=np.float64)
