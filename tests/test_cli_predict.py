@@ -127,3 +127,38 @@ def test_predict_onnx_folder(checkpoint, tmp_path):
     (folder / "broken.onnx").write_bytes(b"garbage")
     assert main(["predict", "--input", str(folder), "--output", str(out), "--checkpoint", str(checkpoint),
                  "--quiet"]) == 2
+
+
+def test_predict_reference_makes_scores_comparable_across_calls(checkpoint, tmp_path, capsys):
+    """Without a reference the score is relative to the predicted set; with ``--reference`` a
+    subset predicted alone gets the scores those rows get when the whole set is predicted."""
+    cgs, _ = synthetic_dataset(8, seed=11)
+    lines = [json.dumps({"id": f"x{i}", "cg": cg.to_dict()}) for i, cg in enumerate(cgs)]
+    (tmp_path / "all.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "two.jsonl").write_text("\n".join(lines[2:4]) + "\n")
+    (tmp_path / "one.jsonl").write_text(lines[5] + "\n")
+    common = ["--checkpoint", str(checkpoint), "--quiet"]
+
+    def run(inp, out, *extra):
+        assert main(["predict", "--input", str(tmp_path / inp), "--output", str(tmp_path / out), *common, *extra]) == 0
+        return pd.read_csv(tmp_path / out).set_index("id")
+
+    full = run("all.jsonl", "all.csv")
+    # tolerance: the float32 encoder's last digits depend on the batch a CG is packed with
+    ref = ["--reference", str(tmp_path / "all.jsonl")]
+    same = run("all.jsonl", "all_ref.csv", *ref)
+    assert same["score"].to_numpy() == pytest.approx(full["score"].to_numpy(), abs=1e-5)
+    two = run("two.jsonl", "two.csv", *ref)
+    assert two["score"].to_numpy() == pytest.approx(full.loc[["x2", "x3"], "score"].to_numpy(), abs=1e-5)
+    assert "standardised on the 8 architectures" in capsys.readouterr().err
+    one = run("one.jsonl", "one.csv")
+    assert "single architecture" in capsys.readouterr().err
+    assert one["score"].iloc[0] == pytest.approx(one["cl_fcm_t"].iloc[0])
+    one_ref = run("one.jsonl", "one_ref.csv", *ref)
+    assert one_ref["score"].iloc[0] == pytest.approx(full.loc["x5", "score"], abs=1e-5)
+    # a bad reference is an input error naming the option; nothing is written
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    assert main(["predict", "--input", str(tmp_path / "two.jsonl"), "--output", str(tmp_path / "x.csv"), *common,
+                 "--reference", str(tmp_path / "bad.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "--reference" in err and "bad.jsonl: line 1" in err and not (tmp_path / "x.csv").exists()

@@ -10,7 +10,12 @@ Output CSV columns, exactly: ``id, score, flops, params, cluster, membership_0 .
 membership_{C-1}``, then one column per ensemble member (``engine.model.config.MEMBERS``).
 ``score`` is the GENNAPE ensemble (higher = more accurate, in accuracy units relative to the
 predicted set; see ``engine.model.ensemble``; with an in-domain ensemble, the architectures inside
-the training domain are scored by its members, and the command says how many).  ``--novelty`` appends one more column, ``novelty``
+the training domain are scored by its members, and the command says how many).  Because the
+members are standardised on the predicted set, predict the architectures you want to rank
+**together**; ``--reference FILE`` (the same formats as ``--input``) standardises them on a fixed
+population instead, so that scores of separate calls with the same reference can be compared.
+A single architecture without a reference gets the anchor member's prediction (the command
+says so).  ``--novelty`` appends one more column, ``novelty``
 (:mod:`engine.model.domain`: > 1 = outside the checkpoint's training domain, where the learned
 members extrapolate), and prints how many architectures are outside.
 """
@@ -32,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: assets/checkpoint)")
     parser.add_argument("--novelty", action="store_true",
                         help="append a `novelty` column (> 1 = outside the checkpoint's training domain)")
+    parser.add_argument("--reference", default=None,
+                        help="score against this fixed population (JSONL, .onnx or a folder, like --input) "
+                             "instead of the predicted set: scores of calls with the same reference are comparable")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -133,8 +141,21 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.callbacks import TextProgress
 
     ids, cgs = read_input(args.input)
+    ref_cgs = None
+    if args.reference:
+        try:
+            ref_cgs = read_input(args.reference)[1]
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"--reference: {exc}") from None
     pred = load_predictor(args.checkpoint)
-    df = pred.predict(cgs, callback=None if args.quiet else TextProgress())
+    reference = pred.reference(ref_cgs) if ref_cgs is not None else None
+    df = pred.predict(cgs, callback=None if args.quiet else TextProgress(), reference=reference)
+    if reference is not None:
+        print(f"score: standardised on the {len(ref_cgs)} architectures of {args.reference}", file=sys.stderr)
+    elif len(cgs) == 1:
+        print(f"score: a single architecture has no set to be ranked in, so its score is the "
+              f"{pred.config.ensemble.anchor} member's prediction; predict the architectures to compare together "
+              "or pass --reference", file=sys.stderr)
     inside = df.attrs.get("in_domain_rows")
     df.insert(0, "id", ids)
     if inside is not None:
