@@ -93,6 +93,64 @@ def test_dynamo_export_mobilenet():
     assert cg.params == fused_bn_params(model)
 
 
+class _ShuffleUnit(nn.Module):
+    """ShuffleNetV2 unit: ``chunk`` (split sizes computed at run time by the TorchScript
+    exporter: Shape -> Gather -> Add -> Div -> Mul -> Slice), a conv branch, channel shuffle."""
+
+    def __init__(self, c: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        h = c // 2
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, h, 3, padding=1, groups=h), nn.Conv2d(h, h, 1))
+            for _ in range(2))
+        self.head = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for branch in self.branches:
+            a, b = x.chunk(2, dim=1)
+            x = torch.cat([a, branch(b)], 1)
+            n, c, h, w = x.shape
+            x = x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return self.head(x.mean((2, 3)))
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_runtime_split_sizes_keep_shapes_and_flops(dynamo):
+    """Split sizes computed at run time are folded (``_fold_shape_arithmetic``), so the convs
+    after a ``chunk`` get their real input shapes: FLOPs equal torch.fx's (measured before the
+    fold on a torchvision-style ShuffleNetV2 x1.0: 148 MFLOPs instead of 290)."""
+    model = randomise(_ShuffleUnit()).eval()
+    fx = from_module(model, X32)
+    cg = from_onnx(export(model, dynamo=dynamo))
+    assert cg.op_counts() == fx.op_counts()
+    assert cg.flops == fx.flops and cg.params == fx.params
+    assert [n.in_shape for n in cg.nodes if n.op == "conv"] == [n.in_shape for n in fx.nodes if n.op == "conv"]
+
+
+def test_hand_built_split_arithmetic_is_folded():
+    """``Shape -> Gather -> Add -> Div -> Mul -> Slice`` with the end at INT64_MAX: ONNX shape
+    inference alone leaves the Slice output without a shape."""
+    rng = np.random.default_rng(2)
+    big = np.iinfo(np.int64).max
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shp"]),
+        helper.make_node("Gather", ["shp", "s_one"], ["ch"], axis=0),
+        helper.make_node("Add", ["ch", "s_one"], ["ch1"]),
+        helper.make_node("Div", ["ch1", "s_two"], ["half"]),        # (8 + 1) // 2 = 4: truncation
+        helper.make_node("Mul", ["half", "s_one"], ["stop"]),
+        helper.make_node("Slice", ["x", "stop", "s_big", "s_one"], ["tail"]),  # channels 4..end
+        helper.make_node("Conv", ["tail", "W"], ["y"]),
+    ]
+    data = _model(nodes, {"W": rng.normal(size=(6, 4, 1, 1)), "s_one": [1], "s_two": [2], "s_big": [big]},
+                  x_shape=(1, 8, 5, 5), y_shape=(1, 6, 5, 5))
+    cg = from_onnx(data, name="split")
+    conv = next(n for n in cg.nodes if n.op == "conv")
+    assert conv.in_shape == (5, 5, 4) and conv.out_shape == (5, 5, 6)
+    assert conv.flops == 2 * 4 * 6 * 25 and cg.params == 6 * 4
+
+
 def test_unfused_batchnorm_gives_exact_params():
     model = randomise(MobileNetV2ish())
     data = export(model.train(), training=torch.onnx.TrainingMode.TRAINING)

@@ -4,7 +4,10 @@ Handles what ``torch.onnx.export`` writes with either exporter (TorchScript, ``d
 or the default dynamo / onnxscript exporter), and ordinary opset 11-23 models from elsewhere:
 
 * shapes come from ``onnx.shape_inference`` (with data propagation, so ``Shape -> Gather ->
-  Concat -> Reshape`` chains resolve); local functions are inlined first;
+  Concat -> Reshape`` chains resolve); local functions are inlined first; when some tensors are
+  still without a static shape, integer shape arithmetic the inference does not propagate
+  (``Div``: a ``chunk`` exported by the TorchScript exporter) is evaluated and the inference
+  re-run (:func:`_fold_shape_arithmetic`);
 * the op mapping and contraction rules are those of :mod:`engine.graphs.fx_import` (the CG
   conventions): Conv -> conv / depthwise / group_conv; Gemm, and MatMul with a constant
   2-D weight, -> linear (a following ``Add`` of a bias constant is folded into it);
@@ -530,6 +533,180 @@ def _fuse_activations(b: _OnnxBuilder) -> None:
             break
 
 
+#: integer ops that :func:`_fold_shape_arithmetic` evaluates when all their inputs are known
+_FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Concat", "Unsqueeze", "Squeeze", "Slice",
+             "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where"}
+_FOLD_MAX_ELEMENTS = 1024
+
+
+def _has_unknown_dims(model) -> bool:
+    for vi in list(model.graph.value_info) + list(model.graph.output):
+        t = vi.type
+        if t.HasField("tensor_type") and t.tensor_type.HasField("shape"):
+            if any(not (d.HasField("dim_value") and d.dim_value > 0) for d in t.tensor_type.shape.dim):
+                return True
+        elif t.HasField("tensor_type"):
+            return True
+    return False
+
+
+def _fold_value(op: str, args: list, attrs: dict, opset: int):
+    """numpy evaluation of one integer shape op (see :data:`_FOLD_OPS`); None when not handled."""
+    import numpy as np
+
+    def axes_arg(i):  # axes: an input from opset 13 (Unsqueeze / Squeeze / ReduceProd 18), else an attribute
+        if len(args) > i and args[i] is not None:
+            return [int(v) for v in np.asarray(args[i]).reshape(-1)]
+        return [int(v) for v in attrs["axes"]] if "axes" in attrs else None
+
+    a = args[0] if args else None
+    if op in ("Identity", "Cast"):
+        return a
+    if op in ("Add", "Sub", "Mul"):
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, args[1])
+    if op == "Div":  # integer division truncates toward zero
+        return (np.trunc(np.true_divide(a, args[1]))).astype(np.result_type(a, args[1]))
+    if op in ("Neg", "Abs"):
+        return -a if op == "Neg" else np.abs(a)
+    if op in ("Max", "Min"):
+        out = args[0]
+        for v in args[1:]:
+            out = np.maximum(out, v) if op == "Max" else np.minimum(out, v)
+        return out
+    if op == "Gather":
+        return np.take(a, args[1], axis=int(attrs.get("axis", 0)))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(v) for v in args], axis=int(attrs.get("axis", 0)))
+    if op == "Unsqueeze":
+        out = a
+        axes = axes_arg(1) or []
+        rank = np.ndim(a) + len(axes)
+        for ax in sorted(x % rank for x in axes):
+            out = np.expand_dims(out, ax)
+        return out
+    if op == "Squeeze":
+        axes = axes_arg(1)
+        return np.squeeze(a) if axes is None else np.squeeze(a, axis=tuple(x % np.ndim(a) for x in axes))
+    if op == "Slice":
+        if opset < 10:
+            starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+        else:
+            starts, ends = args[1], args[2]
+            axes = args[3] if len(args) > 3 and args[3] is not None else None
+            steps = args[4] if len(args) > 4 and args[4] is not None else None
+        starts, ends = np.asarray(starts).reshape(-1), np.asarray(ends).reshape(-1)
+        axes = list(range(starts.size)) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+        steps = [1] * starts.size if steps is None else [int(v) for v in np.asarray(steps).reshape(-1)]
+        index = [slice(None)] * np.ndim(a)
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            lim = a.shape[ax]
+            en = int(max(min(int(en), lim), -lim - 1))  # INT64_MAX / INT64_MIN mean "to the end"
+            index[ax] = slice(int(max(min(int(st), lim), -lim - 1)), en, sp)
+        return a[tuple(index)]
+    if op == "Reshape":
+        shape = [int(v) for v in np.asarray(args[1]).reshape(-1)]
+        if not attrs.get("allowzero", 0):
+            shape = [a.shape[i] if v == 0 else v for i, v in enumerate(shape)]
+        return np.reshape(a, shape)
+    if op == "ReduceProd":
+        axes = axes_arg(1)
+        keep = bool(attrs.get("keepdims", 1))
+        return np.prod(a, axis=None if axes is None else tuple(axes), keepdims=keep)
+    if op == "Range":
+        return np.arange(a, args[1], args[2])
+    if op == "Equal":
+        return np.equal(a, args[1])
+    if op == "Where":
+        return np.where(a, args[1], args[2])
+    return None
+
+
+def _fold_shape_arithmetic(model, inferred):
+    """Replace integer shape computations with their values, as initializers.
+
+    Exporters compute split sizes and reshape targets at run time (``x.chunk(2, 1)`` becomes
+    ``Shape -> Gather -> Add -> Div -> Mul -> Slice`` in the TorchScript exporter), and ONNX
+    shape inference does not propagate values through all of that (``Div``): the ``Slice``
+    output, and every tensor after it, then has no static shape, and the convs there would get
+    FLOPs of a 1x1x1 input.  This evaluates, in graph order, every :data:`_FOLD_OPS` node whose
+    inputs are all known -- integer initializers and ``Constant`` nodes, and ``Shape`` / ``Size``
+    of tensors with a static shape in ``inferred`` -- and whose value is a small integer or
+    boolean tensor, and returns a copy of ``model`` with those nodes replaced by initializers
+    (None when nothing was folded).  Float computations are never folded (they may be
+    parameters), so parameter counts do not change."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=13)
+    g = model.graph
+    static: dict[str, list[int]] = {}
+    for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        t = vi.type
+        if t.HasField("tensor_type") and t.tensor_type.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.tensor_type.shape.dim]
+            if all(d is not None for d in dims):
+                static[vi.name] = dims
+
+    def small_int(v) -> bool:
+        return isinstance(v, np.ndarray) and v.size <= _FOLD_MAX_ELEMENTS and v.dtype.kind in "iub"
+
+    known: dict[str, Any] = {}
+    for init in g.initializer:
+        if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(init.dims) <= _FOLD_MAX_ELEMENTS:
+            known[init.name] = numpy_helper.to_array(init)
+    folded: dict[int, Any] = {}
+    for i, node in enumerate(g.node):
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        value = None
+        try:
+            if node.op_type == "Constant":
+                if "value" in attrs:
+                    value = numpy_helper.to_array(attrs["value"])
+                elif "value_int" in attrs or "value_ints" in attrs:
+                    value = np.asarray(attrs.get("value_int", attrs.get("value_ints")), dtype=np.int64)
+                if value is not None and small_int(value):
+                    known[node.output[0]] = value
+                continue
+            if node.op_type not in _FOLD_OPS or not node.input or len(node.output) != 1:
+                continue
+            if node.op_type in ("Shape", "Size"):
+                dims = static.get(node.input[0])
+                if dims is None:
+                    continue
+                if node.op_type == "Size":
+                    value = np.asarray(math.prod(dims), dtype=np.int64)
+                else:
+                    start, end = attrs.get("start", 0), attrs.get("end", len(dims))
+                    value = np.asarray(dims[start:end], dtype=np.int64)
+            else:
+                if any(n and n not in known for n in node.input):
+                    continue
+                if node.op_type == "Cast" and attrs.get("to") not in (onnx.TensorProto.INT64, onnx.TensorProto.INT32,
+                                                                     onnx.TensorProto.BOOL):
+                    continue
+                value = _fold_value(node.op_type, [known[n] if n else None for n in node.input], attrs, opset)
+                if node.op_type == "Cast" and value is not None:
+                    value = value.astype(onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
+        except Exception:  # noqa: BLE001 - anything unexpected: leave the node to shape inference
+            continue
+        if value is not None:
+            value = np.asarray(value)
+            if small_int(value):
+                known[node.output[0]] = value
+                folded[i] = value
+    if not folded:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    kept = [n for i, n in enumerate(model.graph.node) if i not in folded]
+    del out.graph.node[:]
+    out.graph.node.extend(kept)
+    for i, value in folded.items():
+        out.graph.initializer.append(numpy_helper.from_array(value, name=model.graph.node[i].output[0]))
+    return out
+
+
 def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     """The CG of an ONNX model given as a path, raw bytes or an ``onnx.ModelProto``.
 
@@ -552,6 +729,14 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
         warnings.warn(f"from_onnx: shape inference failed ({str(exc).splitlines()[0] if str(exc) else exc}); "
                       "using the shapes stored in the model", stacklevel=2)
         inferred = model
+    else:
+        if _has_unknown_dims(inferred):  # e.g. a chunk / split whose sizes are computed at run time
+            folded = _fold_shape_arithmetic(model, inferred)
+            if folded is not None:
+                try:
+                    inferred = onnx.shape_inference.infer_shapes(folded, data_prop=True)
+                except Exception:  # noqa: BLE001 - keep the first inference
+                    pass
     b = _OnnxBuilder(inferred, label)
     b.run()
     _fuse_activations(b)
