@@ -195,6 +195,8 @@ def test_onnx_folder_real_model():
     fields = {(e.file, e.field) for e in res.errors}
     assert ("b.onnx", "file") in fields and ("c.onnx", "file") in fields  # duplicate graph, unreadable
     assert res.dataset.cgs[0].flops > 0 and res.dataset.frame["flops"].iloc[0] == res.dataset.cgs[0].flops
+    # a conv with a bias and no BatchNorm: the upload says BN may have been folded by the export
+    assert any("1 of 1 ONNX model(s)" in w and "do_constant_folding=False" in w for w in res.warnings)
 
 
 def test_odd_json_values_become_row_errors():

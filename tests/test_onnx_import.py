@@ -151,6 +151,18 @@ def test_hand_built_split_arithmetic_is_folded():
     assert conv.flops == 2 * 4 * 6 * 25 and cg.params == 6 * 4
 
 
+def test_bn_folding_note_names_the_export_options():
+    from engine.graphs.onnx_import import bn_folding_note
+
+    model = randomise(SmallConvNet()).eval()
+    folded = from_onnx(export(model))                            # eval mode: BN folded, convs get a bias
+    kept = from_onnx(export(model, do_constant_folding=False))   # BN kept as nodes
+    assert "batchnorm" in kept.op_counts() and "batchnorm" not in folded.op_counts()
+    note = bn_folding_note([folded, kept, from_module(model, X32)])
+    assert note.startswith("1 of 3 ONNX model(s)") and "optimize=False" in note
+    assert bn_folding_note([kept]) is None and bn_folding_note([]) is None
+
+
 def test_unfused_batchnorm_gives_exact_params():
     model = randomise(MobileNetV2ish())
     data = export(model.train(), training=torch.onnx.TrainingMode.TRAINING)

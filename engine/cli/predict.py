@@ -123,6 +123,11 @@ def read_onnx(path: Path) -> tuple[list[str], list]:
         except Exception as exc:  # importer errors of any kind are input errors here
             raise ValueError(f"{f}: cannot import ONNX model ({exc})") from None
         ids.append(f.name)
+    from engine.graphs.onnx_import import bn_folding_note
+
+    note = bn_folding_note(cgs)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return ids, cgs
 
 

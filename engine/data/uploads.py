@@ -607,6 +607,11 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
         kept.append(g)
     if unlabelled:
         warnings.append(f"{unlabelled} ONNX file(s) have no label and load unlabelled")
+    from engine.graphs.onnx_import import bn_folding_note
+
+    note = bn_folding_note([g["cg"] for g in kept])
+    if note:
+        warnings.append(note)
     prov = provenance or Provenance(
         metric=_metric_of(lab_col), split="unknown", source=f"user upload {labels_filename if labels_csv else 'ONNX'}",
         notes="ONNX files converted to CGs; dataset, split and epochs not stated in the upload"

@@ -37,7 +37,11 @@ in-projection bias, the bias a freshly initialised BN folds into its conv): thos
 counted because they are not in the file.
 **Fused BN:** an eval-mode export folds BatchNorm into the preceding Conv (both exporters do
 by default): the CG then has no ``batchnorm`` node and the conv gains a bias, so the count is
-``params(module) - 2C + C`` per folded BN (C = its channels) when the conv had no bias.
+``params(module) - 2C + C`` per folded BN (C = its channels) when the conv had no bias.  The
+file does not say whether a conv bias was folded BN, so this is not undone.  To keep BN --
+the CG convention, and what the predictor's training CGs have -- export with
+``do_constant_folding=False`` (TorchScript exporter) or ``optimize=False`` (dynamo exporter).
+``scripts/onnx_consistency.py`` measures what folding changes in the predictions.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from engine.graphs.fx_import import _EMPTY, _Info, _Raw, _unique, assemble, hwc
 
 Shape = tuple[int, int, int]
 
-__all__ = ["from_onnx"]
+__all__ = ["bn_folding_note", "from_onnx"]
 
 MAX_ONNX_BYTES = 2 * 1024 ** 3
 
@@ -757,3 +761,23 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     if dropped:
         cg.output_node.params += dropped
     return cg
+
+
+_CONV_OPS = ("conv", "depthwise", "group_conv")
+
+
+def bn_folding_note(cgs) -> str | None:
+    """A notice for imported ONNX CGs whose convs all have a bias and that have no ``batchnorm``
+    node -- what an eval-mode export of a BatchNorm network looks like (and a plain network such
+    as VGG too: the file cannot tell them apart), or None when no CG looks like that."""
+    suspects = 0
+    for cg in cgs:
+        convs = [n for n in cg.nodes if n.op in _CONV_OPS]
+        if convs and all(n.bias for n in convs) and not any(n.op == "batchnorm" for n in cg.nodes):
+            suspects += 1
+    if not suspects:
+        return None
+    return (f"{suspects} of {len(cgs)} ONNX model(s) have a bias on every convolution and no BatchNorm: if those "
+            "networks use BatchNorm, the export folded it into the convolutions (the default in eval mode). The "
+            "predictor's training graphs keep BatchNorm as nodes; to match them, export with "
+            "do_constant_folding=False (torch.onnx.export, TorchScript exporter) or optimize=False (dynamo=True).")
