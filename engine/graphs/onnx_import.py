@@ -67,14 +67,15 @@ _NORM = {"LayerNormalization": "layernorm", "GroupNormalization": "layernorm", "
          "SimplifiedLayerNormalization": "layernorm", "RMSNormalization": "layernorm", "LpNormalization": "layernorm"}
 _CONTRACT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Expand", "Pad",
              "Cast", "CastLike", "Identity", "Dropout", "DepthToSpace", "SpaceToDepth", "Tile", "Neg",
-             "Where", "Trilu", "Concat_shape", "Compress", "GatherND", "GatherElements", "ScatterND"}
+             "Where", "Trilu", "Concat_shape", "Compress", "GatherND", "GatherElements", "ScatterND",
+             "SplitToSequence", "SequenceAt"}
 _NON_TENSOR = {"Shape", "Size"}
 _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool",
            "GlobalLpPool"}
 _FLOAT_TYPES = {1, 10, 11, 16}
 #: ops whose data is input 0 only (the other inputs are shapes, indices, pads or a dtype donor)
 _DATA_FIRST = {"Reshape", "Expand", "Tile", "Slice", "Pad", "Squeeze", "Unsqueeze", "Split", "CastLike",
-               "Resize", "Upsample", "Dropout"}
+               "Resize", "Upsample", "Dropout", "SplitToSequence", "SequenceAt"}
 #: ops whose constant output has the (broadcast) value of their first input (small-constant folding)
 _VALUE_PRESERVING = {"Cast", "CastLike", "Identity", "Expand", "Reshape", "Squeeze", "Unsqueeze", "Flatten"}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
@@ -415,9 +416,14 @@ class _OnnxBuilder:
             macs = out_numel * (first[-1] if first else 1)
         if op == "MatMul" and len(operands) == 2 and not self.info.get(operands[1], _EMPTY).prods:
             wshape = self.shape_of(operands[1])
-            if wshape is not None and len(wshape) == 2 and operands[1] in self.consts:
+            # the weight: an initializer, or one passed through shape ops (an unoptimised export
+            # computes ``Transpose(W)`` at run time)
+            carried = sum(self.pending(operands[1:]).values())
+            if wshape is not None and len(wshape) == 2 and (
+                    operands[1] in self.consts or carried == math.prod(wshape) > 0):
                 nid = self.emit("linear", name, self.acts(operands[:1]), out, op,
-                                weight=(int(wshape[0]), int(wshape[1]), 1, 1), params=self.numel(operands[1]),
+                                weight=(int(wshape[0]), int(wshape[1]), 1, 1),
+                                params=self.numel(operands[1]) if operands[1] in self.consts else carried,
                                 flops=2 * self.per_sample(macs))
                 return _Info((nid,))
         params = sum(self.pending([n for n in operands if not self.info.get(n, _EMPTY).prods]).values())
