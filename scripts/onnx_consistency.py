@@ -83,7 +83,8 @@ def consistency(checkpoint: str | None, only: list[str] | None) -> dict:
                 row = out["networks"].setdefault(n, {"fx": {"nodes": a.num_nodes, "flops": a.flops,
                                                             "params": a.params}})
                 row[exporter] = {"nodes": b.num_nodes, "flops": b.flops, "params": b.params,
-                                 "batchnorm": b.op_counts().get("batchnorm", 0)}
+                                 "batchnorm": b.op_counts().get("batchnorm", 0),
+                                 "same_graph": b.fingerprint() == a.fingerprint()}
                 print(f"{exporter:11s} {n:20s} nodes {b.num_nodes:4d} (fx {a.num_nodes:4d})  FLOPs ratio "
                       f"{b.flops / a.flops:.4f}  params ratio {b.params / a.params:.4f}  "
                       f"({time.perf_counter() - t:.1f} s)", file=sys.stderr)
@@ -94,6 +95,7 @@ def consistency(checkpoint: str | None, only: list[str] | None) -> dict:
                 got = pred.predict([cgs[n] for n in common])
                 flops_ratio = np.array([cgs[n].flops / fx[n].flops for n in common])
                 summary["flops_equal"] = int(np.sum([cgs[n].flops == fx[n].flops for n in common]))
+                summary["same_graph"] = [n for n in common if out["networks"][n][exporter]["same_graph"]]
                 summary["flops_ratio_min_max"] = [float(flops_ratio.min()), float(flops_ratio.max())]
                 summary["spearman_fx_vs_onnx"] = {c: float(spearmanr(ref[c], got[c])[0])
                                                   for c in ("score", *MEMBERS)}
@@ -113,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         line = f"{exporter}: {s['n']} networks imported"
         if "spearman_fx_vs_onnx" in s:
             sp = s["spearman_fx_vs_onnx"]
-            line += (f"; FLOPs equal to torch.fx for {s['flops_equal']} (ratio {s['flops_ratio_min_max'][0]:.4f}"
+            line += (f"; the same graph as torch.fx for {len(s['same_graph'])}"
+                     f"; FLOPs equal for {s['flops_equal']} (ratio {s['flops_ratio_min_max'][0]:.4f}"
                      f"-{s['flops_ratio_min_max'][1]:.4f}); Spearman(torch.fx path, ONNX path): score "
                      f"{sp['score']:.3f}, " + ", ".join(f"{m} {sp[m]:.3f}" for m in MEMBERS))
         if s["failed"]:
