@@ -3,7 +3,10 @@
 Two workloads, built from plain ``torch.nn`` layers (torchvision is not a dependency):
 
 * a CIFAR ResNet with basic blocks (4 per stage, about 100 CG nodes): CGs per second;
-* a torchvision-style ResNet-50 at 224 x 224: seconds per CG.
+* a torchvision-style ResNet-50 at 224 x 224: seconds per CG;
+* ``from_onnx`` on the same ResNet-50 exported to ONNX (TorchScript exporter, ~100 MB file):
+  seconds and peak memory, in a fresh process (peak resident set size from ``/proc``, so Linux
+  only, next to that of a process that only imports the importer).
 
 Numbers are medians over a few runs on one CPU thread (tracing is single threaded anyway).
 """
@@ -11,7 +14,12 @@ Numbers are medians over a few runs on one CPU thread (tracing is single threade
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -122,6 +130,43 @@ def _median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+_CHILD = """
+import sys, time, warnings
+from engine.graphs.onnx_import import from_onnx
+if sys.argv[1] != "-":
+    warnings.simplefilter("ignore")
+    t = time.perf_counter()
+    cg = from_onnx(sys.argv[1])
+    print(time.perf_counter() - t, cg.num_nodes, cg.flops)
+# VmHWM: peak resident set of this process image (ru_maxrss would include the forking parent's)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def _child(arg: str) -> list[str]:
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-c", _CHILD, arg], capture_output=True, text=True, cwd=root, check=True)
+    return res.stdout.split()
+
+
+def onnx_import() -> dict[str, float]:
+    """Export ResNet-50 to a temporary ONNX file and import it in a fresh process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "resnet50.onnx"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(ResNet50().eval(), (torch.randn(1, 3, 224, 224),), str(path), dynamo=False)
+        size_mb = path.stat().st_size / 2 ** 20
+        runs = [_child(str(path)) for _ in range(3)]
+        base_mb = int(_child("-")[0]) / 1024
+    seconds = statistics.median(float(r[0]) for r in runs)
+    peak_mb = max(int(r[3]) for r in runs) / 1024
+    print(f"from_onnx, ResNet-50 file ({size_mb:.0f} MB, {runs[0][1]} nodes): {seconds:.2f} s, peak RSS "
+          f"{peak_mb:.0f} MB in a fresh process ({base_mb:.0f} MB for the process alone)")
+    return {"onnx_file_mb": round(size_mb, 1), "onnx_import_s": round(seconds, 3), "onnx_peak_rss_mb": round(peak_mb),
+            "onnx_process_rss_mb": round(base_mb)}
+
+
 def run() -> dict[str, float]:
     from engine.graphs.fx_import import from_module
 
@@ -147,4 +192,5 @@ def run() -> dict[str, float]:
     print(f"from_module, CIFAR ResNet ({cg.num_nodes} nodes): {out['cifar_resnet_cgs_per_s']} CGs/s (1 thread)")
     print(f"from_module, ResNet-50 @224 ({cg50.num_nodes} nodes, {out['resnet50_gflops']} GFLOPs, "
           f"{cg50.params:,} params): {r50:.3f} s")
+    out.update(onnx_import())
     return out
