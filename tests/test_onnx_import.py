@@ -177,6 +177,17 @@ def test_weights_are_not_needed():
     assert all(t.raw_data for t in big)  # the caller's model keeps its values
 
 
+def test_model_without_its_external_weights(tmp_path):
+    """A model saved with external data imports from the ``.onnx`` alone (what the app suggests
+    for large uploads): the same CG."""
+    data = export(randomise(SmallConvNet()).eval(), do_constant_folding=False)
+    onnx.save_model(onnx.load_from_string(data), str(tmp_path / "net.onnx"), save_as_external_data=True,
+                    location="net.weights", size_threshold=0)
+    light = (tmp_path / "net.onnx").read_bytes()
+    assert len(light) < len(data) / 2
+    assert from_onnx(light, label="net.onnx").to_dict() == from_onnx(data).to_dict()
+
+
 def test_unfused_batchnorm_gives_exact_params():
     model = randomise(MobileNetV2ish())
     data = export(model.train(), training=torch.onnx.TrainingMode.TRAINING)

@@ -106,7 +106,9 @@ with uploads:
         "- **CSV / TSV / JSONL / JSON array**: one architecture per row with `family` + `spec` (or a `cg` "
         "column of CG JSON) and an optional label column (`label`, `accuracy`, `val_acc`, …; percent or "
         "fractions).\n"
-        "- **ONNX** (`.onnx`), or a **zip** of ONNX files with an optional `labels.csv` (`file`, `label`).\n"
+        "- **ONNX** (`.onnx`), or a **zip** of ONNX files with an optional `labels.csv` (`file`, `label`). "
+        "Only the graph and the weight *shapes* are read, so for a large model upload just the `.onnx` of a "
+        "copy saved with its weights outside (`onnx.save_model(m, 'net.onnx', save_as_external_data=True)`).\n"
         "- **CG JSON** (as written by GENNAPE Studio) or the GENNAPE authors' files (`.json`, `.pkl`).")
     files = st.file_uploader("Upload architectures", type=list(studio.UPLOAD_TYPES), accept_multiple_files=True,
                              key="data_uploader")
