@@ -125,8 +125,13 @@ def test_predict_onnx_folder(checkpoint, tmp_path):
     assert df["id"].tolist() == ["net0.onnx", "net1.onnx"]
     assert df["flops"].iloc[1] > df["flops"].iloc[0]
     (folder / "broken.onnx").write_bytes(b"garbage")
+    out.unlink()
     assert main(["predict", "--input", str(folder), "--output", str(out), "--checkpoint", str(checkpoint),
                  "--quiet"]) == 2
+    assert not out.exists()
+    assert main(["predict", "--input", str(folder), "--output", str(out), "--checkpoint", str(checkpoint),
+                 "--quiet", "--skip-invalid"]) == 0
+    assert pd.read_csv(out)["id"].tolist() == ["net0.onnx", "net1.onnx"]
 
 
 def test_predict_reference_makes_scores_comparable_across_calls(checkpoint, tmp_path, capsys):
@@ -162,3 +167,27 @@ def test_predict_reference_makes_scores_comparable_across_calls(checkpoint, tmp_
                  "--reference", str(tmp_path / "bad.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "--reference" in err and "bad.jsonl: line 1" in err and not (tmp_path / "x.csv").exists()
+
+
+def test_predict_skip_invalid_keeps_the_valid_entries(checkpoint, tmp_path, capsys):
+    cgs, _ = synthetic_dataset(3, seed=4)
+    lines = [json.dumps({"id": "a", "cg": cgs[0].to_dict()}), "{not json",
+             json.dumps({"id": "b", "family": "nb201", "spec": "|bad|"}),
+             json.dumps({"id": "a", "cg": cgs[1].to_dict()}),           # repeated id
+             json.dumps({"id": "c", "cg": cgs[2].to_dict()})]
+    (tmp_path / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "p.csv"
+    base = ["predict", "--input", str(tmp_path / "mixed.jsonl"), "--output", str(out), "--checkpoint",
+            str(checkpoint), "--quiet"]
+    assert main(base) == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "line 2" in err and "--skip-invalid" in err
+    assert main([*base, "--skip-invalid"]) == 0
+    assert pd.read_csv(out)["id"].tolist() == ["a", "c"]
+    err = capsys.readouterr().err
+    assert "skipped 3 invalid input(s)" in err
+    assert "line 2: not valid JSON" in err and "line 3: field 'spec'" in err and "line 4: id 'a' appears twice" in err
+    (tmp_path / "none.jsonl").write_text("{x\n")
+    assert main(["predict", "--input", str(tmp_path / "none.jsonl"), "--output", str(out), "--checkpoint",
+                 str(checkpoint), "--quiet", "--skip-invalid"]) == 2
+    assert "none of its 1 entries is valid" in capsys.readouterr().err

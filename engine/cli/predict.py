@@ -15,7 +15,8 @@ members are standardised on the predicted set, predict the architectures you wan
 **together**; ``--reference FILE`` (the same formats as ``--input``) standardises them on a fixed
 population instead, so that scores of separate calls with the same reference can be compared.
 A single architecture without a reference gets the anchor member's prediction (the command
-says so).  ``--novelty`` appends one more column, ``novelty``
+says so).  An invalid entry (a JSONL line, an ONNX file) stops the command with an error naming
+it, and nothing is written; ``--skip-invalid`` predicts the valid entries and lists the others.  ``--novelty`` appends one more column, ``novelty``
 (:mod:`engine.model.domain`: > 1 = outside the checkpoint's training domain, where the learned
 members extrapolate), and prints how many architectures are outside.
 """
@@ -40,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", default=None,
                         help="score against this fixed population (JSONL, .onnx or a folder, like --input) "
                              "instead of the predicted set: scores of calls with the same reference are comparable")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="predict the valid entries of --input and list the invalid ones (default: stop at the "
+                             "first invalid entry and write nothing)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -81,34 +85,56 @@ def _cg_from_record(rec: Any, where: str):
     raise ValueError(f"{where}: needs 'cg' or both 'family' and 'spec' (keys: {sorted(rec)})")
 
 
-def read_jsonl(path: Path) -> tuple[list[str], list]:
-    """``(ids, cgs)`` of a JSONL input; raises ``ValueError`` naming the file and line."""
+class EntryError(ValueError):
+    """One bad entry (a JSONL line, an ONNX file) of an otherwise readable input."""
+
+
+def _entry_error(errors: list[str] | None, message: str) -> None:
+    """Collect ``message`` when ``errors`` is a list (``--skip-invalid``), else raise it."""
+    if errors is None:
+        raise EntryError(message)
+    errors.append(message)
+
+
+def read_jsonl(path: Path, errors: list[str] | None = None) -> tuple[list[str], list]:
+    """``(ids, cgs)`` of a JSONL input; raises ``ValueError`` naming the file and line -- or, with
+    an ``errors`` list, skips bad lines and repeated ids and appends one message per entry."""
     ids, cgs = [], []
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+    seen: dict[str, int] = {}
+    entries = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        entries += 1
         where = f"{path}: line {lineno}"
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        cgs.append(_cg_from_record(rec, where))
-        ids.append(str(rec.get("id", lineno)))
+            _entry_error(errors, f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        try:
+            cg = _cg_from_record(rec, where)
+        except ValueError as exc:
+            _entry_error(errors, str(exc))
+            continue
+        key = str(rec.get("id", lineno))
+        if key in seen:
+            _entry_error(errors, f"{where}: id {key!r} appears twice (entries {seen[key]} and {entries})")
+            continue
+        seen[key] = entries
+        cgs.append(cg)
+        ids.append(key)
     if not cgs:
-        raise ValueError(f"{path}: no architectures (empty file)")
-    seen: dict[str, int] = {}
-    for i, v in enumerate(ids):
-        if v in seen:
-            raise ValueError(f"{path}: id {v!r} appears twice (entries {seen[v] + 1} and {i + 1})")
-        seen[v] = i
+        raise ValueError(f"{path}: no architectures (empty file)" if not entries
+                         else f"{path}: none of its {entries} entries is valid")
     return ids, cgs
 
 
-def read_onnx(path: Path) -> tuple[list[str], list]:
+def read_onnx(path: Path, errors: list[str] | None = None) -> tuple[list[str], list]:
     try:
         from engine.cg import CGError, from_onnx
     except ImportError:
@@ -121,10 +147,14 @@ def read_onnx(path: Path) -> tuple[list[str], list]:
         try:
             cgs.append(from_onnx(f))  # a path, not bytes: the file's bytes are freed once parsed
         except CGError as exc:  # the importer's message names the file
-            raise ValueError(f"cannot import ONNX model: {exc}") from None
-        except Exception as exc:  # importer errors of any kind are input errors here
-            raise ValueError(f"{f}: cannot import ONNX model ({exc})") from None
+            _entry_error(errors, f"cannot import ONNX model: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - importer errors of any kind are input errors here
+            _entry_error(errors, f"{f}: cannot import ONNX model ({exc})")
+            continue
         ids.append(f.name)
+    if not cgs:
+        raise ValueError(f"{path}: none of its {len(files)} ONNX file(s) could be imported")
     from engine.graphs.onnx_import import bn_folding_note
 
     note = bn_folding_note(cgs)
@@ -133,13 +163,14 @@ def read_onnx(path: Path) -> tuple[list[str], list]:
     return ids, cgs
 
 
-def read_input(path_str: str) -> tuple[list[str], list]:
+def read_input(path_str: str, errors: list[str] | None = None) -> tuple[list[str], list]:
+    """``(ids, cgs)`` of ``--input`` (see the module docstring); ``errors``: see :func:`read_jsonl`."""
     path = Path(path_str)
     if not path.exists():
         raise FileNotFoundError(f"{path}: input not found")
     if path.is_dir() or path.suffix.lower() == ".onnx":
-        return read_onnx(path)
-    return read_jsonl(path)
+        return read_onnx(path, errors)
+    return read_jsonl(path, errors)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,7 +178,15 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.train.callbacks import TextProgress
 
-    ids, cgs = read_input(args.input)
+    skipped: list[str] | None = [] if args.skip_invalid else None
+    try:
+        ids, cgs = read_input(args.input, skipped)
+    except EntryError as exc:
+        raise EntryError(f"{exc} (--skip-invalid predicts the valid entries and lists the invalid ones)") from None
+    if skipped:
+        print(f"skipped {len(skipped)} invalid input(s):", file=sys.stderr)
+        for message in skipped:
+            print(f"  {message}", file=sys.stderr)
     ref_cgs = None
     if args.reference:
         try:
