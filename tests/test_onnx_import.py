@@ -78,8 +78,9 @@ def test_torchscript_export_agrees_with_fx(factory):
 def test_vit_both_exporters_agree_with_fx():
     model = randomise(TinyViT()).eval()
     fx = from_module(model, X32)
-    # optimize=False: Linear on 3-D input exported as Transpose(W) -> MatMul -> Add (still linear)
-    for dynamo, kw in ((False, {}), (True, {}), (True, {"optimize": False})):
+    # optimize=False: Linear on 3-D input exported as Transpose(W) -> MatMul -> Add (still linear);
+    # a dynamic batch axis: attention reshapes read the batch size at run time
+    for dynamo, kw in ((False, {}), (True, {}), (True, {"optimize": False}), (False, _DYNAMIC_BATCH)):
         cg = from_onnx(export(model, dynamo=dynamo, **kw))
         assert cg.op_counts() == fx.op_counts(), (dynamo, kw)
         assert cg.flops == fx.flops
@@ -117,8 +118,13 @@ class _ShuffleUnit(nn.Module):
         return self.head(x.mean((2, 3)))
 
 
-@pytest.mark.parametrize("dynamo, kw", [(False, {}), (True, {}), (True, {"optimize": False})],
-                         ids=["torchscript", "dynamo", "dynamo-unoptimised"])
+_DYNAMIC_BATCH = {"input_names": ["x"], "dynamic_axes": {"x": {0: "batch"}}}
+
+
+@pytest.mark.parametrize("dynamo, kw", [
+    (False, {}), (True, {}), (True, {"optimize": False}), (False, _DYNAMIC_BATCH),
+    (True, {"dynamic_shapes": ({0: torch.export.Dim("batch")},)})],
+    ids=["torchscript", "dynamo", "dynamo-unoptimised", "torchscript-dynamic-batch", "dynamo-dynamic-batch"])
 def test_runtime_split_sizes_keep_shapes_and_flops(dynamo, kw):
     """Split sizes computed at run time are folded (``_fold_shape_arithmetic``), so the convs
     after a ``chunk`` get their real input shapes: FLOPs equal torch.fx's (measured before the
@@ -130,6 +136,14 @@ def test_runtime_split_sizes_keep_shapes_and_flops(dynamo, kw):
     assert cg.op_counts() == fx.op_counts()
     assert cg.flops == fx.flops and cg.params == fx.params
     assert [n.in_shape for n in cg.nodes if n.op == "conv"] == [n.in_shape for n in fx.nodes if n.op == "conv"]
+
+
+def test_dynamic_batch_is_pinned_without_touching_the_callers_model():
+    model = onnx.load_from_string(export(randomise(_ShuffleUnit()).eval(), **_DYNAMIC_BATCH))
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param == "batch" and not dim.dim_value
+    assert from_onnx(model).flops == from_module(_ShuffleUnit(), X32).flops
+    assert dim.dim_param == "batch" and not dim.dim_value
 
 
 def test_hand_built_split_arithmetic_is_folded():

@@ -7,7 +7,8 @@ or the default dynamo / onnxscript exporter), and ordinary opset 11-23 models fr
   Concat -> Reshape`` chains resolve); local functions are inlined first; when some tensors are
   still without a static shape, integer shape arithmetic the inference does not propagate
   (``Div``: a ``chunk`` exported by the TorchScript exporter) is evaluated and the inference
-  re-run (:func:`_fold_shape_arithmetic`);
+  re-run (:func:`_fold_shape_arithmetic`); a dynamic (symbolic) batch axis is set to 1 first
+  (:func:`_pin_input_dims`);
 * the op mapping and contraction rules are those of :mod:`engine.graphs.fx_import` (the CG
   conventions): Conv -> conv / depthwise / group_conv; Gemm, and MatMul with a constant
   2-D weight, -> linear (a following ``Add`` of a bias constant is folded into it);
@@ -563,6 +564,7 @@ def _fuse_activations(b: _OnnxBuilder) -> None:
 _FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Concat", "Unsqueeze", "Squeeze", "Slice",
              "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where"}
 _FOLD_MAX_ELEMENTS = 1024
+_MAX_FOLD_ROUNDS = 64
 
 
 def _has_unknown_dims(model) -> bool:
@@ -733,6 +735,35 @@ def _fold_shape_arithmetic(model, inferred):
     return out
 
 
+def _pin_input_dims(model, copy: bool):
+    """Set the graph inputs' symbolic or unknown dimensions (a dynamic batch axis) to 1 -- what
+    the CG assumes anyway (:meth:`_OnnxBuilder.shape_of`) -- so that shape inference gives static
+    shapes everywhere: with a symbolic batch, a TorchScript-exported ``chunk`` and attention
+    reshapes kept no static shape and the convs after them got the FLOPs of a 1x1 input.
+    ``copy``: leave ``model`` (the caller's) unchanged and return a modified copy."""
+    inits = {t.name for t in model.graph.initializer}
+
+    def loose(vi) -> list:
+        t = vi.type
+        if not (t.HasField("tensor_type") and t.tensor_type.HasField("shape")):
+            return []
+        return [d for d in t.tensor_type.shape.dim if not (d.HasField("dim_value") and d.dim_value > 0)]
+
+    if not any(loose(vi) for vi in model.graph.input if vi.name not in inits):
+        return model
+    if copy:
+        import onnx
+
+        pinned = onnx.ModelProto()
+        pinned.CopyFrom(model)
+        model = pinned
+    for vi in model.graph.input:
+        if vi.name not in inits:
+            for d in loose(vi):
+                d.dim_value = 1
+    return model
+
+
 def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     """The CG of an ONNX model given as a path, raw bytes or an ``onnx.ModelProto``.
 
@@ -742,6 +773,7 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     import onnx
 
     model, label = _load(source, label or "ONNX model")
+    model = _pin_input_dims(model, copy=model is source)
     if model.functions:
         try:
             from onnx import inliner
@@ -756,13 +788,20 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
                       "using the shapes stored in the model", stacklevel=2)
         inferred = model
     else:
-        if _has_unknown_dims(inferred):  # e.g. a chunk / split whose sizes are computed at run time
+        # e.g. a chunk / split whose sizes are computed at run time: evaluate the shape arithmetic
+        # and infer again, until every shape is static or nothing more folds (each round can
+        # resolve the shapes that the next split's arithmetic reads)
+        for _ in range(_MAX_FOLD_ROUNDS):
+            if not _has_unknown_dims(inferred):
+                break
             folded = _fold_shape_arithmetic(model, inferred)
-            if folded is not None:
-                try:
-                    inferred = onnx.shape_inference.infer_shapes(folded, data_prop=True)
-                except Exception:  # noqa: BLE001 - keep the first inference
-                    pass
+            if folded is None:
+                break
+            try:
+                inferred = onnx.shape_inference.infer_shapes(folded, data_prop=True)
+            except Exception:  # noqa: BLE001 - keep the last inference
+                break
+            model = folded
     b = _OnnxBuilder(inferred, label)
     b.run()
     _fuse_activations(b)
