@@ -105,7 +105,7 @@ def test_finetune_cli(checkpoint, tmp_path):
     assert json.loads((tmp_path / "ft_cv" / "config.json").read_text())["finetune"]["selection"] == "cv"
 
 
-def test_predict_onnx_folder(checkpoint, tmp_path):
+def test_predict_onnx_folder(checkpoint, tmp_path, capsys):
     import warnings
 
     from torch import nn
@@ -130,8 +130,10 @@ def test_predict_onnx_folder(checkpoint, tmp_path):
                  "--quiet"]) == 2
     assert not out.exists()
     assert main(["predict", "--input", str(folder), "--output", str(out), "--checkpoint", str(checkpoint),
-                 "--quiet", "--skip-invalid"]) == 0
+                 "--skip-invalid"]) == 0
     assert pd.read_csv(out)["id"].tolist() == ["net0.onnx", "net1.onnx"]
+    err = capsys.readouterr().err
+    assert "import ONNX" in err and "3/3" in err and "skipped 1 invalid input(s)" in err and "broken.onnx" in err
 
 
 def test_predict_reference_makes_scores_comparable_across_calls(checkpoint, tmp_path, capsys):

@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.train.callbacks import notify
+
 HELP = "predict accuracy for architectures in a JSONL file, an .onnx file or a folder of them"
 
 
@@ -96,7 +98,7 @@ def _entry_error(errors: list[str] | None, message: str) -> None:
     errors.append(message)
 
 
-def read_jsonl(path: Path, errors: list[str] | None = None) -> tuple[list[str], list]:
+def read_jsonl(path: Path, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
     """``(ids, cgs)`` of a JSONL input; raises ``ValueError`` naming the file and line -- or, with
     an ``errors`` list, skips bad lines and repeated ids and appends one message per entry."""
     ids, cgs = [], []
@@ -106,7 +108,10 @@ def read_jsonl(path: Path, errors: list[str] | None = None) -> tuple[list[str], 
         raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
     seen: dict[str, int] = {}
     entries = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for lineno, line in enumerate(lines, start=1):
+        if lineno % 500 == 0:
+            notify(callback, "read", lineno, len(lines))
         if not line.strip():
             continue
         entries += 1
@@ -128,13 +133,14 @@ def read_jsonl(path: Path, errors: list[str] | None = None) -> tuple[list[str], 
         seen[key] = entries
         cgs.append(cg)
         ids.append(key)
+    notify(callback, "read", len(lines), len(lines))
     if not cgs:
         raise ValueError(f"{path}: no architectures (empty file)" if not entries
                          else f"{path}: none of its {entries} entries is valid")
     return ids, cgs
 
 
-def read_onnx(path: Path, errors: list[str] | None = None) -> tuple[list[str], list]:
+def read_onnx(path: Path, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
     try:
         from engine.cg import CGError, from_onnx
     except ImportError:
@@ -143,7 +149,8 @@ def read_onnx(path: Path, errors: list[str] | None = None) -> tuple[list[str], l
     if not files:
         raise ValueError(f"{path}: folder holds no .onnx files")
     ids, cgs = [], []
-    for f in files:
+    for i, f in enumerate(files):
+        notify(callback, "import ONNX", i, len(files))
         try:
             cgs.append(from_onnx(f))  # a path, not bytes: the file's bytes are freed once parsed
         except CGError as exc:  # the importer's message names the file
@@ -153,6 +160,7 @@ def read_onnx(path: Path, errors: list[str] | None = None) -> tuple[list[str], l
             _entry_error(errors, f"{f}: cannot import ONNX model ({exc})")
             continue
         ids.append(f.name)
+    notify(callback, "import ONNX", len(files), len(files))
     if not cgs:
         raise ValueError(f"{path}: none of its {len(files)} ONNX file(s) could be imported")
     from engine.graphs.onnx_import import bn_folding_note
@@ -163,14 +171,15 @@ def read_onnx(path: Path, errors: list[str] | None = None) -> tuple[list[str], l
     return ids, cgs
 
 
-def read_input(path_str: str, errors: list[str] | None = None) -> tuple[list[str], list]:
-    """``(ids, cgs)`` of ``--input`` (see the module docstring); ``errors``: see :func:`read_jsonl`."""
+def read_input(path_str: str, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
+    """``(ids, cgs)`` of ``--input`` (see the module docstring); ``errors``: see :func:`read_jsonl`;
+    ``callback``: progress (``engine.train.callbacks``)."""
     path = Path(path_str)
     if not path.exists():
         raise FileNotFoundError(f"{path}: input not found")
     if path.is_dir() or path.suffix.lower() == ".onnx":
-        return read_onnx(path, errors)
-    return read_jsonl(path, errors)
+        return read_onnx(path, errors, callback)
+    return read_jsonl(path, errors, callback)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
     skipped: list[str] | None = [] if args.skip_invalid else None
     try:
-        ids, cgs = read_input(args.input, skipped)
+        ids, cgs = read_input(args.input, skipped, None if args.quiet else TextProgress())
     except EntryError as exc:
         raise EntryError(f"{exc} (--skip-invalid predicts the valid entries and lists the invalid ones)") from None
     if skipped:
