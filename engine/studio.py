@@ -1037,7 +1037,7 @@ def _cg_dataset(name: str, cgs: Sequence[CG], ids: Sequence[str], family: str = 
     return ArchDataset.from_cgs(name, list(cgs), None, UNLABELLED, family=family, ids=list(ids))
 
 
-def parse_upload(raw: bytes, filename: str) -> UploadOutcome:
+def parse_upload(raw: bytes, filename: str, callback: Callback | None = None) -> UploadOutcome:
     """Turn one uploaded file into an ArchDataset plus a per-row error table; never raises.
 
     * ``.csv`` / ``.tsv`` / ``.jsonl`` (and ``.json`` arrays of rows): specs or CGs with optional
@@ -1047,6 +1047,8 @@ def parse_upload(raw: bytes, filename: str) -> UploadOutcome:
     * ``.json`` objects: a CG JSON (``CG.to_json``) or a GENNAPE-format file; ``.pkl``: a
       GENNAPE-format pickle (:func:`engine.data.load_gennape`, restricted unpickler — never
       arbitrary classes).
+
+    ``callback`` reports progress over the ONNX files of a ``.zip``.
     """
     name = Path(filename).name or "upload"
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
@@ -1068,7 +1070,7 @@ def parse_upload(raw: bytes, filename: str) -> UploadOutcome:
 
             return _take_result(out, parse_onnx_folder({name: raw}, name=name))
         if ext == "zip":
-            return _parse_zip(raw, name, out)
+            return _parse_zip(raw, name, out, callback)
         if ext == "json":
             return _parse_json(raw, name, out)
         return _parse_gennape(raw, name, out)
@@ -1126,7 +1128,7 @@ def _parse_json(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
     return _parse_gennape(raw, name, out)
 
 
-def _parse_zip(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
+def _parse_zip(raw: bytes, name: str, out: UploadOutcome, callback: Callback | None = None) -> UploadOutcome:
     import io
     import zipfile
 
@@ -1150,7 +1152,7 @@ def _parse_zip(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
     if not files:
         out.errors = _file_error("the zip archive contains no .onnx files")
         return out
-    return _take_result(out, parse_onnx_folder(files, labels, name=name))
+    return _take_result(out, parse_onnx_folder(files, labels, name=name, callback=callback))
 
 
 def part_from_upload(outcome: UploadOutcome, predictor: Any = None, callback: Callback | None = None,

@@ -188,8 +188,10 @@ def test_onnx_folder_reports_bad_files_and_labels():
 
 def test_onnx_folder_real_model():
     raw = _real_onnx_bytes()
+    events = []
     res = parse_onnx_folder({"a.onnx": raw, "b.onnx": raw, "c.onnx": raw[:100]},
-                            b"filename,label\na.onnx,0.9\n")
+                            b"filename,label\na.onnx,0.9\n", callback=lambda *e: events.append(e[:3]))
+    assert events == [("import ONNX", i, 3) for i in range(4)]
     assert len(res.dataset) == 1 and res.dataset.frame["id"].tolist() == ["a.onnx"]
     assert res.dataset.labels[0] == pytest.approx(90.0)
     fields = {(e.file, e.field) for e in res.errors}

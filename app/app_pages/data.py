@@ -129,7 +129,7 @@ with uploads:
             continue
         with st.status(f"Reading {fname}…", expanded=True) as status:
             bar = st.progress(0.0)
-            outcome = studio.parse_upload(raw, fname)
+            outcome = studio.parse_upload(raw, fname, callback=StreamlitProgress(bar))
             try:
                 prefix = f"upload:{fname}"
                 if cached.workspace().frame["id"].str.startswith(prefix + ":").any():  # same name, new content

@@ -514,13 +514,14 @@ def _assemble(name: str, good: list[dict[str, Any]], extra_cols: list[str], prov
 def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = None, *,
                       labels_filename: str = "labels.csv", label_column: str | None = None,
                       label_scale: str = "auto", provenance: Provenance | None = None,
-                      family: str = "onnx", name: str = "onnx_upload") -> UploadResult:
+                      family: str = "onnx", name: str = "onnx_upload", callback=None) -> UploadResult:
     """ONNX files (name -> bytes) plus an optional labels CSV with a file column (``file`` /
     ``filename`` / ``onnx`` / ``path`` / ``name``) and a label column.
 
     Each file becomes a CG (``engine.cg.from_onnx``); unreadable files, labels for files that
     were not uploaded, bad labels and duplicate graphs are reported; files without a label row
-    load unlabelled (a warning says how many).
+    load unlabelled (a warning says how many).  ``callback(stage, step, total, metrics)``
+    reports progress over the files (``engine.train.callbacks``).
     """
     if len(files) > MAX_ONNX_FILES:
         raise UploadError(f"{len(files):,} files exceeds the limit of {MAX_ONNX_FILES:,} ONNX files per upload")
@@ -557,7 +558,9 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
     good: list[dict[str, Any]] = []
     seen_fp: dict[str, str] = {}
     unlabelled = 0
-    for fname in sorted(files):
+    for i, fname in enumerate(sorted(files)):
+        if callback is not None:
+            callback("import ONNX", i, len(files), {})
         base = PurePath(fname).name
         raw = files[fname]
         row_no = by_file.get(base, (None,))[0]
@@ -591,6 +594,8 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
             continue
         seen_fp[fp] = base
         good.append({"file": base, "cg": cg, "label": label, "row": row_no})
+    if callback is not None:
+        callback("import ONNX", len(files), len(files), {})
     labels = np.array([g["label"] for g in good], dtype=float)
     finite = labels[np.isfinite(labels)]
     fraction, scale_note, scale_warnings = _decide_scale(finite, label_scale)
