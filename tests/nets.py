@@ -8,6 +8,10 @@
 * :class:`TinyViT` -- patch-embedding conv, cls token, position embedding, pre-norm blocks
   with attention (``F.scaled_dot_product_attention`` or a hand-written ``q @ k^T``) and a
   GELU MLP; :class:`MHAViT` uses ``nn.MultiheadAttention``;
+* :class:`TinyConvNeXt` (channels-last LayerNorm via permute, 7x7 depthwise, layer scale),
+  :class:`TinyRegNet` (group convs, squeeze-excite with functional pooling) and
+  :class:`TinySwin` (window attention with a relative-position bias table, shifted windows
+  with ``torch.roll``) -- modern hand-designed patterns;
 * odd cases: :class:`Untraceable` (data-dependent control flow), :class:`WithUnknownOp`,
   :class:`AddChain`, :class:`ShapeBranching`.
 """
@@ -22,7 +26,8 @@ from engine.bench.cg import CifarResNet, ResNet50
 from engine.graphs.cg import CG, CGBuilder
 
 __all__ = ["SmallConvNet", "small_convnet_cg", "cifar_resnet", "ResNet50", "MobileNetV2ish", "TinyViT",
-           "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention"]
+           "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention", "TinyConvNeXt",
+           "TinyRegNet", "TinySwin"]
 
 
 class SmallConvNet(nn.Module):
@@ -220,3 +225,125 @@ class ShapeBranching(nn.Module):
         for _ in range(len(x.shape) - 3):
             x = torch.relu(x)
         return self.fc(x.mean((2, 3)))
+
+
+class _LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over channels of an NCHW tensor (ConvNeXt: permute, normalise, permute back)."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _ConvNeXtBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c)
+        self.pw1, self.act, self.pw2 = nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c)
+        self.gamma = nn.Parameter(torch.full((c,), 1e-6))
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.pw2(self.act(self.pw1(self.norm(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+class TinyConvNeXt(nn.Module):
+    def __init__(self, c: int = 16, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, c, 4, 4), _LayerNorm2d(c))
+        self.stage1 = nn.Sequential(_ConvNeXtBlock(c), _ConvNeXtBlock(c))
+        self.down = nn.Sequential(_LayerNorm2d(c), nn.Conv2d(c, 2 * c, 2, 2))
+        self.stage2 = _ConvNeXtBlock(2 * c)
+        self.norm, self.head = nn.LayerNorm(2 * c), nn.Linear(2 * c, num_classes)
+
+    def forward(self, x):
+        x = self.stage2(self.down(self.stage1(self.stem(x))))
+        return self.head(self.norm(x.mean((2, 3))))
+
+
+class _SE(nn.Module):
+    def __init__(self, c: int, r: int = 4) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(c, c // r, 1), nn.Conv2d(c // r, c, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+
+
+class _RegNetBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, group_width: int = 8) -> None:
+        super().__init__()
+
+        def cbr(i, o, k, s=1, g=1, act=True):
+            layers = [nn.Conv2d(i, o, k, s, k // 2, groups=g, bias=False), nn.BatchNorm2d(o)]
+            return nn.Sequential(*layers, nn.ReLU()) if act else nn.Sequential(*layers)
+
+        self.a, self.b = cbr(cin, cout, 1), cbr(cout, cout, 3, stride, cout // group_width)
+        self.se, self.c = _SE(cout), cbr(cout, cout, 1, act=False)
+        self.proj = None if (cin == cout and stride == 1) else cbr(cin, cout, 1, stride, act=False)
+
+    def forward(self, x):
+        return F.relu(self.c(self.se(self.b(self.a(x)))) + (x if self.proj is None else self.proj(x)))
+
+
+class TinyRegNet(nn.Module):
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.body = nn.Sequential(_RegNetBlock(16, 32, 2), _RegNetBlock(32, 32, 1), _RegNetBlock(32, 64, 2))
+        self.head = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(self.body(self.stem(x)), 1), 1))
+
+
+class _WindowAttention(nn.Module):
+    def __init__(self, c: int, heads: int, ws: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+        self.bias_table = nn.Parameter(torch.zeros((2 * ws - 1) ** 2, heads))
+        coords = torch.stack(torch.meshgrid(torch.arange(ws), torch.arange(ws), indexing="ij")).flatten(1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (ws - 1)
+        self.register_buffer("index", rel[..., 0] * (2 * ws - 1) + rel[..., 1], persistent=False)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        attn = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1)
+        attn = attn + self.bias_table[self.index.reshape(-1)].reshape(n, n, -1).permute(2, 0, 1).unsqueeze(0)
+        return self.proj((attn.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class _SwinBlock(nn.Module):
+    def __init__(self, c: int, heads: int, ws: int, shift: int) -> None:
+        super().__init__()
+        self.ws, self.shift = ws, shift
+        self.n1, self.attn = nn.LayerNorm(c), _WindowAttention(c, heads, ws)
+        self.n2, self.mlp = nn.LayerNorm(c), nn.Sequential(nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c))
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        ws = self.ws
+        y = self.n1(x)
+        if self.shift:
+            y = torch.roll(y, (-self.shift, -self.shift), (1, 2))
+        y = y.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
+        y = self.attn(y).view(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        if self.shift:
+            y = torch.roll(y, (self.shift, self.shift), (1, 2))
+        x = x + y
+        return x + self.mlp(self.n2(x))
+
+
+class TinySwin(nn.Module):
+    def __init__(self, c: int = 32, num_classes: int = 10) -> None:
+        super().__init__()
+        self.embed, self.norm0 = nn.Conv2d(3, c, 4, 4), nn.LayerNorm(c)
+        self.blocks = nn.Sequential(_SwinBlock(c, 2, 4, 0), _SwinBlock(c, 2, 4, 2))
+        self.norm, self.head = nn.LayerNorm(c), nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        x = self.blocks(self.norm0(self.embed(x).permute(0, 2, 3, 1)))
+        return self.head(self.norm(x).mean((1, 2)))

@@ -195,13 +195,29 @@ def test_duplicate_parent_is_deduplicated():
 
         def forward(self, x):
             y = self.conv(x)
-            a, b = y.chunk(2, dim=1)
-            return torch.cat([a, b], 1) * y
+            return torch.cat([y, y], 1)
 
     cg = from_module(Twice(), (1, 3, 4, 4))
     assert len(cg.edges) == len(set(cg.edges))
     concat = next(n for n in cg.nodes if n.op == "concat")
     assert len([e for e in cg.edges if e[1] == concat.id]) == 1
+
+
+def test_pieces_of_one_tensor_put_back_together_are_contracted():
+    """``cat`` of pieces of one tensor in another order is shape plumbing, like ``torch.roll``
+    (and like the ONNX importer's reading of an exported roll: Slice + Concat)."""
+    class Rolled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            a, b = y.chunk(2, dim=1)
+            return torch.cat([b, a], 1) * y + torch.roll(y, 1, 2)
+
+    cg = from_module(Rolled(), (1, 3, 4, 4))
+    assert "concat" not in cg.op_counts() and cg.op_counts()["mul"] == 1
 
 
 def test_zero_ops():

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from nets import MobileNetV2ish, SmallConvNet, TinyViT, cifar_resnet
+from nets import MobileNetV2ish, SmallConvNet, TinyConvNeXt, TinyRegNet, TinySwin, TinyViT, cifar_resnet
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
@@ -200,6 +200,21 @@ def test_model_without_its_external_weights(tmp_path):
     light = (tmp_path / "net.onnx").read_bytes()
     assert len(light) < len(data) / 2
     assert from_onnx(light, label="net.onnx").to_dict() == from_onnx(data).to_dict()
+
+
+@pytest.mark.parametrize("factory", [TinyConvNeXt, TinyRegNet, TinySwin], ids=["convnext", "regnet", "swin"])
+def test_modern_designs_agree_with_fx(factory):
+    """ConvNeXt, RegNet and Swin patterns through the export settings that keep BatchNorm: the
+    same ops, FLOPs and params as torch.fx (Swin's ``torch.roll`` is exported as Slice + Concat,
+    and with ``optimize=False`` its shift arithmetic uses ``Mod``; both are shape plumbing)."""
+    model = randomise(factory()).eval()
+    fx = from_module(model, X32)
+    for dynamo, kw in ((False, {"do_constant_folding": False}), (True, {"optimize": False})):
+        cg = from_onnx(export(model, dynamo=dynamo, **kw))
+        assert cg.op_counts() == fx.op_counts(), (dynamo, kw)
+        assert cg.flops == fx.flops and cg.params == fx.params, (dynamo, kw)
+    cg = from_onnx(export(model, dynamo=True))  # defaults: BN folded
+    assert counts_without_bn(cg) == counts_without_bn(fx) and cg.flops == fx.flops
 
 
 def test_unfused_batchnorm_gives_exact_params():

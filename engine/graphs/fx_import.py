@@ -60,6 +60,15 @@ __all__ = ["from_module", "hwc"]
 # shapes
 # ---------------------------------------------------------------------------------------------
 
+def reorders_one_tensor(pairs, out_hwc: Shape, raw) -> bool:
+    """Whether a concat of ``pairs`` (``(producer, shape)``) only puts pieces of one tensor back
+    in another order -- one producer and as many elements out as it makes (``torch.roll``
+    exported to ONNX as ``Slice`` + ``Concat``; ``torch.cat([x[:, 1:], x[:, :1]])``): shape
+    plumbing, contracted like ``roll`` itself."""
+    prods = _unique(p for p, _ in pairs)
+    return len(prods) == 1 and math.prod(out_hwc) == math.prod(raw[prods[0]].out_shape)
+
+
 def hwc(shape) -> Shape:
     """The CG ``(H, W, C)`` of a tensor shape (batch dimension first).
 
@@ -774,6 +783,8 @@ class _Builder:
         if is_fn and fn in _FN_CONCAT:
             tensors = node.args[0] if node.args else node.kwargs.get("tensors", ())
             if isinstance(tensors, (list, tuple)) and len(tensors) == 1 and not pending:
+                return self.contract(pairs, pending)
+            if not pending and hasattr(value, "shape") and reorders_one_tensor(pairs, hwc(value.shape), self.raw):
                 return self.contract(pairs, pending)
             return self.simple("concat", name, pairs, pending, value)
         # matrix products

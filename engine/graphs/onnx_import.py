@@ -142,6 +142,7 @@ class _OnnxBuilder:
         self.source_op: dict[int, str] = {}
         self.out_tensor: dict[int, str] = {}  # raw id -> onnx output name
         self.uses: dict[str, int] = {}
+        self.producer: dict[str, Any] = {}  # tensor name -> the node that writes it
         self.batch = 1
 
     # --- tensors ---------------------------------------------------------------------------
@@ -181,6 +182,28 @@ class _OnnxBuilder:
         self.values[name] = value
         return value
 
+    def source_tensor(self, name: str) -> str:
+        """The tensor ``name`` is a view / piece of: followed back through shape plumbing
+        (:data:`_CONTRACT` ops, their data input)."""
+        for _ in range(256):
+            node = self.producer.get(name)
+            if node is None or node.op_type not in _CONTRACT or not node.input:
+                break
+            name = node.input[0]
+        return name
+
+    def reorders_one_tensor(self, act_names: list[str], out: str) -> bool:
+        """A ``Concat`` that puts pieces of one tensor back in another order (``torch.roll`` is
+        exported as ``Slice`` + ``Concat``): every input is a piece of the same tensor, which has
+        as many elements as the output.  Shape plumbing, contracted (torch.fx contracts roll)."""
+        sources = {self.source_tensor(n) for n in act_names}
+        if len(sources) != 1:
+            return False
+        src, out_dims = self.shapes.get(next(iter(sources))), self.shapes.get(out)
+        if not src or not out_dims or None in src or None in out_dims:
+            return False
+        return math.prod(src) == math.prod(out_dims)
+
     def param_numel(self, ins, idx) -> int:
         """Parameter count carried by input ``idx``: an initializer / Constant, or what flows into it
         from one through contracted ops (Identity aliases, Reshape); computed tensors count 0."""
@@ -207,6 +230,8 @@ class _OnnxBuilder:
         for node in g.node:
             for name in node.input:
                 self.uses[name] = self.uses.get(name, 0) + 1
+            for name in node.output:
+                self.producer[name] = node
         inputs = [vi for vi in g.input if vi.name not in self.consts]
         if not inputs:
             raise CGError(f"{self.label}: the graph has no (non-initializer) input")
@@ -354,6 +379,8 @@ class _OnnxBuilder:
         if op == "Concat":
             pending = self.pending([n for n in ins if n not in act_names])
             if len([n for n in ins if n]) == 1:
+                return self.contract(pairs)
+            if not pending and self.reorders_one_tensor(act_names, out):
                 return self.contract(pairs)
             return self.simple("concat", name, pairs, out, op, params=sum(pending.values()))
         if op == "Gather":  # indexing an activation is shape plumbing; indexing a table by it is a lookup
@@ -561,7 +588,7 @@ def _fuse_activations(b: _OnnxBuilder) -> None:
 
 
 #: integer ops that :func:`_fold_shape_arithmetic` evaluates when all their inputs are known
-_FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Concat", "Unsqueeze", "Squeeze", "Slice",
+_FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Mod", "Concat", "Unsqueeze", "Squeeze", "Slice",
              "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where"}
 _FOLD_MAX_ELEMENTS = 1024
 _MAX_FOLD_ROUNDS = 64
@@ -594,6 +621,8 @@ def _fold_value(op: str, args: list, attrs: dict, opset: int):
         return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, args[1])
     if op == "Div":  # integer division truncates toward zero
         return (np.trunc(np.true_divide(a, args[1]))).astype(np.result_type(a, args[1]))
+    if op == "Mod":  # fmod=0: the sign of the divisor (Python's %); fmod=1: of the dividend
+        return np.fmod(a, args[1]) if attrs.get("fmod", 0) else np.mod(a, args[1])
     if op in ("Neg", "Abs"):
         return -a if op == "Neg" else np.abs(a)
     if op in ("Max", "Min"):
