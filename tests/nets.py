@@ -12,6 +12,9 @@
   :class:`TinyRegNet` (group convs, squeeze-excite with functional pooling) and
   :class:`TinySwin` (window attention with a relative-position bias table, shifted windows
   with ``torch.roll``) -- modern hand-designed patterns;
+* :class:`HiddenAttention` / :class:`PlainAttention` -- the same window attention called through a
+  function hidden from symbolic tracing with ``torch.fx.wrap`` (as torchvision's Swin does) or
+  directly; :class:`HiddenUntraceable` hides a function that only runs on real tensors;
 * odd cases: :class:`Untraceable` (data-dependent control flow), :class:`WithUnknownOp`,
   :class:`AddChain`, :class:`ShapeBranching`.
 """
@@ -27,7 +30,7 @@ from engine.graphs.cg import CG, CGBuilder
 
 __all__ = ["SmallConvNet", "small_convnet_cg", "cifar_resnet", "ResNet50", "MobileNetV2ish", "TinyViT",
            "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention", "TinyConvNeXt",
-           "TinyRegNet", "TinySwin"]
+           "TinyRegNet", "TinySwin", "HiddenAttention", "PlainAttention", "HiddenUntraceable"]
 
 
 class SmallConvNet(nn.Module):
@@ -347,3 +350,58 @@ class TinySwin(nn.Module):
     def forward(self, x):
         x = self.blocks(self.norm0(self.embed(x).permute(0, 2, 3, 1)))
         return self.head(self.norm(x).mean((1, 2)))
+
+
+def _window_attention(x, qkv: nn.Linear, proj: nn.Linear, heads: int, ws: int):
+    """Window attention with padding computed from the input's shape (Python arithmetic on sizes)."""
+    b, h, w, c = x.shape
+    x = F.pad(x, (0, 0, 0, (ws - w % ws) % ws, 0, (ws - h % ws) % ws))
+    _, ph, pw, _ = x.shape
+    x = x.view(b, ph // ws, ws, pw // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
+    q, k, v = qkv(x).reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    x = ((q * (c // heads) ** -0.5) @ k.transpose(-2, -1)).softmax(-1) @ v
+    x = proj(x.transpose(1, 2).reshape(-1, ws * ws, c))
+    return x.view(b, ph // ws, pw // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)[:, :h, :w]
+
+
+def hidden_window_attention(x, qkv, proj, heads: int, ws: int):
+    return _window_attention(x, qkv, proj, heads, ws)
+
+
+def hidden_gate(x):
+    if type(x) is not torch.Tensor:  # runs on tensors (meta ones too), not on tracing proxies
+        raise TypeError("hidden_gate needs a real tensor")
+    return x * 2
+
+
+torch.fx.wrap("hidden_window_attention")
+torch.fx.wrap("hidden_gate")
+
+
+class PlainAttention(nn.Module):
+    def __init__(self, c: int = 32, heads: int = 2, ws: int = 4) -> None:
+        super().__init__()
+        self.embed, self.norm = nn.Conv2d(3, c, 4, 4), nn.LayerNorm(c)
+        self.qkv, self.proj, self.head = nn.Linear(c, 3 * c), nn.Linear(c, c), nn.Linear(c, 10)
+        self.heads, self.ws = heads, ws
+
+    def attend(self, x):
+        return _window_attention(x, self.qkv, self.proj, self.heads, self.ws)
+
+    def forward(self, x):
+        x = self.embed(x).permute(0, 2, 3, 1)
+        return self.head((x + self.attend(self.norm(x))).mean((1, 2)))
+
+
+class HiddenAttention(PlainAttention):
+    def attend(self, x):
+        return hidden_window_attention(x, self.qkv, self.proj, self.heads, self.ws)
+
+
+class HiddenUntraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 8, 3), nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.head(hidden_gate(self.conv(x)).mean((2, 3)))

@@ -315,3 +315,23 @@ def test_interpreted_cg_traces_back_to_itself():
     cg = small_convnet_cg()
     again = from_module(interpret(cg), X32)
     assert again.fingerprint() == cg.fingerprint() and again.flops == cg.flops and again.params == cg.params
+
+
+def test_functions_hidden_with_fx_wrap_are_traced_into():
+    """torchvision hides Swin's attention from symbolic tracing (``torch.fx.wrap``); our proxies
+    carry concrete shapes, so the CG has its linear / matmul / softmax nodes, as if called
+    directly -- not one ``other`` node without FLOPs.  A hidden function that cannot be traced
+    into stays one ``other`` node, with a warning."""
+    from nets import HiddenAttention, HiddenUntraceable, PlainAttention
+
+    torch.manual_seed(0)
+    plain, hidden = PlainAttention(), HiddenAttention()
+    hidden.load_state_dict(plain.state_dict())
+    a, b = from_module(plain, X32), from_module(hidden, X32)
+    assert b.op_counts() == a.op_counts() and "other" not in b.op_counts()
+    assert b.op_counts()["matmul"] == 2 and b.flops == a.flops and b.params == a.params
+    with pytest.warns(UserWarning, match="hidden_gate"):
+        cg = from_module(HiddenUntraceable(), X32)
+    assert cg.op_counts()["other"] == 1 and cg.op_counts()["conv"] == 1
+    # the wrap table is restored: torch.fx's own tracer still treats the functions as calls
+    assert "hidden_window_attention" in str(torch.fx.symbolic_trace(hidden).graph)

@@ -37,6 +37,7 @@ Anything else that touches an activation becomes ``other`` with one warning nami
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import threading
@@ -997,6 +998,28 @@ def _finalise(b: _Builder, name: str, meta: dict) -> CG:
 _TRACE_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _into_wrapped_functions():
+    """Trace *into* the functions that libraries hide from symbolic tracing with ``torch.fx.wrap``
+    (torchvision's ``shifted_window_attention``, ``stochastic_depth``, ...): they exist because
+    plain proxies cannot run their shape-dependent Python, but ours carry concrete shapes.  Left
+    wrapped, such a function is one ``other`` node -- a Swin block's attention with its FLOPs
+    gone.  torch's own wrapped helpers stay wrapped.  Call with ``_TRACE_LOCK`` held."""
+    table = getattr(fx._symbolic_trace, "_wrapped_fns_to_patch", None)
+    if not isinstance(table, dict):
+        yield
+        return
+    saved = dict(table)
+    for key, frame in saved.items():
+        if not str(frame.get("__name__", "")).startswith("torch."):
+            del table[key]
+    try:
+        yield
+    finally:
+        table.clear()
+        table.update(saved)
+
+
 def from_module(module: nn.Module, input_shape, name: str = "") -> CG:
     """The CG of ``module`` for an input of ``input_shape`` (e.g. ``(1, 3, 32, 32)``).
 
@@ -1019,7 +1042,12 @@ def from_module(module: nn.Module, input_shape, name: str = "") -> CG:
     tracer = _Tracer(meta_input)
     try:
         with _TRACE_LOCK, torch.no_grad():
-            graph = tracer.trace(root)
+            try:
+                with _into_wrapped_functions():
+                    graph = tracer.trace(root)
+            except Exception:  # noqa: BLE001 - a wrapped function that cannot be traced into stays a call
+                tracer = _Tracer(meta_input)
+                graph = tracer.trace(root)
     except CGError:
         raise
     except TraceError as exc:
