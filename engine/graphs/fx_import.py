@@ -165,7 +165,8 @@ _METHOD_MATMUL = {"matmul", "bmm", "mm", "__matmul__"}
 _FN_CONV = {F.conv1d: False, F.conv2d: False, F.conv3d: False,
             F.conv_transpose1d: True, F.conv_transpose2d: True, F.conv_transpose3d: True}
 _FN_NORM = {F.batch_norm: "batchnorm", F.layer_norm: "layernorm", F.group_norm: "layernorm",
-            F.instance_norm: "layernorm", F.local_response_norm: "layernorm"}
+            F.instance_norm: "layernorm", F.local_response_norm: "layernorm",
+            F.normalize: "layernorm"}  # L2 normalisation (Swin V2's cosine attention); ONNX LpNormalization too
 if hasattr(F, "rms_norm"):
     _FN_NORM[F.rms_norm] = "layernorm"
 _FN_POOL = {F.max_pool1d: "maxpool", F.max_pool2d: "maxpool", F.max_pool3d: "maxpool",
@@ -259,6 +260,11 @@ class _ShapeProxy(_ConcreteMixin, Proxy):
     def __getattr__(self, k):
         return _ShapeAttribute(self, k)
 
+    def __setitem__(self, key, value):
+        """``t[key] = value`` as an ``operator.setitem`` node (torch.fx proxies refuse item
+        assignment; torchvision's Swin builds its attention mask that way)."""
+        self.tracer.create_proxy("call_function", operator.setitem, (self, key, value), {})
+
 
 class _ShapeAttribute(_ConcreteMixin, Attribute):
     def __getattr__(self, k):
@@ -325,6 +331,8 @@ def _fast_eval(node: fx.Node, args, kwargs, module: nn.Module | None):
             node.op == "call_method" and target in _UNARY_METHODS):
         if "dtype" in kwargs:
             return None
+        if target == "contiguous":  # empty_like would keep a transposed input's strides
+            return torch.empty(x.shape, dtype=x.dtype, device="meta")
         return torch.empty_like(x)
     if (node.op == "call_function" and target in _BINARY) or (node.op == "call_method" and target in _BINARY_METHODS):
         if len(args) < 2 or kwargs.keys() - {"alpha", "rounding_mode"}:
@@ -507,6 +515,15 @@ class _Builder:
         fx.node.map_arg((node.args, node.kwargs), lambda n: out.append(n))
         return out
 
+    def hwc(self, shape) -> Shape:
+        """:func:`hwc` of a tensor shape whose first dimension is the batch -- or a multiple of it:
+        window attention folds the windows into the batch (``[B * windows, tokens, C]``); that
+        factor then counts into the next dimension, so the per-sample shape keeps every element."""
+        s = [int(v) for v in shape]
+        if len(s) >= 2 and s[0] != self.batch and s[0] % self.batch == 0:
+            s = [self.batch, (s[0] // self.batch) * s[1], *s[2:]]
+        return hwc(s)
+
     def acts(self, nodes: list[fx.Node]) -> list[tuple[int, Shape]]:
         """(producer, read shape) pairs of the activation arguments, in argument order."""
         pairs: list[tuple[int, Shape]] = []
@@ -515,7 +532,7 @@ class _Builder:
             if not inf.prods:
                 continue
             t = _first_tensor(self.value(n))
-            shape = hwc(t.shape) if t is not None else (1, 1, 1)
+            shape = self.hwc(t.shape) if t is not None else (1, 1, 1)
             pairs.extend((p, shape) for p in inf.prods)
         return pairs
 
@@ -548,7 +565,7 @@ class _Builder:
                 inputs.append(p)
                 shapes.append(s)
         t = _first_tensor(out_value)
-        out_shape = hwc(t.shape) if t is not None else (1, 1, 1)
+        out_shape = self.hwc(t.shape) if t is not None else (1, 1, 1)
         in_shape = kw.pop("in_shape", None) or (shapes[0] if shapes else out_shape)
         self.raw.append(_Raw(op=op, name=name, inputs=inputs, in_shapes=shapes, out_shape=out_shape,
                              in_shape=in_shape, **kw))
@@ -785,7 +802,7 @@ class _Builder:
             tensors = node.args[0] if node.args else node.kwargs.get("tensors", ())
             if isinstance(tensors, (list, tuple)) and len(tensors) == 1 and not pending:
                 return self.contract(pairs, pending)
-            if not pending and hasattr(value, "shape") and reorders_one_tensor(pairs, hwc(value.shape), self.raw):
+            if not pending and hasattr(value, "shape") and reorders_one_tensor(pairs, self.hwc(value.shape), self.raw):
                 return self.contract(pairs, pending)
             return self.simple("concat", name, pairs, pending, value)
         # matrix products
@@ -824,6 +841,9 @@ class _Builder:
         if is_fn and fn is F.scaled_dot_product_attention:
             return self.sdpa(node, name, pending, value)
         if (is_fn and fn in _FN_ZERO) or method in _METHOD_ZERO:
+            x, out = _first_tensor(self.value(args[0])) if args else None, _first_tensor(value)
+            if method == "new_zeros" and x is not None and out is not None and tuple(out.shape) != tuple(x.shape):
+                return _Info((), pending)  # a new tensor of another size (a mask): a constant
             return self.simple("zero", name, self.acts(args[:1]), pending, value)
         if (is_fn and fn in _FN_FACTORY) or method in _METHOD_FACTORY:
             return _Info((), pending)
@@ -868,7 +888,7 @@ class _Builder:
         qp, kp, vp = (self.acts([s]) if isinstance(s, fx.Node) else [] for s in srcs)
         rows = math.prod(q.shape[:-1])
         s_len, e, ev = int(k.shape[-2]), int(q.shape[-1]), int(v.shape[-1])
-        att = hwc((*q.shape[:-1], s_len))
+        att = self.hwc((*q.shape[:-1], s_len))
         params = self.claim(pending)
         m1 = self.emit("matmul", f"{name}.qk", qp + kp, None, flops=2 * self.per_sample(rows * s_len * e),
                        params=params)
@@ -888,7 +908,7 @@ class _Builder:
             t = _first_tensor(self.value(n))
             if inf.prods and t is not None:
                 self.output_prods = inf.prods
-                self.output_shape = hwc(t.shape)
+                self.output_shape = self.hwc(t.shape)
                 return
         raise CGError("the model's output does not depend on its input (no activation reaches the output)")
 
