@@ -9,6 +9,12 @@ are reported by ``from_module`` with a warning and excluded). Exit status 1 when
 has ``other`` nodes or unexplained params.
 
     PYTHONPATH=. python scripts/torchvision_import.py [--torchvision-path DIR] [--output F.json] [--only NAME ...]
+        [--onnx]
+
+``--onnx`` also exports each model (random weights, eval mode) with the two export settings that
+keep BatchNorm -- TorchScript with ``do_constant_folding=False`` and dynamo with
+``optimize=False`` -- imports the files with ``from_onnx`` and compares ops, FLOPs and params with
+the torch.fx CG (slow for the largest models: pass ``--only``).
 
 ``--torchvision-path``: a folder holding a torchvision installed with ``pip install --no-deps
 --target DIR torchvision==<the release for the pinned torch>`` (so that the CPU torch stays).
@@ -44,7 +50,39 @@ def _import_torchvision(path: str | None):
     return torchvision
 
 
-def check(only: list[str] | None, tv) -> dict:
+def _onnx_rows(m, size: int, fx) -> dict:
+    """ONNX route vs torch.fx for one model (see ``--onnx``)."""
+    import io
+
+    import torch
+
+    from engine.cg import from_onnx
+
+    out = {}
+    x = torch.randn(1, 3, size, size)
+    for label, kw in (("torchscript", {"dynamo": False, "do_constant_folding": False}),
+                      ("dynamo", {"dynamo": True, "optimize": False})):
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                if kw["dynamo"]:
+                    data = torch.onnx.export(m, (x,), verbose=False, **kw).model_proto.SerializeToString()
+                else:
+                    buf = io.BytesIO()
+                    torch.onnx.export(m, (x,), buf, **kw)
+                    data = buf.getvalue()
+                cg = from_onnx(data)
+        except Exception as exc:  # noqa: BLE001 - a failure is a result here
+            out[label] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+            continue
+        a, b = fx.op_counts(), cg.op_counts()
+        out[label] = {"same_ops": a == b, "same_flops": cg.flops == fx.flops, "params_ratio": cg.params / fx.params,
+                      "op_differences": {k: [a.get(k, 0), b.get(k, 0)] for k in sorted(set(a) | set(b))
+                                         if a.get(k, 0) != b.get(k, 0)}}
+    return out
+
+
+def check(only: list[str] | None, tv, onnx: bool = False) -> dict:
     import torch
 
     from engine.cg import from_module
@@ -81,6 +119,16 @@ def check(only: list[str] | None, tv) -> dict:
         print(f"{n:24s} {size:3d} px  nodes {cg.num_nodes:5d}  GFLOPs {cg.flops / 1e9:8.3f}  params {cg.params:>12,}"
               f"{'' if cg.params == module_params else f' (module {module_params:,}: aux heads)' if unused else ' MISMATCH'}"
               f"{f'  other {other}' if other else ''}  {time.perf_counter() - t:.2f} s")
+        if onnx:
+            if any(p.is_meta for p in m.parameters()):
+                m = models.get_model(n).eval()  # the exporters run the model: real (random) weights
+            row["onnx"] = _onnx_rows(m, size, cg)
+            for label, r in row["onnx"].items():
+                status = r.get("error") or (f"ops {'=' if r['same_ops'] else '!= ' + str(r['op_differences'])}, "
+                                            f"FLOPs {'=' if r['same_flops'] else '!='}, params x{r['params_ratio']:.4f}")
+                print(f"{'':24s} ONNX {label:11s} {status}")
+                if "error" in r or not (r["same_ops"] and r["same_flops"]):
+                    problems.append(f"{n} ({label})")
     return {"torchvision": tv.__version__, "models": rows, "problems": problems}
 
 
@@ -89,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torchvision-path", default=None, help="folder to import torchvision from")
     ap.add_argument("--only", nargs="+", default=None, help="model names (default: all classification models)")
     ap.add_argument("--output", default=None, help="write the rows as JSON here")
+    ap.add_argument("--onnx", action="store_true", help="also compare the ONNX route (two exporters) with torch.fx")
     args = ap.parse_args(argv)
     try:
         tv = _import_torchvision(args.torchvision_path)
@@ -97,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
               "torchvision==<release for the pinned torch>, then --torchvision-path DIR)", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore", module="torchvision")
-    result = check(args.only, tv)
+    if args.onnx:
+        import logging
+
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    result = check(args.only, tv, args.onnx)
     n = len(result["models"])
     print(f"{n} models; {n - len(result['problems'])} imported with no 'other' node and exact params; "
           f"problems: {', '.join(result['problems']) or 'none'}")

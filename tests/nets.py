@@ -12,6 +12,8 @@
   :class:`TinyRegNet` (group convs, squeeze-excite with functional pooling) and
   :class:`TinySwin` (window attention with a relative-position bias table, shifted windows
   with ``torch.roll``) -- modern hand-designed patterns;
+* :class:`TorchvisionPatterns` -- ShuffleNetV2's channel shuffle, Swin's mask built by item
+  assignment, a norm after window attention and cosine attention (``F.normalize``);
 * :class:`HiddenAttention` / :class:`PlainAttention` -- the same window attention called through a
   function hidden from symbolic tracing with ``torch.fx.wrap`` (as torchvision's Swin does) or
   directly; :class:`HiddenUntraceable` hides a function that only runs on real tensors;
@@ -30,7 +32,7 @@ from engine.graphs.cg import CG, CGBuilder
 
 __all__ = ["SmallConvNet", "small_convnet_cg", "cifar_resnet", "ResNet50", "MobileNetV2ish", "TinyViT",
            "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention", "TinyConvNeXt",
-           "TinyRegNet", "TinySwin", "HiddenAttention", "PlainAttention", "HiddenUntraceable"]
+           "TinyRegNet", "TinySwin", "HiddenAttention", "PlainAttention", "HiddenUntraceable", "TorchvisionPatterns"]
 
 
 class SmallConvNet(nn.Module):
@@ -405,3 +407,28 @@ class HiddenUntraceable(nn.Module):
 
     def forward(self, x):
         return self.head(hidden_gate(self.conv(x)).mean((2, 3)))
+
+
+class TorchvisionPatterns(nn.Module):
+    """What torchvision's ShuffleNetV2 and Swin V1/V2 do (see ``tests/test_fx_import.py``)."""
+
+    def __init__(self, c: int = 16, ws: int = 4) -> None:
+        super().__init__()
+        self.embed, self.qkv, self.proj = nn.Conv2d(3, c, 4, 4), nn.Linear(c, 3 * c), nn.Linear(c, c)
+        self.norm, self.head, self.ws = nn.LayerNorm(c), nn.Linear(c, 10), ws
+
+    def forward(self, x):
+        x = self.embed(x)
+        b, c, h, w = x.shape
+        x = x.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, c, h, w)  # channel shuffle
+        x = x.permute(0, 2, 3, 1)
+        mask = x.new_zeros((h, w))
+        mask[: h // 2, :] = 1  # item assignment on a constant
+        ws = self.ws
+        y = x.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
+        q, k, v = self.qkv(y).chunk(3, -1)
+        attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        y = self.proj(attn.softmax(-1) @ v)
+        y = y.view(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+        x = x + self.norm(y) * (1 + mask.unsqueeze(-1))  # post-norm (Swin V2)
+        return self.head(x.mean((1, 2)))

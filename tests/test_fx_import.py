@@ -342,32 +342,12 @@ def test_patterns_of_torchvision_models():
     ``view`` after ``transpose(...).contiguous()`` (channel shuffle); an attention mask built
     with ``new_zeros`` and item assignment; a norm straight after window attention, whose
     tensors carry the windows in the batch dimension; ``F.normalize`` (cosine attention)."""
-    class Block(nn.Module):
-        def __init__(self, c=16, ws=4):
-            super().__init__()
-            self.embed, self.qkv, self.proj = nn.Conv2d(3, c, 4, 4), nn.Linear(c, 3 * c), nn.Linear(c, c)
-            self.norm, self.head, self.ws = nn.LayerNorm(c), nn.Linear(c, 10), ws
+    from nets import TorchvisionPatterns
 
-        def forward(self, x):
-            x = self.embed(x)
-            b, c, h, w = x.shape
-            x = x.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, c, h, w)  # channel shuffle
-            x = x.permute(0, 2, 3, 1)
-            mask = x.new_zeros((h, w))
-            mask[: h // 2, :] = 1  # item assignment on a constant
-            ws = self.ws
-            y = x.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
-            q, k, v = self.qkv(y).chunk(3, -1)
-            attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
-            y = self.proj(attn.softmax(-1) @ v)
-            y = y.view(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
-            x = x + self.norm(y) * (1 + mask.unsqueeze(-1))  # post-norm (Swin V2)
-            return self.head(x.mean((1, 2)))
-
-    cg = from_module(Block(), X32)
+    cg = from_module(TorchvisionPatterns(), X32)
     counts = cg.op_counts()
     assert "other" not in counts and "zero" not in counts
     assert counts["layernorm"] == 3 and counts["matmul"] == 2 and counts["linear"] == 3
     norm = next(n for n in cg.nodes if n.name == "norm")
     assert math.prod(norm.in_shape) == 8 * 8 * 16  # the whole feature map, not one window
-    assert cg.params == sum(p.numel() for p in Block().parameters())
+    assert cg.params == sum(p.numel() for p in TorchvisionPatterns().parameters())

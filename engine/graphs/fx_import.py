@@ -70,6 +70,16 @@ def reorders_one_tensor(pairs, out_hwc: Shape, raw) -> bool:
     return len(prods) == 1 and math.prod(out_hwc) == math.prod(raw[prods[0]].out_shape)
 
 
+def _fold_batch(dims: list[int], batch: int) -> list[int]:
+    """``dims`` with a first dimension that is a multiple ``k * batch`` of the batch (windows or
+    tokens folded into it) written as ``[batch, k * dims[1], ...]`` -- ``[batch, k, dims[1]]``
+    for 2-D -- so that :func:`hwc`'s per-sample shape keeps every element."""
+    if len(dims) < 2 or batch < 1 or dims[0] == batch or dims[0] % batch:
+        return list(dims)
+    k = dims[0] // batch
+    return [batch, k, dims[1]] if len(dims) == 2 else [batch, k * dims[1], *dims[2:]]
+
+
 def hwc(shape) -> Shape:
     """The CG ``(H, W, C)`` of a tensor shape (batch dimension first).
 
@@ -519,10 +529,7 @@ class _Builder:
         """:func:`hwc` of a tensor shape whose first dimension is the batch -- or a multiple of it:
         window attention folds the windows into the batch (``[B * windows, tokens, C]``); that
         factor then counts into the next dimension, so the per-sample shape keeps every element."""
-        s = [int(v) for v in shape]
-        if len(s) >= 2 and s[0] != self.batch and s[0] % self.batch == 0:
-            s = [self.batch, (s[0] // self.batch) * s[1], *s[2:]]
-        return hwc(s)
+        return hwc(_fold_batch([int(v) for v in shape], self.batch))
 
     def acts(self, nodes: list[fx.Node]) -> list[tuple[int, Shape]]:
         """(producer, read shape) pairs of the activation arguments, in argument order."""

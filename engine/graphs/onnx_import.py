@@ -52,8 +52,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.graphs.cg import CG, CGError
-from engine.graphs.fx_import import _EMPTY, _Info, _Raw, _unique, assemble, hwc
+from engine.graphs.fx_import import _EMPTY, _fold_batch, _Info, _Raw, _unique, assemble, hwc
 
 Shape = tuple[int, int, int]
 
@@ -71,6 +73,9 @@ _CONTRACT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice",
              "Where", "Trilu", "Concat_shape", "Compress", "GatherND", "GatherElements", "ScatterND",
              "SplitToSequence", "SequenceAt"}
 _NON_TENSOR = {"Shape", "Size"}
+#: ops whose output is a view or a piece of their data input (see ``_OnnxBuilder.source_tensor``)
+_VIEW_OPS = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Gather", "Cast", "CastLike",
+             "Identity", "Dropout", "SplitToSequence", "SequenceAt", "DepthToSpace", "SpaceToDepth"}
 _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool",
            "GlobalLpPool"}
 _FLOAT_TYPES = {1, 10, 11, 16}
@@ -111,6 +116,10 @@ def _load(source, label: str = "ONNX model") -> Any:
 
 
 _PAYLOAD_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+
+
+def _has_payload(tensor) -> bool:
+    return any(len(getattr(tensor, f)) for f in _PAYLOAD_FIELDS) and tensor.data_location != 1  # 1: EXTERNAL
 
 
 def _drop_payloads(model) -> None:
@@ -161,8 +170,13 @@ class _OnnxBuilder:
         return [1 if d is None else d for d in dims]
 
     def hwc_of(self, name: str, fallback: Shape = (1, 1, 1)) -> Shape:
+        """The CG shape of tensor ``name``; a first dimension that is a multiple of the batch
+        (window attention folds the windows into it) counts into the next one, as in
+        ``from_module``, so the per-sample shape keeps every element."""
         dims = self.shape_of(name)
-        return hwc(dims) if dims is not None else fallback
+        if dims is None:
+            return fallback
+        return hwc(_fold_batch(dims, self.batch))
 
     def numel(self, name: str) -> int:
         dims = self.shape_of(name)
@@ -183,14 +197,31 @@ class _OnnxBuilder:
         return value
 
     def source_tensor(self, name: str) -> str:
-        """The tensor ``name`` is a view / piece of: followed back through shape plumbing
-        (:data:`_CONTRACT` ops, their data input)."""
+        """The tensor ``name`` is a view or a piece of: followed back through :data:`_VIEW_OPS`
+        (their data input), not through ops that add elements (``Pad``, ``Expand``, ``Tile``)."""
         for _ in range(256):
             node = self.producer.get(name)
-            if node is None or node.op_type not in _CONTRACT or not node.input:
+            if node is None or node.op_type not in _VIEW_OPS or not node.input:
                 break
             name = node.input[0]
         return name
+
+    def is_l2_norm_of(self, divisor: str, x: str) -> bool:
+        """Whether ``divisor`` is ``ReduceL2`` of ``x`` (through ``Clip`` / ``Max`` to an epsilon,
+        ``Expand``, casts): ``Div(x, divisor)`` is then ``F.normalize(x)``, an L2 norm (its
+        ``ReduceL2`` and ``Clip`` nodes, left without consumers, are dropped from the CG)."""
+        src = self.source_tensor(x)
+        name = divisor
+        for _ in range(8):
+            node = self.producer.get(name)
+            if node is None or not node.input:
+                return False
+            if node.op_type == "ReduceL2":
+                return self.source_tensor(node.input[0]) == src
+            if node.op_type not in ("Clip", "Max", "Expand", "Cast", "CastLike", "Identity", "Reshape", "Unsqueeze"):
+                return False
+            name = node.input[0]
+        return False
 
     def reorders_one_tensor(self, act_names: list[str], out: str) -> bool:
         """A ``Concat`` that puts pieces of one tensor back in another order (``torch.roll`` is
@@ -371,6 +402,8 @@ class _OnnxBuilder:
             if len(_unique(p for p, _ in pairs)) <= 1:
                 return self.contract(pairs)
             return self.simple("add", name, pairs, out, op)
+        if op == "Div" and len(ins) == 2 and self.is_l2_norm_of(ins[1], ins[0]):
+            return self.simple("layernorm", name, self.acts(ins[:1]), out, "Div")  # F.normalize
         if op in ("Mul", "Div"):
             pending = self.pending([n for n in ins if n not in act_names])
             if pending or len(act_names) >= 2:
@@ -380,7 +413,9 @@ class _OnnxBuilder:
             pending = self.pending([n for n in ins if n not in act_names])
             if len([n for n in ins if n]) == 1:
                 return self.contract(pairs)
-            if not pending and self.reorders_one_tensor(act_names, out):
+            if not pending and (len(act_names) == 1 or self.reorders_one_tensor(act_names, out)):
+                # one activation and constants without parameters: padding (an exporter's F.pad);
+                # or pieces of one tensor in another order (torch.roll)
                 return self.contract(pairs)
             return self.simple("concat", name, pairs, out, op, params=sum(pending.values()))
         if op == "Gather":  # indexing an activation is shape plumbing; indexing a table by it is a lookup
@@ -589,7 +624,9 @@ def _fuse_activations(b: _OnnxBuilder) -> None:
 
 #: integer ops that :func:`_fold_shape_arithmetic` evaluates when all their inputs are known
 _FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Mod", "Concat", "Unsqueeze", "Squeeze", "Slice",
-             "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where"}
+             "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where",
+             "Transpose", "ConstantOfShape", "Expand", "Tile", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+             "Not", "And", "Or", "Floor", "Ceil", "Sqrt", "ReduceSum", "ReduceMax", "ReduceMin"}
 _FOLD_MAX_ELEMENTS = 1024
 _MAX_FOLD_ROUNDS = 64
 
@@ -603,6 +640,16 @@ def _has_unknown_dims(model) -> bool:
         elif t.HasField("tensor_type"):
             return True
     return False
+
+
+def onnx_numpy(tensor):
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(tensor)
+
+
+_COMPARE = {"Less": np.less, "Greater": np.greater, "LessOrEqual": np.less_equal,
+            "GreaterOrEqual": np.greater_equal, "And": np.logical_and, "Or": np.logical_or}
 
 
 def _fold_value(op: str, args: list, attrs: dict, opset: int):
@@ -671,6 +718,28 @@ def _fold_value(op: str, args: list, attrs: dict, opset: int):
         return np.prod(a, axis=None if axes is None else tuple(axes), keepdims=keep)
     if op == "Range":
         return np.arange(a, args[1], args[2])
+    if op == "Transpose":
+        return np.transpose(a, attrs.get("perm"))
+    if op == "ConstantOfShape":
+        fill = attrs.get("value")
+        value = onnx_numpy(fill).reshape(-1)[0] if fill is not None else np.float32(0)
+        return np.full([int(v) for v in np.asarray(a).reshape(-1)], value)
+    if op == "Expand":
+        shape = [int(v) for v in np.asarray(args[1]).reshape(-1)]
+        return a * np.ones(shape, dtype=a.dtype)  # ONNX Expand broadcasts both ways
+    if op == "Tile":
+        return np.tile(a, [int(v) for v in np.asarray(args[1]).reshape(-1)])
+    if op in _COMPARE:
+        return _COMPARE[op](a, args[1])
+    if op == "Not":
+        return np.logical_not(a)
+    if op in ("Floor", "Ceil", "Sqrt"):
+        return {"Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt}[op](a)
+    if op in ("ReduceSum", "ReduceMax", "ReduceMin"):
+        axes = axes_arg(1)
+        keep = bool(attrs.get("keepdims", 1))
+        fn = {"ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}[op]
+        return fn(a, axis=None if axes is None else tuple(axes), keepdims=keep)
     if op == "Equal":
         return np.equal(a, args[1])
     if op == "Where":
@@ -708,9 +777,15 @@ def _fold_shape_arithmetic(model, inferred):
     def small_int(v) -> bool:
         return isinstance(v, np.ndarray) and v.size <= _FOLD_MAX_ELEMENTS and v.dtype.kind in "iub"
 
+    def small(v) -> bool:  # values that may be read (float arithmetic on sizes); only integers are folded
+        return isinstance(v, np.ndarray) and v.dtype.kind in "iubf" and (
+            v.size <= _FOLD_MAX_ELEMENTS if v.dtype.kind != "f" else v.size <= 16)
+
     known: dict[str, Any] = {}
     for init in g.initializer:
         if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(init.dims) <= _FOLD_MAX_ELEMENTS:
+            known[init.name] = numpy_helper.to_array(init)
+        elif init.data_type in _FLOAT_TYPES and math.prod(init.dims) <= 16 and _has_payload(init):
             known[init.name] = numpy_helper.to_array(init)
     folded: dict[int, Any] = {}
     for i, node in enumerate(g.node):
@@ -722,7 +797,7 @@ def _fold_shape_arithmetic(model, inferred):
                     value = numpy_helper.to_array(attrs["value"])
                 elif "value_int" in attrs or "value_ints" in attrs:
                     value = np.asarray(attrs.get("value_int", attrs.get("value_ints")), dtype=np.int64)
-                if value is not None and small_int(value):
+                if value is not None and small(value):
                     known[node.output[0]] = value
                 continue
             if node.op_type not in _FOLD_OPS or not node.input or len(node.output) != 1:
@@ -739,18 +814,16 @@ def _fold_shape_arithmetic(model, inferred):
             else:
                 if any(n and n not in known for n in node.input):
                     continue
-                if node.op_type == "Cast" and attrs.get("to") not in (onnx.TensorProto.INT64, onnx.TensorProto.INT32,
-                                                                     onnx.TensorProto.BOOL):
-                    continue
                 value = _fold_value(node.op_type, [known[n] if n else None for n in node.input], attrs, opset)
                 if node.op_type == "Cast" and value is not None:
-                    value = value.astype(onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
+                    value = np.asarray(value).astype(onnx.helper.tensor_dtype_to_np_dtype(attrs["to"]))
         except Exception:  # noqa: BLE001 - anything unexpected: leave the node to shape inference
             continue
         if value is not None:
             value = np.asarray(value)
-            if small_int(value):
+            if small(value):
                 known[node.output[0]] = value
+            if small_int(value):
                 folded[i] = value
     if not folded:
         return None
@@ -834,11 +907,18 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     b = _OnnxBuilder(inferred, label)
     b.run()
     _fuse_activations(b)
-    unknown = _unique(b.source_op[i] for i, r in enumerate(b.raw) if r.alive and r.op == "other")
     out_name = b.graph.output[0].name
     out_info = b.info.get(out_name, _EMPTY)
     if not out_info.prods:
         raise CGError(f"{label}: the model's output {out_name!r} does not depend on its input")
+    # nodes on a path to the output (others, e.g. the ReduceL2 of an F.normalize, are dropped)
+    used, stack = set(), list(out_info.prods)
+    while stack:
+        i = stack.pop()
+        if i not in used:
+            used.add(i)
+            stack.extend(b.raw[i].inputs)
+    unknown = _unique(b.source_op[i] for i, r in enumerate(b.raw) if r.alive and r.op == "other" and i in used)
     meta: dict[str, Any] = {"source": "onnx", "producer": f"{model.producer_name} {model.producer_version}".strip(),
                             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                                          default=0)}
