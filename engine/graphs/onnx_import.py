@@ -716,19 +716,31 @@ def _fold_value(op: str, args: list, attrs: dict, opset: int):
         axes = axes_arg(1)
         keep = bool(attrs.get("keepdims", 1))
         return np.prod(a, axis=None if axes is None else tuple(axes), keepdims=keep)
+    # ops that create tensors: nothing larger than a shape computation is built
     if op == "Range":
+        if abs((float(args[1]) - float(a)) / float(args[2] or 1)) > _FOLD_MAX_ELEMENTS:
+            return None
         return np.arange(a, args[1], args[2])
     if op == "Transpose":
         return np.transpose(a, attrs.get("perm"))
     if op == "ConstantOfShape":
+        shape = [int(v) for v in np.asarray(a).reshape(-1)]
+        if math.prod(shape) > _FOLD_MAX_ELEMENTS:
+            return None
         fill = attrs.get("value")
         value = onnx_numpy(fill).reshape(-1)[0] if fill is not None else np.float32(0)
-        return np.full([int(v) for v in np.asarray(a).reshape(-1)], value)
+        return np.full(shape, value)
     if op == "Expand":
         shape = [int(v) for v in np.asarray(args[1]).reshape(-1)]
-        return a * np.ones(shape, dtype=a.dtype)  # ONNX Expand broadcasts both ways
+        out_shape = np.broadcast_shapes(np.shape(a), tuple(shape))  # ONNX Expand broadcasts both ways
+        if math.prod(out_shape) > _FOLD_MAX_ELEMENTS:
+            return None
+        return np.broadcast_to(a, out_shape).copy()
     if op == "Tile":
-        return np.tile(a, [int(v) for v in np.asarray(args[1]).reshape(-1)])
+        reps = [int(v) for v in np.asarray(args[1]).reshape(-1)]
+        if np.size(a) * math.prod(reps) > _FOLD_MAX_ELEMENTS:
+            return None
+        return np.tile(a, reps)
     if op in _COMPARE:
         return _COMPARE[op](a, args[1])
     if op == "Not":
