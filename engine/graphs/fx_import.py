@@ -63,9 +63,9 @@ __all__ = ["from_module", "hwc"]
 
 def reorders_one_tensor(pairs, out_hwc: Shape, raw) -> bool:
     """Whether a concat of ``pairs`` (``(producer, shape)``) only puts pieces of one tensor back
-    in another order -- one producer and as many elements out as it makes (``torch.roll``
-    exported to ONNX as ``Slice`` + ``Concat``; ``torch.cat([x[:, 1:], x[:, :1]])``): shape
-    plumbing, contracted like ``roll`` itself."""
+    in another order -- one producer and as many elements out as it makes
+    (``torch.cat([x[:, 1:], x[:, :1]])``): shape plumbing, contracted like ``torch.roll`` (the ONNX
+    importer reads an exported roll, ``Slice`` + ``Concat``, the same way)."""
     prods = _unique(p for p, _ in pairs)
     return len(prods) == 1 and math.prod(out_hwc) == math.prod(raw[prods[0]].out_shape)
 
