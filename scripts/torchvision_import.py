@@ -1,4 +1,4 @@
-"""Check: every torchvision classification model through ``from_module`` (no labels, no weights).
+"""Check: every torchvision classification model (or 40 timm models) through ``from_module`` (no labels, no weights).
 
 torchvision is not a dependency of the project; this script is for development. For each model
 of ``torchvision.models.list_models(module=torchvision.models)`` (built on the meta device when
@@ -16,6 +16,10 @@ keep BatchNorm -- TorchScript with ``do_constant_folding=False`` and dynamo with
 ``optimize=False`` -- imports the files with ``from_onnx`` and compares ops, FLOPs and params with
 the torch.fx CG (slow for the largest models: pass ``--only``).
 
+``--timm DIR`` instead checks a curated list of 40 ``timm`` models (:data:`TIMM_MODELS`; timm
+installed with ``pip install --no-deps --target DIR timm``; it imports torchvision, so pass
+``--torchvision-path`` too) at their default input size.
+
 ``--torchvision-path``: a folder holding a torchvision installed with ``pip install --no-deps
 --target DIR torchvision==<the release for the pinned torch>`` (so that the CPU torch stays).
 If that torchvision's compiled operators do not match the installed torch, its import fails on
@@ -32,6 +36,48 @@ import time
 import types
 import warnings
 from pathlib import Path
+
+#: timm models of many designs (CNNs, ViTs, hybrids, MLP-mixers, pooling-formers), all without pretrained weights
+TIMM_MODELS = (
+    "resnet50d", "efficientnet_b0", "mobilenetv3_large_100", "convnext_tiny", "vit_small_patch16_224",
+    "deit_small_patch16_224", "swin_tiny_patch4_window7_224", "regnety_016", "levit_128", "mixer_b16_224",
+    "poolformer_s12", "coatnet_0_rw_224", "efficientformer_l1", "mobilevit_s", "ghostnet_100", "rexnet_100",
+    "hrnet_w18_small", "dla34", "dpn68", "inception_v4", "xception41", "cspresnet50", "tf_efficientnetv2_s",
+    "repvgg_a2", "nfnet_f0", "maxvit_tiny_tf_224", "edgenext_small", "fastvit_t8", "mobilenetv4_conv_small",
+    "convnextv2_nano", "pvt_v2_b0", "twins_svt_small", "crossvit_9_240", "cait_xxs24_224", "beit_base_patch16_224",
+    "eva02_tiny_patch14_224", "tiny_vit_5m_224", "efficientvit_b0", "resnest14d", "darknet53")
+
+
+def check_timm(path: str, only: list[str] | None) -> dict:
+    """:data:`TIMM_MODELS` (or ``only``) through ``from_module`` at each model's default input size."""
+    sys.path.insert(0, path)
+    import timm
+
+    from engine.cg import from_module
+
+    rows, problems = {}, []
+    for n in only or TIMM_MODELS:
+        try:
+            m = timm.create_model(n, pretrained=False).eval()
+            size = int(m.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cg = from_module(m, (1, 3, size, size), name=n)
+        except Exception as exc:  # noqa: BLE001 - a failure is a result here
+            rows[n] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
+            problems.append(n)
+            print(f"{n:32s} FAILED {rows[n]['error']}")
+            continue
+        module_params = sum(p.numel() for p in m.parameters())
+        unknown = [str(w.message) for w in caught if "to 'other'" in str(w.message)]
+        other = cg.op_counts().get("other", 0)
+        rows[n] = {"input": size, "nodes": cg.num_nodes, "flops": cg.flops, "params": cg.params,
+                   "module_params": module_params, "other": other, "other_ops": unknown}
+        if other or cg.params != module_params:
+            problems.append(n)
+        print(f"{n:32s} {size:3d} px  nodes {cg.num_nodes:5d}  GFLOPs {cg.flops / 1e9:8.3f}  params {cg.params:>12,}"
+              f"{'' if cg.params == module_params else ' MISMATCH'}{f'  other {other}: {unknown}' if other else ''}")
+    return {"timm": timm.__version__, "models": rows, "problems": problems}
 
 
 def _import_torchvision(path: str | None):
@@ -138,7 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", default=None, help="model names (default: all classification models)")
     ap.add_argument("--output", default=None, help="write the rows as JSON here")
     ap.add_argument("--onnx", action="store_true", help="also compare the ONNX route (two exporters) with torch.fx")
+    ap.add_argument("--timm", default=None, metavar="DIR", help="check timm models (installed in DIR) instead")
     args = ap.parse_args(argv)
+    if args.timm:
+        try:
+            _import_torchvision(args.torchvision_path)  # timm imports torchvision.ops
+        except ImportError:
+            print("error: timm needs torchvision (see --torchvision-path)", file=sys.stderr)
+            return 2
+        warnings.filterwarnings("ignore", module="timm")
+        result = check_timm(args.timm, args.only)
+        n = len(result["models"])
+        print(f"{n} timm models; {n - len(result['problems'])} with no 'other' node and exact params; "
+              f"problems: {', '.join(result['problems']) or 'none'}")
+        if args.output:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(json.dumps(result, indent=1))
+        return 1 if result["problems"] else 0
     try:
         tv = _import_torchvision(args.torchvision_path)
     except ImportError:

@@ -14,6 +14,8 @@
   with ``torch.roll``) -- modern hand-designed patterns;
 * :class:`TorchvisionPatterns` -- ShuffleNetV2's channel shuffle, Swin's mask built by item
   assignment, a norm after window attention and cosine attention (``F.normalize``);
+* :class:`ActivationsAndGRN` -- LeakyReLU / PReLU / ELU / Mish (no op of their own: relu, silu)
+  and ConvNeXt V2's global response norm (``torch.norm``, ``torch.addcmul``);
 * :class:`HiddenAttention` / :class:`PlainAttention` -- the same window attention called through a
   function hidden from symbolic tracing with ``torch.fx.wrap`` (as torchvision's Swin does) or
   directly; :class:`HiddenUntraceable` hides a function that only runs on real tensors;
@@ -32,7 +34,8 @@ from engine.graphs.cg import CG, CGBuilder
 
 __all__ = ["SmallConvNet", "small_convnet_cg", "cifar_resnet", "ResNet50", "MobileNetV2ish", "TinyViT",
            "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention", "TinyConvNeXt",
-           "TinyRegNet", "TinySwin", "HiddenAttention", "PlainAttention", "HiddenUntraceable", "TorchvisionPatterns"]
+           "TinyRegNet", "TinySwin", "HiddenAttention", "PlainAttention", "HiddenUntraceable", "TorchvisionPatterns",
+           "ActivationsAndGRN"]
 
 
 class SmallConvNet(nn.Module):
@@ -192,7 +195,7 @@ class WithUnknownOp(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 3)
-        self.act = nn.LeakyReLU(0.1)
+        self.act = nn.Softplus()
         self.fc = nn.Linear(4, 2)
 
     def forward(self, x):
@@ -431,4 +434,21 @@ class TorchvisionPatterns(nn.Module):
         y = self.proj(attn.softmax(-1) @ v)
         y = y.view(b, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
         x = x + self.norm(y) * (1 + mask.unsqueeze(-1))  # post-norm (Swin V2)
+        return self.head(x.mean((1, 2)))
+
+
+class ActivationsAndGRN(nn.Module):
+    def __init__(self, c: int = 16) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(3, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+        self.acts = nn.ModuleList([nn.LeakyReLU(0.1), nn.PReLU(c), nn.ELU(), nn.Mish()])
+        self.gamma, self.beta = nn.Parameter(torch.full((c,), 0.5)), nn.Parameter(torch.full((c,), 0.1))
+        self.head = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.acts[1](self.acts[0](self.conv1(x)))
+        x = self.acts[3](self.acts[2](self.conv2(x))).permute(0, 2, 3, 1)
+        g = torch.norm(x, p=2, dim=(1, 2), keepdim=True)  # global response norm (ConvNeXt V2)
+        n = g / (g.mean(dim=-1, keepdim=True) + 1e-6)
+        x = x + torch.addcmul(self.beta, self.gamma, x * n)
         return self.head(x.mean((1, 2)))

@@ -239,10 +239,10 @@ def test_zero_ops():
 
 
 def test_unknown_op_warns_and_maps_to_other():
-    with pytest.warns(UserWarning, match=r"'other'.*LeakyReLU.*torch\.exp"):
+    with pytest.warns(UserWarning, match=r"'other'.*Softplus.*torch\.exp"):
         cg = from_module(WithUnknownOp(), (1, 3, 8, 8))
     assert cg.op_counts()["other"] == 2
-    assert cg.meta["unknown_ops"] == ["nn.LeakyReLU", "torch.exp"]
+    assert cg.meta["unknown_ops"] == ["nn.Softplus", "torch.exp"]
 
 
 def test_known_nets_do_not_warn():
@@ -351,3 +351,16 @@ def test_patterns_of_torchvision_models():
     norm = next(n for n in cg.nodes if n.name == "norm")
     assert math.prod(norm.in_shape) == 8 * 8 * 16  # the whole feature map, not one window
     assert cg.params == sum(p.numel() for p in TorchvisionPatterns().parameters())
+
+
+def test_activations_without_an_op_of_their_own_and_grn():
+    """LeakyReLU / PReLU / ELU map to relu and Mish to silu (the closest ops of the vocabulary,
+    not ``other``); ConvNeXt V2's GRN is a reduction and a multiply with parameters."""
+    from nets import ActivationsAndGRN
+
+    model = ActivationsAndGRN()
+    cg = from_module(model, X32)
+    counts = cg.op_counts()
+    assert "other" not in counts and counts["relu"] == 3 and counts["silu"] == 1
+    assert counts["mean"] >= 2 and counts["mul"] >= 1
+    assert cg.params == sum(p.numel() for p in model.parameters())  # PReLU slopes, GRN gamma / beta

@@ -11,6 +11,7 @@ import onnx
 import pytest
 import torch
 from nets import (
+    ActivationsAndGRN,
     MobileNetV2ish,
     SmallConvNet,
     TinyConvNeXt,
@@ -228,8 +229,8 @@ def test_model_without_its_external_weights(tmp_path):
     assert from_onnx(light, label="net.onnx").to_dict() == from_onnx(data).to_dict()
 
 
-@pytest.mark.parametrize("factory", [TinyConvNeXt, TinyRegNet, TinySwin, TorchvisionPatterns],
-                         ids=["convnext", "regnet", "swin", "torchvision-patterns"])
+@pytest.mark.parametrize("factory", [TinyConvNeXt, TinyRegNet, TinySwin, TorchvisionPatterns, ActivationsAndGRN],
+                         ids=["convnext", "regnet", "swin", "torchvision-patterns", "activations-grn"])
 def test_modern_designs_agree_with_fx(factory):
     """ConvNeXt, RegNet and Swin patterns through the export settings that keep BatchNorm: the
     same ops, FLOPs and params as torch.fx (Swin's ``torch.roll`` is exported as Slice + Concat,

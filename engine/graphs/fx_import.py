@@ -31,7 +31,10 @@ FLOPs (per sample) = 2 x MACs of conv / linear / matmul from the real operand sh
 softmax -> matmul -> linear (out-proj)`` (three separate q/k/v linears for cross-attention), and
 ``F.scaled_dot_product_attention`` into ``matmul -> softmax -> matmul``, i.e. exactly what a
 hand-written attention traces to.  ``x - y`` of two activations maps to ``add``, ``x / y`` to
-``mul``; reductions (``mean``, ``sum``, ``amax`` over dims, global pools) map to ``mean``.
+``mul``; reductions (``mean``, ``sum``, ``amax`` over dims, ``torch.norm``, global pools) map to
+``mean``.  Activations without an op of their own map to the closest one (LeakyReLU, PReLU, ELU,
+CELU, SELU, RReLU -> ``relu``; Mish -> ``silu``), ``F.normalize`` to ``layernorm``.
+Functions that libraries hide from symbolic tracing (``torch.fx.wrap``) are traced into.
 Anything else that touches an activation becomes ``other`` with one warning naming the ops.
 """
 
@@ -138,6 +141,10 @@ _ACT_MODULES: tuple[tuple[type, str], ...] = (
     (nn.ReLU, "relu"), (nn.ReLU6, "relu6"), (nn.Hardswish, "hardswish"), (nn.Hardsigmoid, "hardsigmoid"),
     (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu"), (nn.GELU, "gelu"), (nn.Tanh, "tanh"),
     (nn.Softmax, "softmax"), (nn.LogSoftmax, "softmax"), (nn.Softmax2d, "softmax"),
+    # no op of their own in the CG vocabulary: the closest one (ONNX's LeakyRelu / PRelu / Elu /
+    # Selu / Celu / Mish map the same way)
+    (nn.LeakyReLU, "relu"), (nn.PReLU, "relu"), (nn.ELU, "relu"), (nn.CELU, "relu"), (nn.SELU, "relu"),
+    (nn.RReLU, "relu"), (nn.Mish, "silu"),
 )
 _NORM_MODULES: tuple[type, ...] = tuple(t for t in (
     nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm,
@@ -158,6 +165,8 @@ _FN_ACT: dict[Any, str] = {
     F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
     F.silu: "silu", F.gelu: "gelu", torch.tanh: "tanh", F.tanh: "tanh", F.softmax: "softmax",
     torch.softmax: "softmax", F.log_softmax: "softmax", torch.log_softmax: "softmax", F.softmin: "softmax",
+    F.leaky_relu: "relu", F.leaky_relu_: "relu", F.elu: "relu", F.elu_: "relu", F.celu: "relu", F.selu: "relu",
+    torch.selu: "relu", F.prelu: "relu", torch.prelu: "relu", F.rrelu: "relu", F.mish: "silu",
 }
 _METHOD_ACT: dict[str, str] = {
     "relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
@@ -166,9 +175,9 @@ _METHOD_ACT: dict[str, str] = {
 _FN_ADD = {operator.add, operator.iadd, torch.add, operator.sub, operator.isub, torch.sub, torch.subtract}
 _METHOD_ADD = {"add", "add_", "sub", "sub_", "__add__", "__radd__", "__sub__", "__rsub__", "__iadd__", "subtract"}
 _FN_MUL = {operator.mul, operator.imul, torch.mul, torch.multiply, operator.truediv, operator.itruediv,
-           torch.div, torch.true_divide, operator.floordiv, torch.divide}
+           torch.div, torch.true_divide, operator.floordiv, torch.divide, torch.addcmul}
 _METHOD_MUL = {"mul", "mul_", "div", "div_", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "multiply",
-               "divide", "true_divide"}
+               "divide", "true_divide", "addcmul", "addcmul_"}
 _FN_CONCAT = {torch.cat, torch.concat, torch.concatenate, torch.stack, torch.hstack, torch.vstack, torch.dstack}
 _FN_MATMUL = {operator.matmul, torch.matmul, torch.bmm, torch.mm, torch.einsum}
 _METHOD_MATMUL = {"matmul", "bmm", "mm", "__matmul__"}
@@ -184,8 +193,9 @@ _FN_POOL = {F.max_pool1d: "maxpool", F.max_pool2d: "maxpool", F.max_pool3d: "max
             F.avg_pool1d: "avgpool", F.avg_pool2d: "avgpool", F.avg_pool3d: "avgpool", torch.avg_pool1d: "avgpool"}
 _FN_ADAPTIVE = {F.adaptive_avg_pool1d: "avgpool", F.adaptive_avg_pool2d: "avgpool", F.adaptive_avg_pool3d: "avgpool",
                 F.adaptive_max_pool1d: "maxpool", F.adaptive_max_pool2d: "maxpool", F.adaptive_max_pool3d: "maxpool"}
-_FN_REDUCE = {torch.mean, torch.sum, torch.amax, torch.max, torch.amin}
-_METHOD_REDUCE = {"mean", "sum", "amax", "max", "amin"}
+_FN_REDUCE = {torch.mean, torch.sum, torch.amax, torch.max, torch.amin, torch.norm, torch.linalg.vector_norm,
+              torch.linalg.norm}
+_METHOD_REDUCE = {"mean", "sum", "amax", "max", "amin", "norm"}
 _FN_ZERO = {torch.zeros_like}
 _METHOD_ZERO = {"new_zeros", "zero_"}
 _FN_FACTORY = {torch.ones_like, torch.full_like, torch.empty_like, torch.rand_like, torch.randn_like}

@@ -21,7 +21,9 @@ or the default dynamo / onnxscript exporter), and ordinary opset 11-23 models fr
   Gather on activations, Split, Expand, Pad, Cast, Identity, Dropout, Depth/SpaceToDepth;
   ``Shape`` outputs are constants, so whole ``Shape / Gather / Concat`` chains vanish;
 * decomposed activations are recognised: ``x * Sigmoid(x)`` -> silu, ``x * HardSigmoid(x)``
-  -> hardswish, the Erf GELU ``x * (1 + Erf(x / sqrt 2)) * 0.5`` and the tanh GELU -> gelu;
+  -> hardswish, ``x * Tanh(Softplus(x))`` (Mish) -> silu, the Erf GELU
+  ``x * (1 + Erf(x / sqrt 2)) * 0.5`` and the tanh GELU -> gelu; LeakyRelu, PRelu, Elu, Selu,
+  Celu -> relu and Mish -> silu (no ops of their own in the vocabulary; torch.fx maps them alike);
 * anything else touching an activation -> ``other`` (one warning naming the op types).
 
 Parameters
@@ -65,7 +67,8 @@ MAX_ONNX_BYTES = 2 * 1024 ** 3
 
 _ACT = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax", "LogSoftmax": "softmax",
         "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid", "Gelu": "gelu", "FastGelu": "gelu",
-        "Swish": "silu", "BiasGelu": "gelu"}
+        "Swish": "silu", "BiasGelu": "gelu", "LeakyRelu": "relu", "PRelu": "relu", "Elu": "relu", "Selu": "relu",
+        "Celu": "relu", "ThresholdedRelu": "relu", "Mish": "silu"}
 _NORM = {"LayerNormalization": "layernorm", "GroupNormalization": "layernorm", "InstanceNormalization": "layernorm",
          "SimplifiedLayerNormalization": "layernorm", "RMSNormalization": "layernorm", "LpNormalization": "layernorm"}
 _CONTRACT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Expand", "Pad",
@@ -77,7 +80,7 @@ _NON_TENSOR = {"Shape", "Size"}
 _VIEW_OPS = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Split", "Gather", "Cast", "CastLike",
              "Identity", "Dropout", "SplitToSequence", "SequenceAt", "DepthToSpace", "SpaceToDepth"}
 _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "GlobalAveragePool", "GlobalMaxPool",
-           "GlobalLpPool"}
+           "GlobalLpPool", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp"}
 _FLOAT_TYPES = {1, 10, 11, 16}
 #: ops whose data is input 0 only (the other inputs are shapes, indices, pads or a dtype donor)
 _DATA_FIRST = {"Reshape", "Expand", "Tile", "Slice", "Pad", "Squeeze", "Unsqueeze", "Split", "CastLike",
@@ -367,8 +370,8 @@ class _OnnxBuilder:
         out = node.output[0]
         a = self.attrs(node)
         act_names = [n for n in ins if n and self.info.get(n, _EMPTY).prods]
-        if op in _ACT:
-            return self.simple(_ACT[op], name, pairs, out, op)
+        if op in _ACT:  # PRelu's slope is a parameter
+            return self.simple(_ACT[op], name, pairs[:1], out, op, params=self.param_numel(ins, 1))
         if op == "Clip":
             lo = self.const_value(ins[1]) if len(ins) > 1 and ins[1] else a.get("min")
             hi = self.const_value(ins[2]) if len(ins) > 2 and ins[2] else a.get("max")
@@ -600,6 +603,9 @@ def _fuse_activations(b: _OnnxBuilder) -> None:
                 fused = "hardswish"
             elif gr.inputs == [x] and b.source_op.get(g) == "Erf":
                 fused = "gelu"
+            elif gr.op == "tanh" and len(gr.inputs) == 1 and raw[gr.inputs[0]].inputs == [x] \
+                    and b.source_op.get(gr.inputs[0]) == "Softplus" and sole(gr.inputs[0], g):
+                fused, drop = "silu", [g, gr.inputs[0]]  # Mish: x * tanh(softplus(x)), as torch.fx maps nn.Mish
             elif gr.op == "tanh" and len(gr.inputs) == 1:
                 # tanh GELU: x * (1 + tanh(c * (x + 0.044715 * Pow(x, 3)))) / 2
                 a_id = gr.inputs[0]
