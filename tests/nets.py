@@ -16,6 +16,8 @@
   assignment, a norm after window attention and cosine attention (``F.normalize``);
 * :class:`ActivationsAndGRN` -- LeakyReLU / PReLU / ELU / Mish (no op of their own: relu, silu)
   and ConvNeXt V2's global response norm (``torch.norm``, ``torch.addcmul``);
+* :class:`HandWrittenActivations` -- swish and h-swish written out, as the once-for-all (OFA)
+  code base does (``x * torch.sigmoid(x)``, ``x * F.relu6(x + 3.) / 6.``);
 * :class:`HiddenAttention` / :class:`PlainAttention` -- the same window attention called through a
   function hidden from symbolic tracing with ``torch.fx.wrap`` (as torchvision's Swin does) or
   directly; :class:`HiddenUntraceable` hides a function that only runs on real tensors;
@@ -35,7 +37,7 @@ from engine.graphs.cg import CG, CGBuilder
 __all__ = ["SmallConvNet", "small_convnet_cg", "cifar_resnet", "ResNet50", "MobileNetV2ish", "TinyViT",
            "MHAViT", "Untraceable", "WithUnknownOp", "AddChain", "ShapeBranching", "Attention", "TinyConvNeXt",
            "TinyRegNet", "TinySwin", "HiddenAttention", "PlainAttention", "HiddenUntraceable", "TorchvisionPatterns",
-           "ActivationsAndGRN"]
+           "ActivationsAndGRN", "HandWrittenActivations"]
 
 
 class SmallConvNet(nn.Module):
@@ -452,3 +454,16 @@ class ActivationsAndGRN(nn.Module):
         n = g / (g.mean(dim=-1, keepdim=True) + 1e-6)
         x = x + torch.addcmul(self.beta, self.gamma, x * n)
         return self.head(x.mean((1, 2)))
+
+
+class HandWrittenActivations(nn.Module):
+    def __init__(self, c: int = 8) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.head = nn.Conv2d(3, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1), nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = x * torch.sigmoid(x)  # swish
+        x = self.conv2(x)
+        x = x * F.relu6(x + 3.0) / 6.0  # h-swish
+        return self.head(x.mean((2, 3)))

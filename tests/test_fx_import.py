@@ -364,3 +364,13 @@ def test_activations_without_an_op_of_their_own_and_grn():
     assert "other" not in counts and counts["relu"] == 3 and counts["silu"] == 1
     assert counts["mean"] >= 2 and counts["mul"] >= 1
     assert cg.params == sum(p.numel() for p in model.parameters())  # PReLU slopes, GRN gamma / beta
+
+
+def test_hand_written_activations_are_one_node():
+    """``x * sigmoid(x)`` is silu and ``x * relu6(x + 3) / 6`` hardswish, as ``nn.SiLU`` /
+    ``nn.Hardswish`` are (the ONNX importer fuses the same patterns)."""
+    from nets import HandWrittenActivations
+
+    counts = from_module(HandWrittenActivations(), X32).op_counts()
+    assert counts["silu"] == 1 and counts["hardswish"] == 1
+    assert not {"sigmoid", "relu6", "mul"} & set(counts)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from nets import (
     ActivationsAndGRN,
+    HandWrittenActivations,
     MobileNetV2ish,
     SmallConvNet,
     TinyConvNeXt,
@@ -229,8 +230,9 @@ def test_model_without_its_external_weights(tmp_path):
     assert from_onnx(light, label="net.onnx").to_dict() == from_onnx(data).to_dict()
 
 
-@pytest.mark.parametrize("factory", [TinyConvNeXt, TinyRegNet, TinySwin, TorchvisionPatterns, ActivationsAndGRN],
-                         ids=["convnext", "regnet", "swin", "torchvision-patterns", "activations-grn"])
+@pytest.mark.parametrize("factory", [TinyConvNeXt, TinyRegNet, TinySwin, TorchvisionPatterns, ActivationsAndGRN,
+                                     HandWrittenActivations],
+                         ids=["convnext", "regnet", "swin", "torchvision-patterns", "activations-grn", "hand-written"])
 def test_modern_designs_agree_with_fx(factory):
     """ConvNeXt, RegNet and Swin patterns through the export settings that keep BatchNorm: the
     same ops, FLOPs and params as torch.fx (Swin's ``torch.roll`` is exported as Slice + Concat,

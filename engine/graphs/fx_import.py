@@ -1016,10 +1016,85 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
     return cg, sum(r.params for r in dropped)
 
 
+def _power_nodes(raw: list[_Raw], source_op: dict[int, str], nid: int, x: int,
+                 consumers: list[list[int]]) -> list[int] | None:
+    """Ids of the nodes computing a power of ``x`` (``Pow(x, c)`` or ``x * x * x`` mul chains) ending
+    at ``nid``, each used only inside the chain; ``None`` if ``nid`` is not such a chain."""
+    r = raw[nid]
+    if source_op.get(nid) == "Pow" and r.inputs == [x]:
+        return [nid]
+    if r.op != "mul" or r.params or not r.inputs:
+        return None
+    out = [nid]
+    for p in r.inputs:
+        if p == x:
+            continue
+        if consumers[p] != [nid]:
+            return None
+        sub = _power_nodes(raw, source_op, p, x, consumers)
+        if sub is None:
+            return None
+        out += sub
+    return out
+
+
+def fuse_activations(raw: list[_Raw], source_op: dict[int, str]) -> None:
+    """Decomposed activations written with a ``mul`` become one node (both importers):
+    ``x * sigmoid(x)`` -> silu, ``x * hardsigmoid(x)`` and ``x * relu6(x)`` (``x * relu6(x + 3) / 6``:
+    the constants are contracted) -> hardswish, ``x * tanh(softplus(x))`` -> silu (Mish), the Erf
+    and tanh GELUs -> gelu (ONNX; ``source_op`` names the op a raw node came from)."""
+    consumers: list[list[int]] = [[] for _ in raw]
+    for i, r in enumerate(raw):
+        for p in r.inputs:
+            consumers[p].append(i)
+
+    def sole(i: int, cid: int) -> bool:
+        return consumers[i] == [cid]
+
+    for i, r in enumerate(raw):
+        if not r.alive or r.op != "mul" or len(r.inputs) != 2 or r.params:
+            continue
+        for x, g in (r.inputs, r.inputs[::-1]):
+            gr = raw[g]
+            if not gr.alive or not sole(g, i):
+                continue
+            fused, drop = None, [g]
+            if gr.inputs == [x] and gr.op == "sigmoid":
+                fused = "silu"
+            elif gr.inputs == [x] and gr.op in ("hardsigmoid", "relu6"):
+                fused = "hardswish"
+            elif gr.inputs == [x] and source_op.get(g) == "Erf":
+                fused = "gelu"
+            elif gr.op == "tanh" and len(gr.inputs) == 1 and raw[gr.inputs[0]].inputs == [x] \
+                    and source_op.get(gr.inputs[0]) == "Softplus" and sole(gr.inputs[0], g):
+                fused, drop = "silu", [g, gr.inputs[0]]  # Mish: x * tanh(softplus(x)), as torch.fx maps nn.Mish
+            elif gr.op == "tanh" and len(gr.inputs) == 1:
+                # tanh GELU: x * (1 + tanh(c * (x + 0.044715 * Pow(x, 3)))) / 2
+                a_id = gr.inputs[0]
+                add = raw[a_id]
+                if add.op == "add" and sole(a_id, g) and len(add.inputs) == 2 and x in add.inputs:
+                    pw = next(p for p in add.inputs if p != x)
+                    cube = _power_nodes(raw, source_op, pw, x, consumers) if sole(pw, a_id) else None
+                    if cube:
+                        fused, drop = "gelu", [g, a_id, *cube]
+            if fused is None:
+                continue
+            r.op = fused
+            r.inputs = [x]
+            r.in_shapes = [raw[x].out_shape]
+            r.in_shape = raw[x].out_shape
+            for d in drop:
+                raw[d].alive = False
+                raw[d].inputs = []
+            source_op[i] = f"{fused} pattern"
+            break
+
+
 def _finalise(b: _Builder, name: str, meta: dict) -> CG:
     if b.unknown:
         meta["unknown_ops"] = list(b.unknown)
         warnings.warn(f"from_module: mapped unsupported op(s) to 'other': {', '.join(b.unknown)}", stacklevel=3)
+    fuse_activations(b.raw, {})
     cg, dropped_params = assemble(b.raw, b.output_prods, b.output_shape, name, meta)
     leftover = [(k, v) for k, v in b.param_numel.items() if k not in b.claimed]
     extra = sum(v for _, v in leftover) + dropped_params

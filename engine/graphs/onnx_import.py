@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from engine.graphs.cg import CG, CGError
-from engine.graphs.fx_import import _EMPTY, _fold_batch, _Info, _Raw, _unique, assemble, hwc
+from engine.graphs.fx_import import _EMPTY, _fold_batch, _Info, _Raw, _unique, assemble, fuse_activations, hwc
 
 Shape = tuple[int, int, int]
 
@@ -558,76 +558,6 @@ def _clip_op(lo, hi) -> str | None:
 # pattern fusion: decomposed activations
 # ---------------------------------------------------------------------------------------------
 
-def _power_nodes(b: _OnnxBuilder, nid: int, x: int, consumers: list[list[int]]) -> list[int] | None:
-    """Ids of the nodes computing a power of ``x`` (``Pow(x, c)`` or ``x * x * x`` mul chains) ending
-    at ``nid``, each used only inside the chain; ``None`` if ``nid`` is not such a chain."""
-    r = b.raw[nid]
-    if b.source_op.get(nid) == "Pow" and r.inputs == [x]:
-        return [nid]
-    if r.op != "mul" or r.params or not r.inputs:
-        return None
-    out = [nid]
-    for p in r.inputs:
-        if p == x:
-            continue
-        if consumers[p] != [nid]:
-            return None
-        sub = _power_nodes(b, p, x, consumers)
-        if sub is None:
-            return None
-        out += sub
-    return out
-
-
-def _fuse_activations(b: _OnnxBuilder) -> None:
-    raw = b.raw
-    consumers: list[list[int]] = [[] for _ in raw]
-    for i, r in enumerate(raw):
-        for p in r.inputs:
-            consumers[p].append(i)
-
-    def sole(i: int, cid: int) -> bool:
-        return consumers[i] == [cid]
-
-    for i, r in enumerate(raw):
-        if not r.alive or r.op != "mul" or len(r.inputs) != 2 or r.params:
-            continue
-        for x, g in (r.inputs, r.inputs[::-1]):
-            gr = raw[g]
-            if not gr.alive or not sole(g, i):
-                continue
-            fused, drop = None, [g]
-            if gr.inputs == [x] and gr.op == "sigmoid":
-                fused = "silu"
-            elif gr.inputs == [x] and gr.op == "hardsigmoid":
-                fused = "hardswish"
-            elif gr.inputs == [x] and b.source_op.get(g) == "Erf":
-                fused = "gelu"
-            elif gr.op == "tanh" and len(gr.inputs) == 1 and raw[gr.inputs[0]].inputs == [x] \
-                    and b.source_op.get(gr.inputs[0]) == "Softplus" and sole(gr.inputs[0], g):
-                fused, drop = "silu", [g, gr.inputs[0]]  # Mish: x * tanh(softplus(x)), as torch.fx maps nn.Mish
-            elif gr.op == "tanh" and len(gr.inputs) == 1:
-                # tanh GELU: x * (1 + tanh(c * (x + 0.044715 * Pow(x, 3)))) / 2
-                a_id = gr.inputs[0]
-                add = raw[a_id]
-                if add.op == "add" and sole(a_id, g) and len(add.inputs) == 2 and x in add.inputs:
-                    pw = next(p for p in add.inputs if p != x)
-                    cube = _power_nodes(b, pw, x, consumers) if sole(pw, a_id) else None
-                    if cube:
-                        fused, drop = "gelu", [g, a_id, *cube]
-            if fused is None:
-                continue
-            r.op = fused
-            r.inputs = [x]
-            r.in_shapes = [raw[x].out_shape]
-            r.in_shape = raw[x].out_shape
-            for d in drop:
-                raw[d].alive = False
-                raw[d].inputs = []
-            b.source_op[i] = f"{fused} pattern"
-            break
-
-
 #: integer ops that :func:`_fold_shape_arithmetic` evaluates when all their inputs are known
 _FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Mod", "Concat", "Unsqueeze", "Squeeze", "Slice",
              "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where",
@@ -924,7 +854,7 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
             model = folded
     b = _OnnxBuilder(inferred, label)
     b.run()
-    _fuse_activations(b)
+    fuse_activations(b.raw, b.source_op)
     out_name = b.graph.output[0].name
     out_info = b.info.get(out_name, _EMPTY)
     if not out_info.prods:
