@@ -30,12 +30,12 @@ registration (``torchvision._meta_registrations``) and says so.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import types
 import warnings
-from pathlib import Path
+
+from engine.evaluate._io import write_output
 
 #: timm models of many designs (CNNs, ViTs, hybrids, MLP-mixers, pooling-formers), all without pretrained weights
 TIMM_MODELS = (
@@ -48,36 +48,48 @@ TIMM_MODELS = (
     "eva02_tiny_patch14_224", "tiny_vit_5m_224", "efficientvit_b0", "resnest14d", "darknet53")
 
 
+def _trace(name: str, build, size: int, width: int) -> tuple[dict, object, object]:
+    """Build one model (``build()``), trace it at ``size`` px and print its line: ``(row, model,
+    cg)``, model and cg None when building or tracing failed.  A model is clean without ``other``
+    nodes and with exact params (or the warning that some, e.g. auxiliary heads, are unused)."""
+    from engine.cg import from_module
+
+    t = time.perf_counter()
+    try:
+        m = build()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cg = from_module(m, (1, 3, size, size), name=name)
+    except Exception as exc:  # noqa: BLE001 - a failure is a result here
+        row = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}", "ok": False}
+        print(f"{name:{width}s} FAILED {row['error']}")
+        return row, None, None
+    module_params = sum(p.numel() for p in m.parameters())
+    messages = [str(w.message) for w in caught]
+    unused = any("not used on the input" in w for w in messages)
+    other = cg.op_counts().get("other", 0)
+    row = {"input": size, "nodes": cg.num_nodes, "flops": cg.flops, "params": cg.params,
+           "module_params": module_params, "other": other, "other_ops": [w for w in messages if "to 'other'" in w],
+           "unused_params_warning": unused, "ok": other == 0 and (cg.params == module_params or unused)}
+    params_note = ("" if cg.params == module_params else f" (module {module_params:,}: aux heads)" if unused
+                   else " MISMATCH")
+    other_note = f"  other {other}: {row['other_ops']}" if other else ""
+    print(f"{name:{width}s} {size:3d} px  nodes {cg.num_nodes:5d}  GFLOPs {cg.flops / 1e9:8.3f}  params "
+          f"{cg.params:>12,}{params_note}{other_note}  {time.perf_counter() - t:.2f} s")
+    return row, m, cg
+
+
 def check_timm(path: str, only: list[str] | None) -> dict:
     """:data:`TIMM_MODELS` (or ``only``) through ``from_module`` at each model's default input size."""
     sys.path.insert(0, path)
     import timm
 
-    from engine.cg import from_module
-
-    rows, problems = {}, []
+    rows = {}
     for n in only or TIMM_MODELS:
-        try:
-            m = timm.create_model(n, pretrained=False).eval()
-            size = int(m.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                cg = from_module(m, (1, 3, size, size), name=n)
-        except Exception as exc:  # noqa: BLE001 - a failure is a result here
-            rows[n] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
-            problems.append(n)
-            print(f"{n:32s} FAILED {rows[n]['error']}")
-            continue
-        module_params = sum(p.numel() for p in m.parameters())
-        unknown = [str(w.message) for w in caught if "to 'other'" in str(w.message)]
-        other = cg.op_counts().get("other", 0)
-        rows[n] = {"input": size, "nodes": cg.num_nodes, "flops": cg.flops, "params": cg.params,
-                   "module_params": module_params, "other": other, "other_ops": unknown}
-        if other or cg.params != module_params:
-            problems.append(n)
-        print(f"{n:32s} {size:3d} px  nodes {cg.num_nodes:5d}  GFLOPs {cg.flops / 1e9:8.3f}  params {cg.params:>12,}"
-              f"{'' if cg.params == module_params else ' MISMATCH'}{f'  other {other}: {unknown}' if other else ''}")
-    return {"timm": timm.__version__, "models": rows, "problems": problems}
+        cfg = timm.models.get_pretrained_cfg(n)
+        size = int((cfg.input_size if cfg is not None else (3, 224, 224))[-1])
+        rows[n] = _trace(n, lambda n=n: timm.create_model(n, pretrained=False).eval(), size, 32)[0]
+    return {"timm": timm.__version__, "models": rows, "problems": [n for n, r in rows.items() if not r["ok"]]}
 
 
 def _import_torchvision(path: str | None):
@@ -131,44 +143,25 @@ def _onnx_rows(m, size: int, fx) -> dict:
 def check(only: list[str] | None, tv, onnx: bool = False) -> dict:
     import torch
 
-    from engine.cg import from_module
-
     models = tv.models
-    names = only or models.list_models(module=models)
-    rows, problems = {}, []
-    for n in names:
-        t = time.perf_counter()
+
+    def build(n: str):
         try:
-            try:
-                with torch.device("meta"):
-                    m = models.get_model(n).eval()
-            except Exception:  # noqa: BLE001 - some constructors compute on tensors
-                m = models.get_model(n).eval()
-            size = 299 if n == "inception_v3" else 224
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                cg = from_module(m, (1, 3, size, size), name=n)
-        except Exception as exc:  # noqa: BLE001 - a failure is a result here
-            rows[n] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
-            problems.append(n)
-            print(f"{n:24s} FAILED {rows[n]['error']}")
-            continue
-        module_params = sum(p.numel() for p in m.parameters())
-        unused = [str(w.message) for w in caught if "not used on the input" in str(w.message)]
-        other = cg.op_counts().get("other", 0)
-        row = {"input": size, "nodes": cg.num_nodes, "flops": cg.flops, "params": cg.params,
-               "module_params": module_params, "other": other, "unused_params_warning": bool(unused)}
+            with torch.device("meta"):
+                return models.get_model(n).eval()
+        except Exception:  # noqa: BLE001 - some constructors compute on tensors
+            return models.get_model(n).eval()
+
+    rows, problems = {}, []
+    for n in only or models.list_models(module=models):
+        row, m, cg = _trace(n, lambda n=n: build(n), 299 if n == "inception_v3" else 224, 24)
         rows[n] = row
-        ok = other == 0 and (cg.params == module_params or unused)
-        if not ok:
+        if not row["ok"]:
             problems.append(n)
-        print(f"{n:24s} {size:3d} px  nodes {cg.num_nodes:5d}  GFLOPs {cg.flops / 1e9:8.3f}  params {cg.params:>12,}"
-              f"{'' if cg.params == module_params else f' (module {module_params:,}: aux heads)' if unused else ' MISMATCH'}"
-              f"{f'  other {other}' if other else ''}  {time.perf_counter() - t:.2f} s")
-        if onnx:
+        if onnx and cg is not None:
             if any(p.is_meta for p in m.parameters()):
                 m = models.get_model(n).eval()  # the exporters run the model: real (random) weights
-            row["onnx"] = _onnx_rows(m, size, cg)
+            row["onnx"] = _onnx_rows(m, row["input"], cg)
             for label, r in row["onnx"].items():
                 status = r.get("error") or (f"ops {'=' if r['same_ops'] else '!= ' + str(r['op_differences'])}, "
                                             f"FLOPs {'=' if r['same_flops'] else '!='}, params x{r['params_ratio']:.4f}")
@@ -176,6 +169,15 @@ def check(only: list[str] | None, tv, onnx: bool = False) -> dict:
                 if "error" in r or not (r["same_ops"] and r["same_flops"]):
                     problems.append(f"{n} ({label})")
     return {"torchvision": tv.__version__, "models": rows, "problems": problems}
+
+
+def _report(result: dict, what: str, output: str | None) -> int:
+    n = len(result["models"])
+    print(f"{n} {what}; {sum(r['ok'] for r in result['models'].values())} with no 'other' node and exact params; "
+          f"problems: {', '.join(result['problems']) or 'none'}")
+    if output and write_output(output, result):
+        return 2
+    return 1 if result["problems"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,14 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: timm needs torchvision (see --torchvision-path)", file=sys.stderr)
             return 2
         warnings.filterwarnings("ignore", module="timm")
-        result = check_timm(args.timm, args.only)
-        n = len(result["models"])
-        print(f"{n} timm models; {n - len(result['problems'])} with no 'other' node and exact params; "
-              f"problems: {', '.join(result['problems']) or 'none'}")
-        if args.output:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(json.dumps(result, indent=1))
-        return 1 if result["problems"] else 0
+        return _report(check_timm(args.timm, args.only), "timm models", args.output)
     try:
         tv = _import_torchvision(args.torchvision_path)
     except ImportError:
@@ -212,15 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    result = check(args.only, tv, args.onnx)
-    n = len(result["models"])
-    print(f"{n} models; {n - len(result['problems'])} imported with no 'other' node and exact params; "
-          f"problems: {', '.join(result['problems']) or 'none'}")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1))
-    return 1 if result["problems"] else 0
-
+    return _report(check(args.only, tv, args.onnx), "torchvision models", args.output)
 
 if __name__ == "__main__":
     sys.exit(main())
