@@ -10,6 +10,7 @@ import torch
 
 from engine.graphs.cg import CG
 from engine.model import dedup
+from engine.model import encoder as encoder_module
 from engine.model.config import EncoderConfig, KGNNConfig
 from engine.model.encoder import GraphEncoder, segment_mean
 from engine.model.kgnn import KGNNRegressor
@@ -36,12 +37,19 @@ def _plain(fn):
         dedup.ENABLED = old
 
 
+@pytest.fixture(params=[8192, 5], ids=["one-block", "blocks-of-5"])
+def block(request, monkeypatch):
+    """Quotient layers in one row block (these tiny batches) or in blocks of 5 classes."""
+    monkeypatch.setattr(encoder_module, "QUOTIENT_BLOCK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("cfg", [
     EncoderConfig(hidden=16, layers=3, bidirectional=True),
     EncoderConfig(hidden=16, layers=2, bidirectional=False, activation="relu", readout="meanmax"),
     EncoderConfig(hidden=8, layers=3, aggr="mean", bidirectional=True),
 ])
-def test_quotient_encoder_equals_per_node_pass(cgs, cfg):
+def test_quotient_encoder_equals_per_node_pass(cgs, cfg, block):
     torch.manual_seed(0)
     enc = GraphEncoder(cfg).eval()
     packed = pack(cgs)
@@ -60,7 +68,7 @@ def test_quotient_encoder_equals_per_node_pass(cgs, cfg):
     assert not dedup.active(enc.train())
 
 
-def test_quotient_kgnn_equals_per_node_pass(cgs):
+def test_quotient_kgnn_equals_per_node_pass(cgs, block):
     torch.manual_seed(0)
     kg = KGNNRegressor(KGNNConfig(hidden=16, layers=4)).eval()
     with torch.no_grad():

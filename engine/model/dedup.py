@@ -105,10 +105,7 @@ class Quotient:
         """``m @ h`` (sum over the listed rows in order; ``mean``: divided by the row count as
         :meth:`PackedGraphs.adj` ``(mean=True)`` does)."""
         if mean:
-            counts = np.diff(m.indptr)
-            m = sp.csr_matrix(((1.0 / np.maximum(counts, 1)).astype(np.float32).repeat(counts), m.indices, m.indptr),
-                              shape=m.shape)
-            m.has_sorted_indices = True
+            m = row_normalised(m)
         return torch.from_numpy(np.asarray(m @ h.numpy()))
 
     def mean(self, h: torch.Tensor) -> torch.Tensor:
@@ -117,10 +114,21 @@ class Quotient:
         return self.spmm(self.readout, h) / self.sizes.clamp(min=1).unsqueeze(1).to(h.dtype)
 
 
-def take_rows(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """``h[idx]`` for a CPU tensor and 1-D indices, as one ``np.take`` (several times faster
-    than tensor advanced indexing for many rows; the same values)."""
-    return torch.from_numpy(np.take(h.numpy(), idx.numpy(), axis=0))
+def row_normalised(m: sp.csr_matrix) -> sp.csr_matrix:
+    """``m`` with every row divided by its entry count (a mean instead of a sum)."""
+    counts = np.diff(m.indptr)
+    out = sp.csr_matrix(((1.0 / np.maximum(counts, 1)).astype(np.float32).repeat(counts), m.indices, m.indptr),
+                        shape=m.shape)
+    out.has_sorted_indices = True
+    return out
+
+
+def row_block(m: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of ``m`` as a CSR view of its arrays (no copy, entry order kept)."""
+    a, b = int(m.indptr[start]), int(m.indptr[stop])
+    out = sp.csr_matrix((m.data[a:b], m.indices[a:b], m.indptr[start:stop + 1] - a), shape=(stop - start, m.shape[1]))
+    out.has_sorted_indices = True
+    return out
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:

@@ -26,6 +26,7 @@ Architecture (:class:`GraphEncoder`)::
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch_geometric.nn import GraphConv
@@ -136,6 +137,46 @@ def conv_from_agg(conv: GraphConv, agg: torch.Tensor, h: torch.Tensor, root: boo
     return res
 
 
+#: classes per row block of :func:`quotient_layer`.  Its temporaries are then a few
+#: ``(8192, hidden)`` float32 arrays that stay in cache and are reused by the allocator; one pass
+#: over a whole level instead allocates (and page-faults in) several arrays of up to ~44 MB per
+#: layer for 2,000 NB-201 CGs.  Measured on that batch: the encoder's eval pass 93-104 ms instead
+#: of 131-149 ms (4,096 rows: 110 ms; 32,768: 97-139 ms).
+QUOTIENT_BLOCK = 8192
+
+
+def quotient_layer(lv: dedup.Level, h: torch.Tensor, conv: GraphConv, rconv: GraphConv | None, act,
+                   mean: bool = False, block: int | None = None) -> torch.Tensor:
+    """One eval-mode layer on the classes of ``lv`` (:func:`engine.model.dedup.refine`) given the
+    states ``h`` of the previous level's classes: ``act(conv(h) [+ rconv(h, reversed, no root)])``
+    with the operations and order of :func:`graph_conv` for each class's representative, computed
+    in row blocks of ``block`` classes (default :data:`QUOTIENT_BLOCK`) written into one output.
+    ``act`` works in place on its argument (:func:`activate` / :func:`fast_tanh` without grad)."""
+    fwd = dedup.row_normalised(lv.fwd) if mean else lv.fwd
+    rev = None
+    if rconv is not None:
+        rev = dedup.row_normalised(lv.rev) if mean else lv.rev
+    hn, root = h.numpy(), lv.root.numpy()
+    rel, w_root = conv.lin_rel, conv.lin_root.weight.t()
+    out = torch.empty(lv.size, rel.weight.shape[0], dtype=h.dtype)
+    block = block or QUOTIENT_BLOCK
+    for a in range(0, lv.size, block):
+        b = min(lv.size, a + block)
+        o = out[a:b]
+        agg = torch.from_numpy(np.asarray(dedup.row_block(fwd, a, b) @ hn))
+        if rel.bias is not None:
+            torch.addmm(rel.bias, agg, rel.weight.t(), out=o)
+        else:
+            torch.mm(agg, rel.weight.t(), out=o)
+        o.addmm_(torch.from_numpy(np.take(hn, root[a:b], axis=0)), w_root)
+        if rconv is not None:
+            o.addmm_(torch.from_numpy(np.asarray(dedup.row_block(rev, a, b) @ hn)), rconv.lin_rel.weight.t())
+            if rconv.lin_rel.bias is not None:
+                o.add_(rconv.lin_rel.bias)
+        act(o)
+    return out
+
+
 class GraphEncoder(nn.Module):
     """CG batch -> ``(B, embed_dim)`` embedding (see module docstring)."""
 
@@ -176,13 +217,10 @@ class GraphEncoder(nn.Module):
         q = dedup.refine(packed, len(self.convs), self.rconvs is not None)
         reps = torch.from_numpy(q.levels[0].reps)
         h = self.embed(packed.op[reps], packed.dense[reps])
+        name = self.cfg.activation
         for i, conv in enumerate(self.convs):
-            lv = q.levels[i + 1]
-            h_root = dedup.take_rows(h, lv.root)
-            out = conv_from_agg(conv, q.spmm(lv.fwd, h, mean), h_root)
-            if self.rconvs is not None:
-                out = conv_from_agg(self.rconvs[i], q.spmm(lv.rev, h, mean), h_root, root=False, out=out)
-            h = activate(out, self.cfg.activation)
+            rconv = self.rconvs[i] if self.rconvs is not None else None
+            h = quotient_layer(q.levels[i + 1], h, conv, rconv, lambda x: activate(x, name), mean)
         return h, q
 
     def forward(self, packed: PackedGraphs) -> torch.Tensor:

@@ -23,7 +23,7 @@ from torch_geometric.nn import GraphConv
 
 from engine.model import dedup
 from engine.model.config import KGNNConfig
-from engine.model.encoder import NodeEmbedding, conv_from_agg, fast_tanh, graph_conv, segment_mean
+from engine.model.encoder import NodeEmbedding, fast_tanh, graph_conv, quotient_layer, segment_mean
 from engine.model.packing import PackedGraphs
 
 
@@ -46,8 +46,7 @@ class KGNNRegressor(nn.Module):
             reps = torch.from_numpy(q.levels[0].reps)
             h = self.embed(packed.op[reps], packed.dense[reps])
             for i, conv in enumerate(self.convs):
-                lv = q.levels[i + 1]
-                h = fast_tanh(conv_from_agg(conv, q.spmm(lv.fwd, h), dedup.take_rows(h, lv.root)))
+                h = quotient_layer(q.levels[i + 1], h, conv, None, fast_tanh)
             return self.regressor(self.post_proj(q.mean(h))).squeeze(-1)
         h = self.embed(packed.op, packed.dense)
         adj = packed.adj()
