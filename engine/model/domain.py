@@ -39,7 +39,9 @@ LEVEL = 99
 #: most training embeddings kept in the bank (a seeded subsample beyond)
 MAX_BANK = 4000
 KIND = "nearest-training-cg"
-_CHUNK = 2048
+#: rows of ``h`` per matrix product: a (256, bank) block of squared distances stays in cache
+#: (2,000 x 3,225 x 64: 10-11 ms, against 15-16 ms in blocks of 2,048; the same distances)
+_CHUNK = 256
 
 
 def nearest_distance(h: Any, bank: np.ndarray, exclude_self: bool = False) -> np.ndarray:
@@ -47,8 +49,8 @@ def nearest_distance(h: Any, bank: np.ndarray, exclude_self: bool = False) -> np
     ``exclude_self``: ``h`` *is* ``bank`` and row i may not match itself (leave one out).
 
     float32, by the expansion ``|h|^2 - 2 h.b + |b|^2`` on data centred
-    on the bank mean (one fused matrix product per chunk; ~25 ms for 2,000 x 3,225 x 64 on 2
-    cores): distances are exact to ~1e-6 except near 0, where cancellation leaves ~1e-3."""
+    on the bank mean (one fused matrix product per chunk of rows; ~10 ms for 2,000 x 3,225 x 64
+    on 2 cores): distances are exact to ~1e-6 except near 0, where cancellation leaves ~1e-3."""
     import torch
 
     h = np.asarray(h, dtype=np.float32)
