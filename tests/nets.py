@@ -467,3 +467,27 @@ class HandWrittenActivations(nn.Module):
         x = self.conv2(x)
         x = x * F.relu6(x + 3.0) / 6.0  # h-swish
         return self.head(x.mean((2, 3)))
+
+
+class SqueezeExciteNet(nn.Module):
+    """A conv and a squeeze-and-excitation gate, written either with modules
+    (``AdaptiveAvgPool2d(1)``, ``nn.Hardsigmoid``) or as the OFA code base writes them
+    (``x.mean(3, keepdim=True).mean(2, keepdim=True)``, ``F.relu6(x + 3) / 6``)."""
+
+    def __init__(self, written_out: bool, c: int = 8) -> None:
+        super().__init__()
+        self.written_out = written_out
+        self.conv = nn.Conv2d(3, c, 3, padding=1)
+        self.reduce, self.expand = nn.Conv2d(c, c // 2, 1), nn.Conv2d(c // 2, c, 1)
+        self.pool, self.gate = nn.AdaptiveAvgPool2d(1), nn.Hardsigmoid()
+        self.head = nn.Linear(c, 10)
+
+    def _pool(self, x):
+        return x.mean(3, keepdim=True).mean(2, keepdim=True) if self.written_out else self.pool(x)
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = self.expand(F.relu(self.reduce(self._pool(x))))
+        y = F.relu6(y + 3.0) / 6.0 if self.written_out else self.gate(y)
+        x = x * y
+        return self.head(torch.flatten(self._pool(x), 1))

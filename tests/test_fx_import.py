@@ -374,3 +374,18 @@ def test_hand_written_activations_are_one_node():
     counts = from_module(HandWrittenActivations(), X32).op_counts()
     assert counts["silu"] == 1 and counts["hardswish"] == 1
     assert not {"sigmoid", "relu6", "mul"} & set(counts)
+
+
+def test_written_out_hard_sigmoid_and_global_pool_are_one_node():
+    """``F.relu6(x + 3) / 6`` is a hardsigmoid and ``x.mean(3, keepdim=True).mean(2, keepdim=True)``
+    one mean (how the OFA code base writes them): the CG equals the one of the same network written
+    with ``nn.Hardsigmoid`` / ``AdaptiveAvgPool2d(1)``; a plain relu6 stays relu6."""
+    from nets import SqueezeExciteNet
+
+    written, modules = from_module(SqueezeExciteNet(True), X32), from_module(SqueezeExciteNet(False), X32)
+    assert written.op_counts() == modules.op_counts()
+    assert written.op_counts()["hardsigmoid"] == 1 and written.op_counts()["mean"] == 2
+    assert written.fingerprint() == modules.fingerprint()
+    assert written.flops == modules.flops and written.params == modules.params
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Flatten())
+    assert from_module(plain, X32).op_counts()["relu6"] == 1

@@ -365,3 +365,17 @@ def test_onnx_model_proto_and_path(tmp_path):
     a, b = from_onnx(path), from_onnx(onnx.load_model_from_string(data))
     assert a.fingerprint() == b.fingerprint()
     assert from_onnx(path, name="mine").name == "mine"
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_written_out_hard_sigmoid_and_global_pool_match_from_module(dynamo):
+    """``Clip(x + 3, 0, 6) / 6`` is a hardsigmoid and two chained ReduceMeans one mean, as
+    ``from_module`` maps the same code (OFA's SE blocks and global pooling)."""
+    from nets import SqueezeExciteNet
+
+    model = SqueezeExciteNet(True).eval()
+    kw = {"optimize": False} if dynamo else {"opset_version": 17}
+    cg = from_onnx(export(model, dynamo=dynamo, **kw))
+    fx = from_module(SqueezeExciteNet(False), X32)
+    assert cg.op_counts() == fx.op_counts()
+    assert cg.fingerprint() == fx.fingerprint()

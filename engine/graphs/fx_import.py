@@ -666,13 +666,15 @@ class _Builder:
             return self.simple("layernorm", name, pairs, pending, value, m)
         if isinstance(m, _CONTRACT_MODULES):
             return self.contract(pairs, pending)
+        op = next((op for cls, op in _ACT_MODULES if isinstance(m, cls)), None)
         if isinstance(m, nn.Hardtanh) and not isinstance(m, nn.ReLU6):
             op = _clamp_op(m.min_val, m.max_val)
-            return self.simple(op, name, pairs, pending, value, m) if op else self.other(
-                node, name, pairs, pending, value, m)
-        for cls, op in _ACT_MODULES:
-            if isinstance(m, cls):
-                return self.simple(op, name, pairs, pending, value, m)
+            if not op:
+                return self.other(node, name, pairs, pending, value, m)
+        if op:
+            if op == "relu6" and node.args and _plus_three(node.args[0]):
+                op = "hardsigmoid"
+            return self.simple(op, name, pairs, pending, value, m)
         if isinstance(m, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
             op = "maxpool" if isinstance(m, nn.modules.pooling._MaxPoolNd) else "avgpool"
             stride = m.stride if m.stride is not None else m.kernel_size
@@ -794,15 +796,18 @@ class _Builder:
 
         # activations
         op = _FN_ACT.get(fn) if is_fn else _METHOD_ACT.get(method)
-        if op:
-            return self.simple(op, name, pairs, pending, value)
         if (is_fn and fn in _FN_CLAMP) or method in _METHOD_CLAMP:
             if is_fn and fn is F.hardtanh:
                 lo, hi = a(1, "min_val", -1.0), a(2, "max_val", 1.0)
             else:
                 lo, hi = a(1, "min"), a(2, "max")
             op = _clamp_op(lo, hi)
-            return self.simple(op, name, pairs, pending, value) if op else self.other(node, name, pairs, pending, value)
+            if not op:
+                return self.other(node, name, pairs, pending, value)
+        if op:
+            if op == "relu6" and node.args and _plus_three(node.args[0]):
+                op = "hardsigmoid"
+            return self.simple(op, name, pairs, pending, value)
         # element-wise combinations
         if (is_fn and fn in _FN_ADD) or method in _METHOD_ADD:
             if pending:  # x + parameter (position embedding): a real add owning the parameter
@@ -928,6 +933,23 @@ class _Builder:
                 self.output_shape = self.hwc(t.shape)
                 return
         raise CGError("the model's output does not depend on its input (no activation reaches the output)")
+
+
+_FN_PLUS = {operator.add, operator.iadd, torch.add}
+_METHOD_PLUS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
+
+
+def _plus_three(arg) -> bool:
+    """Whether the fx node ``arg`` is ``x + 3`` (a tensor plus the number 3).  ``relu6(x + 3)``
+    (``/ 6``: a scalar, contracted) is how code bases such as OFA and older MobileNetV3 ports write
+    a hard sigmoid; it maps to ``hardsigmoid``, as ``nn.Hardsigmoid`` does."""
+    if not isinstance(arg, fx.Node) or len(arg.args) != 2 or arg.kwargs.get("alpha", 1) != 1:
+        return False
+    if not ((arg.op == "call_function" and arg.target in _FN_PLUS)
+            or (arg.op == "call_method" and arg.target in _METHOD_PLUS)):
+        return False
+    numbers = [a for a in arg.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+    return len(numbers) == 1 and float(numbers[0]) == 3.0 and any(isinstance(a, fx.Node) for a in arg.args)
 
 
 def _clamp_op(lo, hi) -> str | None:
@@ -1090,11 +1112,35 @@ def fuse_activations(raw: list[_Raw], source_op: dict[int, str]) -> None:
             break
 
 
+def merge_reductions(raw: list[_Raw]) -> None:
+    """A ``mean`` whose input is another ``mean`` with no other consumer is one reduction over
+    both sets of axes (both importers): ``x.mean(3, keepdim=True).mean(2, keepdim=True)``, how OFA
+    and other code bases write global average pooling, is one ``mean`` node, as
+    ``AdaptiveAvgPool2d(1)`` is."""
+    consumers = [0] * len(raw)
+    for r in raw:
+        if r.alive:
+            for p in r.inputs:
+                consumers[p] += 1
+    for r in raw:  # topological order: a chain of three merges from its start
+        if not r.alive or r.op != "mean" or len(r.inputs) != 1:
+            continue
+        first = raw[r.inputs[0]]
+        if not first.alive or first.op != "mean" or len(first.inputs) != 1 or consumers[r.inputs[0]] != 1:
+            continue
+        r.inputs, r.in_shapes, r.in_shape = list(first.inputs), list(first.in_shapes), first.in_shape
+        r.flops += first.flops
+        r.params += first.params
+        first.alive = False
+        first.inputs = []
+
+
 def _finalise(b: _Builder, name: str, meta: dict) -> CG:
     if b.unknown:
         meta["unknown_ops"] = list(b.unknown)
         warnings.warn(f"from_module: mapped unsupported op(s) to 'other': {', '.join(b.unknown)}", stacklevel=3)
     fuse_activations(b.raw, {})
+    merge_reductions(b.raw)
     cg, dropped_params = assemble(b.raw, b.output_prods, b.output_shape, name, meta)
     leftover = [(k, v) for k, v in b.param_numel.items() if k not in b.claimed]
     extra = sum(v for _, v in leftover) + dropped_params

@@ -57,7 +57,17 @@ from typing import Any
 import numpy as np
 
 from engine.graphs.cg import CG, CGError
-from engine.graphs.fx_import import _EMPTY, _fold_batch, _Info, _Raw, _unique, assemble, fuse_activations, hwc
+from engine.graphs.fx_import import (
+    _EMPTY,
+    _fold_batch,
+    _Info,
+    _Raw,
+    _unique,
+    assemble,
+    fuse_activations,
+    hwc,
+    merge_reductions,
+)
 
 Shape = tuple[int, int, int]
 
@@ -226,6 +236,18 @@ class _OnnxBuilder:
             name = node.input[0]
         return False
 
+    def is_plus_three(self, name: str) -> bool:
+        """Whether tensor ``name`` is written by ``Add(x, 3)`` (a constant 3, any broadcast shape)."""
+        node = self.producer.get(name)
+        if node is None or node.op_type != "Add" or len(node.input) != 2:
+            return False
+        values = [self.const_value(n) for n in node.input]
+        known = [v for v in values if v is not None]
+        if len(known) != 1 or values.count(None) != 1:
+            return False
+        v = np.asarray(known[0])
+        return v.size > 0 and v.dtype.kind in "fiu" and bool(np.all(v == 3))
+
     def reorders_one_tensor(self, act_names: list[str], out: str) -> bool:
         """A ``Concat`` that puts pieces of one tensor back in another order (``torch.roll`` is
         exported as ``Slice`` + ``Concat``): every input is a piece of the same tensor, which has
@@ -376,6 +398,8 @@ class _OnnxBuilder:
             lo = self.const_value(ins[1]) if len(ins) > 1 and ins[1] else a.get("min")
             hi = self.const_value(ins[2]) if len(ins) > 2 and ins[2] else a.get("max")
             kind = _clip_op(lo, hi)
+            if kind == "relu6" and self.is_plus_three(ins[0]):
+                kind = "hardsigmoid"  # Clip(x + 3, 0, 6) / 6: a hard sigmoid written out (as from_module maps it)
             return self.simple(kind, name, pairs, out, op) if kind else self.other(node, name, pairs, ins)
         if op in ("Conv", "ConvTranspose"):
             return self.conv(node, op, name, ins, pairs, a)
@@ -855,6 +879,7 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     b = _OnnxBuilder(inferred, label)
     b.run()
     fuse_activations(b.raw, b.source_op)
+    merge_reductions(b.raw)
     out_name = b.graph.output[0].name
     out_info = b.info.get(out_name, _EMPTY)
     if not out_info.prods:
