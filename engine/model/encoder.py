@@ -145,13 +145,15 @@ def conv_from_agg(conv: GraphConv, agg: torch.Tensor, h: torch.Tensor, root: boo
 QUOTIENT_BLOCK = 8192
 
 
+@torch.no_grad()
 def quotient_layer(lv: dedup.Level, h: torch.Tensor, conv: GraphConv, rconv: GraphConv | None, act,
                    mean: bool = False, block: int | None = None) -> torch.Tensor:
     """One eval-mode layer on the classes of ``lv`` (:func:`engine.model.dedup.refine`) given the
     states ``h`` of the previous level's classes: ``act(conv(h) [+ rconv(h, reversed, no root)])``
     with the operations and order of :func:`graph_conv` for each class's representative, computed
     in row blocks of ``block`` classes (default :data:`QUOTIENT_BLOCK`) written into one output.
-    ``act`` works in place on its argument (:func:`activate` / :func:`fast_tanh` without grad)."""
+    ``act`` works in place on its argument (:func:`activate` / :func:`fast_tanh` without grad).
+    Inference only: runs without autograd."""
     fwd = dedup.row_normalised(lv.fwd) if mean else lv.fwd
     rev = None
     if rconv is not None:
