@@ -1,4 +1,4 @@
-"""Check: every torchvision classification model (or 40 timm models) through ``from_module`` (no labels, no weights).
+"""Check: every torchvision classification model (or 40 timm models, or 24 third-party ones) through ``from_module`` (no labels, no weights).
 
 torchvision is not a dependency of the project; this script is for development. For each model
 of ``torchvision.models.list_models(module=torchvision.models)`` (built on the meta device when
@@ -19,6 +19,11 @@ the torch.fx CG (slow for the largest models: pass ``--only``).
 ``--timm DIR`` instead checks a curated list of 40 ``timm`` models (:data:`TIMM_MODELS`; timm
 installed with ``pip install --no-deps --target DIR timm``; it imports torchvision, so pass
 ``--torchvision-path`` too) at their default input size.
+
+``--extra DIR`` checks 24 models of two widely used third-party code bases instead
+(:data:`EXTRA_MODELS`: EfficientNet-PyTorch B0-B7; NASNet, PNASNet, PolyNet, SENet, Inception-ResNet,
+Xception, DPN, ... from ``pretrainedmodels``), installed with ``pip install --no-deps --target DIR
+efficientnet_pytorch pretrainedmodels munch six``.
 
 ``--torchvision-path``: a folder holding a torchvision installed with ``pip install --no-deps
 --target DIR torchvision==<the release for the pinned torch>`` (so that the CPU torch stays).
@@ -90,6 +95,33 @@ def check_timm(path: str, only: list[str] | None) -> dict:
         size = int((cfg.input_size if cfg is not None else (3, 224, 224))[-1])
         rows[n] = _trace(n, lambda n=n: timm.create_model(n, pretrained=False).eval(), size, 32)[0]
     return {"timm": timm.__version__, "models": rows, "problems": [n for n, r in rows.items() if not r["ok"]]}
+
+
+#: models of two widely used third-party code bases (EfficientNet-PyTorch; Cadene's
+#: ``pretrainedmodels``: NASNet, PNASNet, PolyNet, SENet, Inception-ResNet, Xception, DPN, ...)
+#: at their native input sizes
+EXTRA_MODELS = (
+    *((f"efficientnet-b{i}", size) for i, size in enumerate((224, 240, 260, 300, 380, 456, 528, 600))),
+    ("nasnetamobile", 224), ("nasnetalarge", 331), ("pnasnet5large", 331), ("polynet", 331), ("senet154", 224),
+    ("se_resnet50", 224), ("se_resnext50_32x4d", 224), ("inceptionresnetv2", 299), ("inceptionv4", 299),
+    ("xception", 299), ("dpn68", 224), ("dpn92", 224), ("bninception", 224), ("fbresnet152", 224),
+    ("cafferesnet101", 224), ("resnext101_32x4d", 224))
+
+
+def check_extra(path: str, only: list[str] | None) -> dict:
+    """:data:`EXTRA_MODELS` (or ``only``) through ``from_module``; ``efficientnet_pytorch`` and
+    ``pretrainedmodels`` (with its dependency ``munch``; ``six``) installed in ``path``."""
+    sys.path.insert(0, path)
+    import pretrainedmodels
+    from efficientnet_pytorch import EfficientNet
+
+    def build(n: str):
+        if n.startswith("efficientnet-"):
+            return EfficientNet.from_name(n).eval()
+        return pretrainedmodels.__dict__[n](num_classes=1000, pretrained=None).eval()
+
+    rows = {n: _trace(n, lambda n=n: build(n), size, 24)[0] for n, size in EXTRA_MODELS if not only or n in only}
+    return {"models": rows, "problems": [n for n, r in rows.items() if not r["ok"]]}
 
 
 def _import_torchvision(path: str | None):
@@ -187,7 +219,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", default=None, help="write the rows as JSON here")
     ap.add_argument("--onnx", action="store_true", help="also compare the ONNX route (two exporters) with torch.fx")
     ap.add_argument("--timm", default=None, metavar="DIR", help="check timm models (installed in DIR) instead")
+    ap.add_argument("--extra", default=None, metavar="DIR",
+                    help="check EfficientNet-PyTorch and pretrainedmodels models (installed in DIR) instead")
     args = ap.parse_args(argv)
+    if args.extra:
+        try:
+            _import_torchvision(args.torchvision_path)  # pretrainedmodels imports torchvision
+        except ImportError:
+            print("error: pretrainedmodels needs torchvision (see --torchvision-path)", file=sys.stderr)
+            return 2
+        warnings.filterwarnings("ignore", module="torchvision")
+        return _report(check_extra(args.extra, args.only), "third-party models", args.output)
     if args.timm:
         try:
             _import_torchvision(args.torchvision_path)  # timm imports torchvision.ops

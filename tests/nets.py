@@ -491,3 +491,30 @@ class SqueezeExciteNet(nn.Module):
         y = F.relu6(y + 3.0) / 6.0 if self.written_out else self.gate(y)
         x = x * y
         return self.head(torch.flatten(self._pool(x), 1))
+
+
+class StaticSamePadConv(nn.Conv2d):
+    """A ``Conv2d`` subclass that pads with a ``ZeroPad2d`` child in its own forward, as
+    EfficientNet-PyTorch's ``Conv2dStaticSamePadding`` does."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int) -> None:
+        super().__init__(c_in, c_out, k, stride=stride, bias=False)
+        self.static_padding = nn.ZeroPad2d((0, 1, 0, 1))
+
+    def forward(self, x):
+        x = self.static_padding(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class PaddedStem(nn.Module):
+    """``StaticSamePadConv`` then a ``ZeroPad2d`` module before a max pool (NASNet's stem)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = StaticSamePadConv(3, 8, 3, 2), nn.BatchNorm2d(8)
+        self.pad, self.pool = nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)
+        self.head = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = self.pool(self.pad(F.relu(self.bn(self.conv(x)))))
+        return self.head(torch.flatten(x, 1))

@@ -389,3 +389,19 @@ def test_written_out_hard_sigmoid_and_global_pool_are_one_node():
     assert written.flops == modules.flops and written.params == modules.params
     plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6(), nn.Flatten())
     assert from_module(plain, X32).op_counts()["relu6"] == 1
+
+
+def test_conv_subclass_with_padding_child_and_padding_modules():
+    """A leaf conv whose forward calls a child module (EfficientNet-PyTorch's static same padding)
+    is one conv with the padded output shape; before, the child's call was recorded on meta
+    constants and cut the graph ("output does not depend on its input").  Padding modules are
+    plumbing, as ``F.pad`` is."""
+    from nets import PaddedStem
+
+    model = PaddedStem()
+    cg = from_module(model, X32)
+    assert cg.op_counts() == {"input": 1, "conv": 1, "batchnorm": 1, "relu": 1, "maxpool": 1, "linear": 1,
+                              "output": 1}
+    conv = next(n for n in cg.nodes if n.op == "conv")
+    assert conv.out_shape == (16, 16, 8)
+    assert cg.params == sum(p.numel() for p in model.parameters())

@@ -151,7 +151,10 @@ _NORM_MODULES: tuple[type, ...] = tuple(t for t in (
     getattr(nn, "RMSNorm", None)) if t is not None)
 _CONTRACT_MODULES: tuple[type, ...] = (
     nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd, nn.ChannelShuffle,
-    nn.PixelShuffle, nn.PixelUnshuffle)
+    nn.PixelShuffle, nn.PixelUnshuffle,
+    # padding modules are plumbing, as F.pad and ONNX Pad are (NASNet's ZeroPad2d)
+    nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd,
+    nn.modules.padding._CircularPadNd)
 _KNOWN_LEAVES: tuple[type, ...] = (
     nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, *_NORM_MODULES,
     nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
@@ -381,10 +384,20 @@ class _Tracer(fx.Tracer):
         self.anon: dict[str, nn.Module] = {}
         self._anon_ids: dict[int, str] = {}
         self._meta_modules: dict[int, nn.Module] = {}
+        self._meta_depth = 0  # > 0 while a leaf module runs on meta tensors (_evaluate)
 
     # --- module handling ---------------------------------------------------------------------
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return _is_leaf(m)
+
+    def call_module(self, m: nn.Module, forward, args, kwargs):
+        # While a leaf module computes its meta output, fx still routes the calls of its own
+        # submodules here (it patches nn.Module.__call__): run them directly instead of recording
+        # nodes on meta constants (a Conv2d subclass that pads with a ZeroPad2d child, as in
+        # EfficientNet-PyTorch, otherwise returned a proxy and cut the graph).
+        if self._meta_depth:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
 
     def path_of_module(self, mod: nn.Module) -> str:
         try:
@@ -460,7 +473,11 @@ class _Tracer(fx.Tracer):
             if node.op == "call_method":
                 return getattr(args[0], node.target)(*args[1:], **kwargs)
             if node.op == "call_module":
-                return self.meta_module(module).forward(*args, **kwargs)
+                self._meta_depth += 1
+                try:
+                    return self.meta_module(module).forward(*args, **kwargs)
+                finally:
+                    self._meta_depth -= 1
         except CGError:
             raise
         except TraceError:
