@@ -108,20 +108,32 @@ EXTRA_MODELS = (
     ("cafferesnet101", 224), ("resnext101_32x4d", 224))
 
 
-def check_extra(path: str, only: list[str] | None) -> dict:
-    """:data:`EXTRA_MODELS` (or ``only``) through ``from_module``; ``efficientnet_pytorch`` and
-    ``pretrainedmodels`` (with its dependency ``munch``; ``six``) installed in ``path``."""
+def check_extra(path: str, only: list[str] | None, onnx: bool = False) -> dict:
+    """:data:`EXTRA_MODELS` (or ``only``) through ``from_module`` (and ONNX with ``onnx``);
+    ``efficientnet_pytorch`` and ``pretrainedmodels`` (with ``munch``, ``six``) installed in ``path``."""
     sys.path.insert(0, path)
     import pretrainedmodels
     from efficientnet_pytorch import EfficientNet
 
     def build(n: str):
         if n.startswith("efficientnet-"):
-            return EfficientNet.from_name(n).eval()
+            m = EfficientNet.from_name(n).eval()
+            if onnx:  # the package's own advice for exporting: its memory-efficient swish is an autograd.Function
+                m.set_swish(memory_efficient=False)
+            return m
         return pretrainedmodels.__dict__[n](num_classes=1000, pretrained=None).eval()
 
-    rows = {n: _trace(n, lambda n=n: build(n), size, 24)[0] for n, size in EXTRA_MODELS if not only or n in only}
-    return {"models": rows, "problems": [n for n, r in rows.items() if not r["ok"]]}
+    rows, problems = {}, []
+    for n, size in EXTRA_MODELS:
+        if only and n not in only:
+            continue
+        row, m, cg = _trace(n, lambda n=n: build(n), size, 24)
+        rows[n] = row
+        if not row["ok"]:
+            problems.append(n)
+        if onnx and cg is not None:
+            _compare_onnx(n, row, m, cg, problems)
+    return {"models": rows, "problems": problems}
 
 
 def _import_torchvision(path: str | None):
@@ -193,14 +205,19 @@ def check(only: list[str] | None, tv, onnx: bool = False) -> dict:
         if onnx and cg is not None:
             if any(p.is_meta for p in m.parameters()):
                 m = models.get_model(n).eval()  # the exporters run the model: real (random) weights
-            row["onnx"] = _onnx_rows(m, row["input"], cg)
-            for label, r in row["onnx"].items():
-                status = r.get("error") or (f"ops {'=' if r['same_ops'] else '!= ' + str(r['op_differences'])}, "
-                                            f"FLOPs {'=' if r['same_flops'] else '!='}, params x{r['params_ratio']:.4f}")
-                print(f"{'':24s} ONNX {label:11s} {status}")
-                if "error" in r or not (r["same_ops"] and r["same_flops"]):
-                    problems.append(f"{n} ({label})")
+            _compare_onnx(n, row, m, cg, problems)
     return {"torchvision": tv.__version__, "models": rows, "problems": problems}
+
+
+def _compare_onnx(name: str, row: dict, m, cg, problems: list[str]) -> None:
+    """Add the ONNX rows of one model to ``row`` and print them; failures go to ``problems``."""
+    row["onnx"] = _onnx_rows(m, row["input"], cg)
+    for label, r in row["onnx"].items():
+        status = r.get("error") or (f"ops {'=' if r['same_ops'] else '!= ' + str(r['op_differences'])}, "
+                                    f"FLOPs {'=' if r['same_flops'] else '!='}, params x{r['params_ratio']:.4f}")
+        print(f"{'':24s} ONNX {label:11s} {status}")
+        if "error" in r or not (r["same_ops"] and r["same_flops"]):
+            problems.append(f"{name} ({label})")
 
 
 def _report(result: dict, what: str, output: str | None) -> int:
@@ -229,7 +246,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: pretrainedmodels needs torchvision (see --torchvision-path)", file=sys.stderr)
             return 2
         warnings.filterwarnings("ignore", module="torchvision")
-        return _report(check_extra(args.extra, args.only), "third-party models", args.output)
+        if args.onnx:
+            import logging
+
+            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        return _report(check_extra(args.extra, args.only, args.onnx), "third-party models", args.output)
     if args.timm:
         try:
             _import_torchvision(args.torchvision_path)  # timm imports torchvision.ops
