@@ -518,3 +518,35 @@ class PaddedStem(nn.Module):
     def forward(self, x):
         x = self.pool(self.pad(F.relu(self.bn(self.conv(x)))))
         return self.head(torch.flatten(x, 1))
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """BatchNorm2d with its activation as a child, applied in its own forward (timm's
+    ``BatchNormAct2d``)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__(c)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        x = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return self.act(x)
+
+
+class GateOrder(nn.Module):
+    """Conv, SE-style gate multiplied as ``gate * x`` or ``x * gate``, and global pooling by a
+    fixed ``AvgPool2d`` over the whole map (``fixed_pool``) or ``AdaptiveAvgPool2d(1)``."""
+
+    def __init__(self, gate_first: bool, fixed_pool: bool) -> None:
+        super().__init__()
+        self.gate_first = gate_first
+        self.conv, self.bn = nn.Conv2d(3, 8, 3, padding=1), BatchNormAct(8)
+        self.fc = nn.Conv2d(8, 8, 1)
+        self.pool = nn.AvgPool2d(32) if fixed_pool else nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.bn(self.conv(x))
+        g = torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True)))
+        x = g * x if self.gate_first else x * g
+        return self.head(torch.flatten(self.pool(x), 1))

@@ -404,4 +404,21 @@ def test_conv_subclass_with_padding_child_and_padding_modules():
                               "output": 1}
     conv = next(n for n in cg.nodes if n.op == "conv")
     assert conv.out_shape == (16, 16, 8)
+    assert conv.in_shape == (32, 32, 3)  # the unpadded input: padding is plumbing, its reader sees through it
     assert cg.params == sum(p.numel() for p in model.parameters())
+
+
+def test_norm_with_activation_child_operand_order_and_fixed_global_pool():
+    """A BatchNorm2d subclass that applies its activation child (timm's BatchNormAct2d) keeps the
+    activation (as a leaf it vanished); ``gate * x`` and ``x * gate`` give the same CG (an
+    element-wise node's input shape is its largest operand's); ``AvgPool2d`` over the whole map
+    is global pooling, one ``mean`` like ``AdaptiveAvgPool2d(1)``."""
+    from nets import GateOrder
+
+    cgs = [from_module(GateOrder(gate_first, fixed), X32) for gate_first in (True, False) for fixed in (True, False)]
+    assert len({cg.fingerprint() for cg in cgs}) == 1
+    counts = cgs[0].op_counts()
+    assert counts["relu"] == 1 and counts["batchnorm"] == 1 and counts["mean"] == 2 and "avgpool" not in counts
+    mul = next(n for n in cgs[0].nodes if n.op == "mul")
+    assert mul.in_shape == mul.out_shape == (32, 32, 8)
+    assert cgs[0].params == sum(p.numel() for p in GateOrder(True, True).parameters())

@@ -379,3 +379,16 @@ def test_written_out_hard_sigmoid_and_global_pool_match_from_module(dynamo):
     fx = from_module(SqueezeExciteNet(False), X32)
     assert cg.op_counts() == fx.op_counts()
     assert cg.fingerprint() == fx.fingerprint()
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_operand_order_fixed_global_pool_and_padding_match_from_module(dynamo):
+    """The same canonical forms from ONNX: operand order of an element-wise gate, a fixed
+    AveragePool over the whole map, and an explicit Pad before a conv (its input shape is the
+    unpadded one)."""
+    from nets import GateOrder, PaddedStem
+
+    kw = {"optimize": False} if dynamo else {"opset_version": 17, "do_constant_folding": False}
+    for model, twin in ((GateOrder(True, True), GateOrder(False, False)), (PaddedStem(), PaddedStem())):
+        cg = from_onnx(export(model.eval(), dynamo=dynamo, **kw))
+        assert cg.fingerprint() == from_module(twin, X32).fingerprint()

@@ -149,12 +149,13 @@ _ACT_MODULES: tuple[tuple[type, str], ...] = (
 _NORM_MODULES: tuple[type, ...] = tuple(t for t in (
     nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm,
     getattr(nn, "RMSNorm", None)) if t is not None)
-_CONTRACT_MODULES: tuple[type, ...] = (
-    nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd, nn.ChannelShuffle,
-    nn.PixelShuffle, nn.PixelUnshuffle,
-    # padding modules are plumbing, as F.pad and ONNX Pad are (NASNet's ZeroPad2d)
+#: padding modules are plumbing, as F.pad and ONNX Pad are (NASNet's ZeroPad2d)
+_PAD_MODULES: tuple[type, ...] = (
     nn.modules.padding._ConstantPadNd, nn.modules.padding._ReflectionPadNd, nn.modules.padding._ReplicationPadNd,
     nn.modules.padding._CircularPadNd)
+_CONTRACT_MODULES: tuple[type, ...] = (
+    nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd, nn.ChannelShuffle,
+    nn.PixelShuffle, nn.PixelUnshuffle, *_PAD_MODULES)
 _KNOWN_LEAVES: tuple[type, ...] = (
     nn.modules.conv._ConvNd, nn.Linear, nn.modules.batchnorm._BatchNorm, *_NORM_MODULES,
     nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
@@ -228,9 +229,20 @@ def _is_zero_module(m: nn.Module) -> bool:
     return type(m).__name__.lower() in _ZERO_MODULE_NAMES
 
 
+def _own_forward(m: nn.Module) -> bool:
+    """Whether ``m``'s class takes ``forward`` from a class outside ``torch.nn``."""
+    owner = next((c for c in type(m).__mro__ if "forward" in c.__dict__), None)
+    return owner is not None and not owner.__module__.startswith("torch.nn")
+
+
 def _is_leaf(m: nn.Module) -> bool:
-    if _is_zero_module(m) or isinstance(m, _KNOWN_LEAVES):
+    if _is_zero_module(m):
         return True
+    if isinstance(m, _KNOWN_LEAVES):
+        # a subclass with a forward of its own that calls child modules is traced through: timm's
+        # BatchNormAct2d (BN + its activation) as a leaf lost the activation, and
+        # EfficientNet-PyTorch's same-padding conv calls a ZeroPad2d child
+        return not (_own_forward(m) and next(m.children(), None) is not None)
     if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
         return False
     return type(m).__module__.startswith("torch.nn") and next(m.children(), None) is None
@@ -534,6 +546,7 @@ class _Builder:
         self.batch = max(1, batch)
         self.raw: list[_Raw] = []
         self.info: dict[fx.Node, _Info] = {}
+        self.read_shape: dict[fx.Node, Shape] = {}  # padding nodes: the unpadded shape their consumers read
         self.param_numel = {id(p): p.numel() for p in module.parameters()}
         self.param_names = {id(p): n for n, p in module.named_parameters()}
         self.claimed: set[int] = set()
@@ -565,10 +578,26 @@ class _Builder:
             inf = self.info.get(n, _EMPTY)
             if not inf.prods:
                 continue
-            t = _first_tensor(self.value(n))
-            shape = self.hwc(t.shape) if t is not None else (1, 1, 1)
+            shape = self.read_shape.get(n)
+            if shape is None:
+                t = _first_tensor(self.value(n))
+                shape = self.hwc(t.shape) if t is not None else (1, 1, 1)
             pairs.extend((p, shape) for p in inf.prods)
         return pairs
+
+    def contract_padding(self, node: fx.Node, args: list[fx.Node], pairs, pending) -> _Info:
+        """Padding is plumbing (the conv or pool after it pads implicitly in the CG), so its
+        consumers read the *unpadded* shape: EfficientNet-PyTorch's ZeroPad2d + conv then has the
+        input shape of the same conv with implicit padding."""
+        src = args[0] if args else None
+        if src is not None and self.info.get(src, _EMPTY).prods:
+            shape = self.read_shape.get(src)
+            if shape is None:
+                t = _first_tensor(self.value(src))
+                shape = self.hwc(t.shape) if t is not None else None
+            if shape is not None:
+                self.read_shape[node] = shape
+        return self.contract(pairs, pending)
 
     def pending(self, nodes: list[fx.Node]) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -681,6 +710,8 @@ class _Builder:
             return self.simple("batchnorm", name, pairs, pending, value, m)
         if isinstance(m, _NORM_MODULES):
             return self.simple("layernorm", name, pairs, pending, value, m)
+        if isinstance(m, _PAD_MODULES):
+            return self.contract_padding(node, args, pairs, pending)
         if isinstance(m, _CONTRACT_MODULES):
             return self.contract(pairs, pending)
         op = next((op for cls, op in _ACT_MODULES if isinstance(m, cls)), None)
@@ -886,6 +917,8 @@ class _Builder:
             return self.simple("zero", name, self.acts(args[:1]), pending, value)
         if (is_fn and fn in _FN_FACTORY) or method in _METHOD_FACTORY:
             return _Info((), pending)
+        if is_fn and fn is F.pad:
+            return self.contract_padding(node, args[:1], self.acts(args[:1]), pending)
         if (is_fn and fn in _FN_CONTRACT) or method in _METHOD_CONTRACT:
             if method in _SELF_ONLY_METHODS:
                 return self.contract(self.acts(args[:1]), pending)
@@ -1034,7 +1067,19 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
         r.alive = False
         for p in r.inputs:
             consumers[p] = _unique(cid if x == i else x for x in consumers[p])
-    # 3. renumber
+    # 3. canonical forms, whatever way the code wrote them
+    for r in raw:
+        if not r.alive:
+            continue
+        if r.op in ("add", "mul") and len(r.in_shapes) > 1:
+            # the input shape of an element-wise node is its largest operand's (the broadcast
+            # one), in either operand order: torchvision's SE computes scale * x, timm's x * gate
+            r.in_shape = max(r.in_shapes, key=math.prod)
+        elif r.op in ("avgpool", "maxpool") and r.out_shape[:2] == (1, 1) and math.prod(r.in_shape[:2]) > 1:
+            # a pool over the whole map (AvgPool2d(7) after the last stage) is global pooling,
+            # as AdaptiveAvgPool2d(1) and GlobalAveragePool are
+            r.op, r.stride = "mean", (1, 1)
+    # 4. renumber
     new_id: dict[int, int] = {}
     nodes: list[Node] = []
     for i, r in enumerate(raw):
