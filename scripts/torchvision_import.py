@@ -84,17 +84,23 @@ def _trace(name: str, build, size: int, width: int) -> tuple[dict, object, objec
     return row, m, cg
 
 
-def check_timm(path: str, only: list[str] | None) -> dict:
-    """:data:`TIMM_MODELS` (or ``only``) through ``from_module`` at each model's default input size."""
+def check_timm(path: str, only: list[str] | None, onnx: bool = False) -> dict:
+    """:data:`TIMM_MODELS` (or ``only``) through ``from_module`` at each model's default input size
+    (and ONNX with ``onnx``)."""
     sys.path.insert(0, path)
     import timm
 
-    rows = {}
+    rows, problems = {}, []
     for n in only or TIMM_MODELS:
         cfg = timm.models.get_pretrained_cfg(n)
         size = int((cfg.input_size if cfg is not None else (3, 224, 224))[-1])
-        rows[n] = _trace(n, lambda n=n: timm.create_model(n, pretrained=False).eval(), size, 32)[0]
-    return {"timm": timm.__version__, "models": rows, "problems": [n for n, r in rows.items() if not r["ok"]]}
+        row, m, cg = _trace(n, lambda n=n: timm.create_model(n, pretrained=False).eval(), size, 32)
+        rows[n] = row
+        if not row["ok"]:
+            problems.append(n)
+        if onnx and cg is not None:
+            _compare_onnx(n, row, m, cg, problems)
+    return {"timm": timm.__version__, "models": rows, "problems": problems}
 
 
 #: models of two widely used third-party code bases (EfficientNet-PyTorch; Cadene's
@@ -258,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
             print("error: timm needs torchvision (see --torchvision-path)", file=sys.stderr)
             return 2
         warnings.filterwarnings("ignore", module="timm")
-        return _report(check_timm(args.timm, args.only), "timm models", args.output)
+        if args.onnx:
+            import logging
+
+            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        return _report(check_timm(args.timm, args.only, args.onnx), "timm models", args.output)
     try:
         tv = _import_torchvision(args.torchvision_path)
     except ImportError:

@@ -27,6 +27,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -550,3 +552,21 @@ class GateOrder(nn.Module):
         g = torch.sigmoid(self.fc(x.mean((2, 3), keepdim=True)))
         x = g * x if self.gate_first else x * g
         return self.head(torch.flatten(self.pool(x), 1))
+
+
+class SamePadGroupNorm(nn.Module):
+    """A stride-2 conv with TensorFlow-style "same" padding computed from the input size at run
+    time (timm's ``Conv2dSame``: ``max((ceil(x / s) - 1) * s + k - x, 0)``, then ``F.pad``) and a
+    ``GroupNorm`` (which ONNX exporters write as InstanceNormalization + Mul + Add)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.norm, self.head = nn.Conv2d(3, 8, 3, stride=2), nn.GroupNorm(2, 8), nn.Linear(8, 10)
+
+    def forward(self, x):
+        ih, iw = x.size()[-2:]
+        ph = max((math.ceil(ih / 2) - 1) * 2 + 3 - ih, 0)
+        pw = max((math.ceil(iw / 2) - 1) * 2 + 3 - iw, 0)
+        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        x = F.relu(self.norm(self.conv(x)))
+        return self.head(x.mean((2, 3)))

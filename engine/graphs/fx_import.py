@@ -1067,7 +1067,27 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
         r.alive = False
         for p in r.inputs:
             consumers[p] = _unique(cid if x == i else x for x in consumers[p])
-    # 3. canonical forms, whatever way the code wrote them
+    # 3. a norm's affine transform written as separate ops with parameters (ONNX exports
+    #    GroupNorm as InstanceNormalization -> Reshape -> Mul(weight) -> Add(bias)) is part of the
+    #    norm, as nn.GroupNorm is one node: the norm takes its parameters and the shape it feeds on
+    for i, r in enumerate(raw):
+        if not r.alive or r.op not in ("mul", "add") or not r.params or len(r.inputs) != 1:
+            continue
+        p = r.inputs[0]
+        norm = raw[p]
+        if norm.op not in ("layernorm", "batchnorm") or consumers[p] != [i] \
+                or math.prod(norm.out_shape) != math.prod(r.out_shape):
+            continue
+        norm.params += r.params
+        norm.flops += r.flops
+        if math.prod(norm.in_shape) == math.prod(r.out_shape):
+            norm.in_shape, norm.in_shapes = r.out_shape, [r.out_shape] * len(norm.in_shapes)
+        norm.out_shape = r.out_shape
+        for c in consumers[i]:
+            raw[c].inputs = [p if x == i else x for x in raw[c].inputs]
+        consumers[p] = consumers[i]
+        r.alive, r.inputs = False, []
+    # 4. canonical forms, whatever way the code wrote them
     for r in raw:
         if not r.alive:
             continue
@@ -1079,7 +1099,7 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
             # a pool over the whole map (AvgPool2d(7) after the last stage) is global pooling,
             # as AdaptiveAvgPool2d(1) and GlobalAveragePool are
             r.op, r.stride = "mean", (1, 1)
-    # 4. renumber
+    # 5. renumber
     new_id: dict[int, int] = {}
     nodes: list[Node] = []
     for i, r in enumerate(raw):

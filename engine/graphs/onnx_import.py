@@ -591,7 +591,7 @@ def _clip_op(lo, hi) -> str | None:
 _FOLD_OPS = {"Shape", "Size", "Gather", "Add", "Sub", "Mul", "Div", "Mod", "Concat", "Unsqueeze", "Squeeze", "Slice",
              "Cast", "Reshape", "Identity", "Neg", "Abs", "Max", "Min", "ReduceProd", "Range", "Equal", "Where",
              "Transpose", "ConstantOfShape", "Expand", "Tile", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
-             "Not", "And", "Or", "Floor", "Ceil", "Sqrt", "ReduceSum", "ReduceMax", "ReduceMin"}
+             "Not", "And", "Or", "Floor", "Ceil", "Sqrt", "ReduceSum", "ReduceMax", "ReduceMin", "Clip"}
 _FOLD_MAX_ELEMENTS = 1024
 _MAX_FOLD_ROUNDS = 64
 
@@ -631,12 +631,23 @@ def _fold_value(op: str, args: list, attrs: dict, opset: int):
         return a
     if op in ("Add", "Sub", "Mul"):
         return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, args[1])
-    if op == "Div":  # integer division truncates toward zero
-        return (np.trunc(np.true_divide(a, args[1]))).astype(np.result_type(a, args[1]))
+    if op == "Div":  # integer division truncates toward zero; float division is exact (x / s before a ceil)
+        q = np.true_divide(a, args[1])
+        kind = np.result_type(a, args[1])
+        return q.astype(kind) if kind.kind == "f" else np.trunc(q).astype(kind)
     if op == "Mod":  # fmod=0: the sign of the divisor (Python's %); fmod=1: of the dividend
         return np.fmod(a, args[1]) if attrs.get("fmod", 0) else np.mod(a, args[1])
     if op in ("Neg", "Abs"):
         return -a if op == "Neg" else np.abs(a)
+    if op == "Clip":  # max(x, 0) in a "same" padding computation (timm's Conv2dSame, TorchScript export)
+        lo = args[1] if len(args) > 1 and args[1] is not None else attrs.get("min")
+        hi = args[2] if len(args) > 2 and args[2] is not None else attrs.get("max")
+        out = np.asarray(a)
+        if lo is not None:
+            out = np.maximum(out, np.asarray(lo, dtype=out.dtype))
+        if hi is not None:
+            out = np.minimum(out, np.asarray(hi, dtype=out.dtype))
+        return out
     if op in ("Max", "Min"):
         out = args[0]
         for v in args[1:]:
