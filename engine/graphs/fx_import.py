@@ -1069,9 +1069,12 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
             consumers[p] = _unique(cid if x == i else x for x in consumers[p])
     # 3. a norm's affine transform written as separate ops with parameters (ONNX exports
     #    GroupNorm as InstanceNormalization -> Reshape -> Mul(weight) -> Add(bias)) is part of the
-    #    norm, as nn.GroupNorm is one node: the norm takes its parameters and the shape it feeds on
+    #    norm, as nn.GroupNorm is one node: the norm takes its parameters and the shape it feeds on.
+    #    (A per-channel layer scale right after a norm, as in timm's EfficientFormer, is folded in
+    #    the same way: it only changes the norm's affine.)
     for i, r in enumerate(raw):
-        if not r.alive or r.op not in ("mul", "add") or not r.params or len(r.inputs) != 1:
+        if not r.alive or r.op not in ("mul", "add") or not r.params or len(r.inputs) != 1 \
+                or r.params > max(r.out_shape[2], 1):  # per-channel parameters only
             continue
         p = r.inputs[0]
         norm = raw[p]
