@@ -570,3 +570,20 @@ class SamePadGroupNorm(nn.Module):
         x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
         x = F.relu(self.norm(self.conv(x)))
         return self.head(x.mean((2, 3)))
+
+
+class ChannelsLastBlock(nn.Module):
+    """A ConvNeXt-style block: depthwise conv, then LayerNorm / Linear / GELU / Linear on the
+    ``(B, H, W, C)`` permuted tensor, permuted back and added."""
+
+    def __init__(self, c: int = 8) -> None:
+        super().__init__()
+        self.stem, self.dw = nn.Conv2d(3, c, 2, stride=2), nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm, self.fc1, self.fc2 = nn.LayerNorm(c), nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        self.head = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y)))).permute(0, 3, 1, 2)
+        return self.head((x + y).mean((2, 3)))

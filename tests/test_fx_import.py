@@ -422,3 +422,18 @@ def test_norm_with_activation_child_operand_order_and_fixed_global_pool():
     mul = next(n for n in cgs[0].nodes if n.op == "mul")
     assert mul.in_shape == mul.out_shape == (32, 32, 8)
     assert cgs[0].params == sum(p.numel() for p in GateOrder(True, True).parameters())
+
+
+def test_channels_last_tensors_keep_their_channels():
+    """After ``permute(0, 2, 3, 1)`` a 4-D tensor is ``(B, H, W, C)``: the LayerNorm / Linear /
+    GELU nodes of a ConvNeXt-style block have the block's 16 x 16 map and 8 (32) channels, not
+    16 channels of 16 x 8."""
+    from nets import ChannelsLastBlock
+
+    cg = from_module(ChannelsLastBlock(), X32)
+    shapes = {n.op: (n.in_shape, n.out_shape) for n in cg.nodes if n.op in ("layernorm", "gelu")}
+    assert shapes["layernorm"] == ((16, 16, 8), (16, 16, 8))
+    assert shapes["gelu"] == ((16, 16, 32), (16, 16, 32))
+    fc1 = next(n for n in cg.nodes if n.op == "linear" and n.weight[1] == 32)
+    assert fc1.in_shape == (16, 16, 8) and fc1.out_shape == (16, 16, 32)
+    assert fc1.flops == 2 * 16 * 16 * 8 * 32  # rows x in x out, as before

@@ -410,3 +410,15 @@ def test_run_time_same_padding_and_group_norm_match_from_module(dynamo):
     assert next(n for n in cg.nodes if n.op == "conv").out_shape == (38, 38, 8)
     norm = next(n for n in cg.nodes if n.op == "layernorm")
     assert norm.params >= 16 and norm.out_shape == (38, 38, 8)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_channels_last_block_matches_from_module(dynamo):
+    """``Transpose(perm=[0, 2, 3, 1])`` makes a tensor channels-last in the ONNX importer too."""
+    from nets import ChannelsLastBlock
+
+    model = ChannelsLastBlock().eval()
+    kw = {"optimize": False} if dynamo else {"opset_version": 17, "do_constant_folding": False}
+    cg = from_onnx(export(model, dynamo=dynamo, **kw))
+    assert cg.fingerprint() == from_module(model, X32).fingerprint()
+    assert next(n for n in cg.nodes if n.op == "layernorm").out_shape == (16, 16, 8)

@@ -547,6 +547,8 @@ class _Builder:
         self.raw: list[_Raw] = []
         self.info: dict[fx.Node, _Info] = {}
         self.read_shape: dict[fx.Node, Shape] = {}  # padding nodes: the unpadded shape their consumers read
+        self.nhwc: set[fx.Node] = set()  # 4-D values in channels-last layout (see _infer_layout)
+        self._current: fx.Node | None = None
         self.param_numel = {id(p): p.numel() for p in module.parameters()}
         self.param_names = {id(p): n for n, p in module.named_parameters()}
         self.claimed: set[int] = set()
@@ -565,6 +567,36 @@ class _Builder:
         fx.node.map_arg((node.args, node.kwargs), lambda n: out.append(n))
         return out
 
+    def node_hwc(self, n: fx.Node | None, shape) -> Shape:
+        """:meth:`hwc` of the value of ``n``, read as ``(B, H, W, C)`` when ``n`` is channels-last."""
+        dims = [int(v) for v in shape]
+        if len(dims) == 4 and n is not None and n in self.nhwc:
+            dims = [dims[0], dims[3], dims[1], dims[2]]
+        return self.hwc(dims)
+
+    def _infer_layout(self, node: fx.Node, args: list[fx.Node]) -> None:
+        """Mark ``node`` channels-last when its 4-D value is laid out ``(B, H, W, C)``: a permute
+        ``(0, 2, 3, 1)`` of a ``(B, C, H, W)`` tensor (ConvNeXt / Swin blocks after their patch
+        embedding), any other 4-D op on a channels-last input (norms, linears, activations, adds,
+        pads), or tokens ``(B, N, C)`` reshaped to ``(B, H, W, C)``.  Without this, a linear on
+        ``(1, 56, 56, 96)`` read as 56 channels of 56 x 96."""
+        t = _first_tensor(self.value(node))
+        if t is None or t.dim() != 4:
+            return
+        src = next((a for a in args if self.info.get(a, _EMPTY).prods), None)
+        s = _first_tensor(self.value(src)) if src is not None else None
+        if s is None:
+            return
+        perm = _permutation(node, s.dim())
+        if perm is not None:
+            if s.dim() == 4 and ((perm == (0, 2, 3, 1) and src not in self.nhwc)
+                                 or (perm == (0, 1, 2, 3) and src in self.nhwc)):
+                self.nhwc.add(node)
+            return
+        if (s.dim() == 4 and src in self.nhwc) or (s.dim() == 3 and int(t.shape[-1]) == int(s.shape[-1])
+                                                    and int(t.shape[-1]) != int(s.shape[1])):
+            self.nhwc.add(node)
+
     def hwc(self, shape) -> Shape:
         """:func:`hwc` of a tensor shape whose first dimension is the batch -- or a multiple of it:
         window attention folds the windows into the batch (``[B * windows, tokens, C]``); that
@@ -581,7 +613,7 @@ class _Builder:
             shape = self.read_shape.get(n)
             if shape is None:
                 t = _first_tensor(self.value(n))
-                shape = self.hwc(t.shape) if t is not None else (1, 1, 1)
+                shape = self.node_hwc(n, t.shape) if t is not None else (1, 1, 1)
             pairs.extend((p, shape) for p in inf.prods)
         return pairs
 
@@ -594,7 +626,7 @@ class _Builder:
             shape = self.read_shape.get(src)
             if shape is None:
                 t = _first_tensor(self.value(src))
-                shape = self.hwc(t.shape) if t is not None else None
+                shape = self.node_hwc(src, t.shape) if t is not None else None
             if shape is not None:
                 self.read_shape[node] = shape
         return self.contract(pairs, pending)
@@ -628,7 +660,7 @@ class _Builder:
                 inputs.append(p)
                 shapes.append(s)
         t = _first_tensor(out_value)
-        out_shape = self.hwc(t.shape) if t is not None else (1, 1, 1)
+        out_shape = self.node_hwc(self._current, t.shape) if t is not None else (1, 1, 1)
         in_shape = kw.pop("in_shape", None) or (shapes[0] if shapes else out_shape)
         self.raw.append(_Raw(op=op, name=name, inputs=inputs, in_shapes=shapes, out_shape=out_shape,
                              in_shape=in_shape, **kw))
@@ -663,6 +695,8 @@ class _Builder:
             return _Info()
         module = self.t.module(node.target) if node.op == "call_module" else None
         args = self.arg_nodes(node)
+        self._current = node
+        self._infer_layout(node, args)
         pairs = self.acts(args)
         pending = self.pending(args)
         has_tensor = _first_tensor(value) is not None
@@ -1000,6 +1034,37 @@ def _plus_three(arg) -> bool:
         return False
     numbers = [a for a in arg.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
     return len(numbers) == 1 and float(numbers[0]) == 3.0 and any(isinstance(a, fx.Node) for a in arg.args)
+
+
+_PERMUTES = {torch.permute, torch.movedim, torch.transpose, torch.swapaxes}
+_PERMUTE_METHODS = {"permute", "movedim", "transpose", "swapaxes"}
+
+
+def _permutation(node: fx.Node, rank: int) -> tuple[int, ...] | None:
+    """The axis order a permute / movedim / transpose / swapaxes node gives its input of rank
+    ``rank`` (``out.shape[i] == in.shape[perm[i]]``), or None for other nodes."""
+    if not ((node.op == "call_function" and node.target in _PERMUTES)
+            or (node.op == "call_method" and node.target in _PERMUTE_METHODS)):
+        return None
+    name = node.target if node.op == "call_method" else node.target.__name__
+    rest = list(node.args[1:])
+    try:
+        if name == "permute":
+            dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+            if not dims and "dims" in node.kwargs:
+                dims = node.kwargs["dims"]
+            perm = [int(d) % rank for d in dims]
+        else:
+            a, b = (int(v) % rank for v in rest[:2])
+            if name == "movedim":
+                perm = [i for i in range(rank) if i != a]
+                perm.insert(b, a)
+            else:
+                perm = list(range(rank))
+                perm[a], perm[b] = perm[b], perm[a]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return tuple(perm) if sorted(perm) == list(range(rank)) else None
 
 
 def _clamp_op(lo, hi) -> str | None:

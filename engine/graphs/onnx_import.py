@@ -166,6 +166,7 @@ class _OnnxBuilder:
         self.uses: dict[str, int] = {}
         self.producer: dict[str, Any] = {}  # tensor name -> the node that writes it
         self.read_shape: dict[str, Shape] = {}  # Pad outputs: the unpadded shape their consumers read
+        self.nhwc: set[str] = set()  # 4-D tensors in channels-last layout (see infer_layout)
         self.batch = 1
 
     # --- tensors ---------------------------------------------------------------------------
@@ -190,7 +191,30 @@ class _OnnxBuilder:
         dims = self.shape_of(name)
         if dims is None:
             return fallback
+        if len(dims) == 4 and name in self.nhwc:
+            dims = [dims[0], dims[3], dims[1], dims[2]]
         return hwc(_fold_batch(dims, self.batch))
+
+    def infer_layout(self, node, op: str, ins: list[str]) -> None:
+        """Mark ``node``'s 4-D output channels-last, as ``from_module`` does (``_infer_layout``):
+        ``Transpose(perm=[0, 2, 3, 1])`` of a ``(B, C, H, W)`` tensor, any other op on a
+        channels-last input, or tokens ``(B, N, C)`` reshaped to ``(B, H, W, C)``."""
+        if not node.output or not node.output[0]:
+            return
+        out = node.output[0]
+        dims = self.shape_of(out)
+        src = next((n for n in ins if n and self.info.get(n, _EMPTY).prods), None)
+        sd = self.shape_of(src) if src else None
+        if dims is None or len(dims) != 4 or sd is None:
+            return
+        if op == "Transpose":
+            perm = tuple(int(v) for v in self.attrs(node).get("perm", ()))
+            if len(sd) == 4 and ((perm == (0, 2, 3, 1) and src not in self.nhwc)
+                                 or (perm == (0, 1, 2, 3) and src in self.nhwc)):
+                self.nhwc.add(out)
+            return
+        if (len(sd) == 4 and src in self.nhwc) or (len(sd) == 3 and dims[-1] == sd[-1] and dims[-1] != sd[1]):
+            self.nhwc.add(out)
 
     def numel(self, name: str) -> int:
         dims = self.shape_of(name)
@@ -377,6 +401,7 @@ class _OnnxBuilder:
             self.set_outputs(node, _Info((), self.pending(ins) if op not in _NON_TENSOR else {}))
             return
         name = node.name or (node.output[0] if node.output else op)
+        self.infer_layout(node, op, ins)
         self.set_outputs(node, self.map_node(node, op, name, ins, pairs))
 
     def simple(self, op, name, pairs, out, source, params=0, **kw) -> _Info:
