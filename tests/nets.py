@@ -587,3 +587,20 @@ class ChannelsLastBlock(nn.Module):
         y = self.dw(x).permute(0, 2, 3, 1)
         y = self.fc2(F.gelu(self.fc1(self.norm(y)))).permute(0, 3, 1, 2)
         return self.head((x + y).mean((2, 3)))
+
+
+class BiasedAttention(nn.Module):
+    """Tokens -> q, k, v -> ``F.scaled_dot_product_attention`` with a learned bias as the
+    attention mask (relative-position bias, as in BEiT / CoAtNet / TinyViT)."""
+
+    def __init__(self, d: int = 8, n: int = 16) -> None:
+        super().__init__()
+        self.embed, self.qkv, self.head = nn.Conv2d(3, d, 8, stride=8), nn.Linear(d, 3 * d), nn.Linear(d, 10)
+        self.bias = nn.Parameter(torch.zeros(n, n))
+
+    def forward(self, x):
+        t = self.embed(x).flatten(2).transpose(1, 2)
+        b, n, d = t.shape
+        q, k, v = self.qkv(t).reshape(b, n, 3, 2, d // 2).permute(2, 0, 3, 1, 4).unbind(0)  # 2 heads
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias)
+        return self.head(y.transpose(1, 2).reshape(b, n, d).mean(1))

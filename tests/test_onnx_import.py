@@ -422,3 +422,17 @@ def test_channels_last_block_matches_from_module(dynamo):
     cg = from_onnx(export(model, dynamo=dynamo, **kw))
     assert cg.fingerprint() == from_module(model, X32).fingerprint()
     assert next(n for n in cg.nodes if n.op == "layernorm").out_shape == (16, 16, 8)
+
+
+def test_attention_bias_is_an_add_in_both_importers():
+    """``scaled_dot_product_attention(..., attn_mask=learned bias)``: from_module writes the bias
+    as an add with its parameters before the softmax, as the decomposed export has it (before,
+    the add existed only in the ONNX CG: BEiT, CoAtNet, MaxViT, TinyViT disagreed)."""
+    from nets import BiasedAttention
+
+    model = BiasedAttention().eval()
+    fx = from_module(model, X32)
+    add = next(n for n in fx.nodes if n.op == "add")
+    assert add.params == 16 * 16 and fx.params == sum(p.numel() for p in model.parameters())
+    cg = from_onnx(export(model, dynamo=True, optimize=False))
+    assert cg.op_counts() == fx.op_counts() and cg.flops == fx.flops

@@ -995,11 +995,22 @@ class _Builder:
         rows = math.prod(q.shape[:-1])
         s_len, e, ev = int(k.shape[-2]), int(q.shape[-1]), int(v.shape[-1])
         att = self.hwc((*q.shape[:-1], s_len))
-        params = self.claim(pending)
+        # an attention mask / bias with parameters (a relative-position bias table) or computed from
+        # the activations is an add before the softmax, as in the exported (decomposed) graph; a
+        # constant mask (causal) is plumbing
+        mask = node.args[3] if len(node.args) > 3 else node.kwargs.get("attn_mask")
+        mask_pending = self.pending([mask]) if isinstance(mask, fx.Node) else {}
+        mask_pairs = self.acts([mask]) if isinstance(mask, fx.Node) else []
+        params = self.claim({k: v for k, v in pending.items() if k not in mask_pending})
         m1 = self.emit("matmul", f"{name}.qk", qp + kp, None, flops=2 * self.per_sample(rows * s_len * e),
                        params=params)
         self.raw[m1].out_shape = att
-        sm = self.emit("softmax", f"{name}.softmax", [(m1, att)], None, in_shape=att)
+        scores = m1
+        if mask_pending or mask_pairs:
+            scores = self.emit("add", f"{name}.mask", [(m1, att)] + mask_pairs, None, in_shape=att,
+                               params=self.claim(mask_pending))
+            self.raw[scores].out_shape = att
+        sm = self.emit("softmax", f"{name}.softmax", [(scores, att)], None, in_shape=att)
         self.raw[sm].out_shape = att
         m2 = self.emit("matmul", name, [(sm, att)] + vp, value, in_shape=att,
                        flops=2 * self.per_sample(rows * s_len * ev))

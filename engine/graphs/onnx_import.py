@@ -566,8 +566,9 @@ class _OnnxBuilder:
         return self.simple("matmul", name, pairs, out, op, params=params, flops=2 * self.per_sample(macs))
 
     def fold_bias(self, act_names, pending) -> _Info | None:
-        """``MatMul(x, W) + b`` / ``Conv(x, W) + b``: fold the constant ``b`` into the producer."""
-        if len(act_names) != 1 or len(pending) != 1:
+        """``MatMul(x, W) + b`` / ``Conv(x, W) + b``: fold the constant ``b`` into the producer
+        (``b`` may be assembled from several tensors: BEiT's ``cat(q_bias, zeros, v_bias)``)."""
+        if len(act_names) != 1 or not pending:
             return None
         src = act_names[0]
         prods = self.info.get(src, _EMPTY).prods
@@ -578,7 +579,7 @@ class _OnnxBuilder:
             return None
         if self.uses.get(src, 0) != 1 or r.weight is None:
             return None
-        ((_, bsize),) = pending.items()
+        bsize = sum(pending.values())
         if bsize != r.weight[1]:
             return None
         r.bias = True
