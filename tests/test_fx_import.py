@@ -392,8 +392,8 @@ def test_written_out_hard_sigmoid_and_global_pool_are_one_node():
 
 
 def test_conv_subclass_with_padding_child_and_padding_modules():
-    """A leaf conv whose forward calls a child module (EfficientNet-PyTorch's static same padding)
-    is one conv with the padded output shape; before, the child's call was recorded on meta
+    """A conv subclass whose forward calls a child module (EfficientNet-PyTorch's static same
+    padding) is one conv reading the padded map; before, the child's call was recorded on meta
     constants and cut the graph ("output does not depend on its input").  Padding modules are
     plumbing, as ``F.pad`` is."""
     from nets import PaddedStem
@@ -404,7 +404,7 @@ def test_conv_subclass_with_padding_child_and_padding_modules():
                               "output": 1}
     conv = next(n for n in cg.nodes if n.op == "conv")
     assert conv.out_shape == (16, 16, 8)
-    assert conv.in_shape == (32, 32, 3)  # the unpadded input: padding is plumbing, its reader sees through it
+    assert conv.in_shape == (33, 33, 3)  # the padded map it reads (padding is plumbing, as F.pad)
     assert cg.params == sum(p.numel() for p in model.parameters())
 
 

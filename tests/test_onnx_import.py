@@ -384,8 +384,7 @@ def test_written_out_hard_sigmoid_and_global_pool_match_from_module(dynamo):
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
 def test_operand_order_fixed_global_pool_and_padding_match_from_module(dynamo):
     """The same canonical forms from ONNX: operand order of an element-wise gate, a fixed
-    AveragePool over the whole map, and an explicit Pad before a conv (its input shape is the
-    unpadded one)."""
+    AveragePool over the whole map, and an explicit Pad before a conv, as from_module maps them."""
     from nets import GateOrder, PaddedStem
 
     kw = {"optimize": False} if dynamo else {"opset_version": 17, "do_constant_folding": False}

@@ -546,7 +546,6 @@ class _Builder:
         self.batch = max(1, batch)
         self.raw: list[_Raw] = []
         self.info: dict[fx.Node, _Info] = {}
-        self.read_shape: dict[fx.Node, Shape] = {}  # padding nodes: the unpadded shape their consumers read
         self.nhwc: set[fx.Node] = set()  # 4-D values in channels-last layout (see _infer_layout)
         self._current: fx.Node | None = None
         self.param_numel = {id(p): p.numel() for p in module.parameters()}
@@ -610,26 +609,10 @@ class _Builder:
             inf = self.info.get(n, _EMPTY)
             if not inf.prods:
                 continue
-            shape = self.read_shape.get(n)
-            if shape is None:
-                t = _first_tensor(self.value(n))
-                shape = self.node_hwc(n, t.shape) if t is not None else (1, 1, 1)
+            t = _first_tensor(self.value(n))
+            shape = self.node_hwc(n, t.shape) if t is not None else (1, 1, 1)
             pairs.extend((p, shape) for p in inf.prods)
         return pairs
-
-    def contract_padding(self, node: fx.Node, args: list[fx.Node], pairs, pending) -> _Info:
-        """Padding is plumbing (the conv or pool after it pads implicitly in the CG), so its
-        consumers read the *unpadded* shape: EfficientNet-PyTorch's ZeroPad2d + conv then has the
-        input shape of the same conv with implicit padding."""
-        src = args[0] if args else None
-        if src is not None and self.info.get(src, _EMPTY).prods:
-            shape = self.read_shape.get(src)
-            if shape is None:
-                t = _first_tensor(self.value(src))
-                shape = self.node_hwc(src, t.shape) if t is not None else None
-            if shape is not None:
-                self.read_shape[node] = shape
-        return self.contract(pairs, pending)
 
     def pending(self, nodes: list[fx.Node]) -> dict[int, int]:
         out: dict[int, int] = {}
@@ -744,8 +727,6 @@ class _Builder:
             return self.simple("batchnorm", name, pairs, pending, value, m)
         if isinstance(m, _NORM_MODULES):
             return self.simple("layernorm", name, pairs, pending, value, m)
-        if isinstance(m, _PAD_MODULES):
-            return self.contract_padding(node, args, pairs, pending)
         if isinstance(m, _CONTRACT_MODULES):
             return self.contract(pairs, pending)
         op = next((op for cls, op in _ACT_MODULES if isinstance(m, cls)), None)
@@ -951,8 +932,6 @@ class _Builder:
             return self.simple("zero", name, self.acts(args[:1]), pending, value)
         if (is_fn and fn in _FN_FACTORY) or method in _METHOD_FACTORY:
             return _Info((), pending)
-        if is_fn and fn is F.pad:
-            return self.contract_padding(node, args[:1], self.acts(args[:1]), pending)
         if (is_fn and fn in _FN_CONTRACT) or method in _METHOD_CONTRACT:
             if method in _SELF_ONLY_METHODS:
                 return self.contract(self.acts(args[:1]), pending)

@@ -165,7 +165,6 @@ class _OnnxBuilder:
         self.out_tensor: dict[int, str] = {}  # raw id -> onnx output name
         self.uses: dict[str, int] = {}
         self.producer: dict[str, Any] = {}  # tensor name -> the node that writes it
-        self.read_shape: dict[str, Shape] = {}  # Pad outputs: the unpadded shape their consumers read
         self.nhwc: set[str] = set()  # 4-D tensors in channels-last layout (see infer_layout)
         self.batch = 1
 
@@ -356,7 +355,7 @@ class _OnnxBuilder:
         for n in names:
             inf = self.info.get(n, _EMPTY)
             if inf.prods:
-                shape = self.read_shape.get(n) or self.hwc_of(n, self.raw[inf.prods[0]].out_shape)
+                shape = self.hwc_of(n, self.raw[inf.prods[0]].out_shape)
                 pairs.extend((p, shape) for p in inf.prods)
         return pairs
 
@@ -475,10 +474,6 @@ class _OnnxBuilder:
             if ins and self.info.get(ins[0], _EMPTY).prods:
                 return self.contract(self.acts(ins[:1]))
             return self.other(node, name, pairs, ins)
-        if op == "Pad" and ins and ins[0]:
-            # padding is plumbing: its consumers read the unpadded shape, as in from_module
-            self.read_shape[out] = self.read_shape.get(ins[0]) or self.hwc_of(ins[0], pairs[0][1])
-            return self.contract(pairs, {})
         if op in _CONTRACT:
             return self.contract(pairs, {})
         if op == "Erf":
