@@ -396,20 +396,10 @@ class _Tracer(fx.Tracer):
         self.anon: dict[str, nn.Module] = {}
         self._anon_ids: dict[int, str] = {}
         self._meta_modules: dict[int, nn.Module] = {}
-        self._meta_depth = 0  # > 0 while a leaf module runs on meta tensors (_evaluate)
 
     # --- module handling ---------------------------------------------------------------------
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return _is_leaf(m)
-
-    def call_module(self, m: nn.Module, forward, args, kwargs):
-        # While a leaf module computes its meta output, fx still routes the calls of its own
-        # submodules here (it patches nn.Module.__call__): run them directly instead of recording
-        # nodes on meta constants (a Conv2d subclass that pads with a ZeroPad2d child, as in
-        # EfficientNet-PyTorch, otherwise returned a proxy and cut the graph).
-        if self._meta_depth:
-            return forward(*args, **kwargs)
-        return super().call_module(m, forward, args, kwargs)
 
     def path_of_module(self, mod: nn.Module) -> str:
         try:
@@ -485,11 +475,7 @@ class _Tracer(fx.Tracer):
             if node.op == "call_method":
                 return getattr(args[0], node.target)(*args[1:], **kwargs)
             if node.op == "call_module":
-                self._meta_depth += 1
-                try:
-                    return self.meta_module(module).forward(*args, **kwargs)
-                finally:
-                    self._meta_depth -= 1
+                return self.meta_module(module).forward(*args, **kwargs)
         except CGError:
             raise
         except TraceError:
