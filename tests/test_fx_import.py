@@ -437,3 +437,17 @@ def test_channels_last_tensors_keep_their_channels():
     fc1 = next(n for n in cg.nodes if n.op == "linear" and n.weight[1] == 32)
     assert fc1.in_shape == (16, 16, 8) and fc1.out_shape == (16, 16, 32)
     assert fc1.flops == 2 * 16 * 16 * 8 * 32  # rows x in x out, as before
+
+
+def test_norm_subclass_with_functional_activation_keeps_it():
+    """A BatchNorm2d subclass whose own forward applies ``F.relu`` (no child module) is traced
+    through too: as a leaf its activation vanished."""
+
+    class BNReLU(nn.BatchNorm2d):
+        def forward(self, x):
+            return F.relu(super().forward(x))
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), BNReLU(8), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+    cg = from_module(model, X32)
+    assert cg.op_counts() == {"input": 1, "conv": 1, "batchnorm": 1, "relu": 1, "linear": 1, "output": 1}
+    assert cg.params == sum(p.numel() for p in model.parameters())

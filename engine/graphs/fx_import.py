@@ -239,10 +239,10 @@ def _is_leaf(m: nn.Module) -> bool:
     if _is_zero_module(m):
         return True
     if isinstance(m, _KNOWN_LEAVES):
-        # a subclass with a forward of its own that calls child modules is traced through: timm's
-        # BatchNormAct2d (BN + its activation) as a leaf lost the activation, and
-        # EfficientNet-PyTorch's same-padding conv calls a ZeroPad2d child
-        return not (_own_forward(m) and next(m.children(), None) is not None)
+        # a subclass with a forward of its own is traced through: timm's BatchNormAct2d (BN + its
+        # activation child) as a leaf lost the activation, a BN subclass returning F.relu(...)
+        # would too, and EfficientNet-PyTorch's same-padding conv calls a ZeroPad2d child
+        return not _own_forward(m)
     if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
         return False
     return type(m).__module__.startswith("torch.nn") and next(m.children(), None) is None
