@@ -45,6 +45,7 @@ import math
 import operator
 import threading
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1238,16 +1239,18 @@ def fuse_activations(raw: list[_Raw], source_op: dict[int, str]) -> None:
             break
 
 
-def merge_reductions(raw: list[_Raw]) -> None:
+def merge_reductions(raw: list[_Raw], outputs: Iterable[int] = ()) -> None:
     """A ``mean`` whose input is another ``mean`` with no other consumer is one reduction over
     both sets of axes (both importers): ``x.mean(3, keepdim=True).mean(2, keepdim=True)``, how OFA
     and other code bases write global average pooling, is one ``mean`` node, as
-    ``AdaptiveAvgPool2d(1)`` is."""
+    ``AdaptiveAvgPool2d(1)`` is.  ``outputs``: the nodes the graph outputs (they are consumed too)."""
     consumers = [0] * len(raw)
     for r in raw:
         if r.alive:
             for p in r.inputs:
                 consumers[p] += 1
+    for p in outputs:
+        consumers[p] += 1
     for r in raw:  # topological order: a chain of three merges from its start
         if not r.alive or r.op != "mean" or len(r.inputs) != 1:
             continue
@@ -1266,7 +1269,7 @@ def _finalise(b: _Builder, name: str, meta: dict) -> CG:
         meta["unknown_ops"] = list(b.unknown)
         warnings.warn(f"from_module: mapped unsupported op(s) to 'other': {', '.join(b.unknown)}", stacklevel=3)
     fuse_activations(b.raw, {})
-    merge_reductions(b.raw)
+    merge_reductions(b.raw, b.output_prods)
     cg, dropped_params = assemble(b.raw, b.output_prods, b.output_shape, name, meta)
     leftover = [(k, v) for k, v in b.param_numel.items() if k not in b.claimed]
     extra = sum(v for _, v in leftover) + dropped_params

@@ -916,9 +916,9 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     b = _OnnxBuilder(inferred, label)
     b.run()
     fuse_activations(b.raw, b.source_op)
-    merge_reductions(b.raw)
     out_name = b.graph.output[0].name
     out_info = b.info.get(out_name, _EMPTY)
+    merge_reductions(b.raw, out_info.prods)
     if not out_info.prods:
         raise CGError(f"{label}: the model's output {out_name!r} does not depend on its input")
     # nodes on a path to the output (others, e.g. the ReduceL2 of an F.normalize, are dropped)
