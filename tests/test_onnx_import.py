@@ -435,3 +435,13 @@ def test_attention_bias_is_an_add_in_both_importers():
     assert add.params == 16 * 16 and fx.params == sum(p.numel() for p in model.parameters())
     cg = from_onnx(export(model, dynamo=True, optimize=False))
     assert cg.op_counts() == fx.op_counts() and cg.flops == fx.flops
+
+
+def test_mha_attention_heads_are_not_channels_last():
+    """nn.MultiheadAttention exported by dynamo splits heads as (B * h, N, d) -> (B, h, N, d): not
+    tokens reshaped to a channels-last map, so the attention nodes keep from_module's shapes."""
+    from nets import MHAViT
+
+    model = randomise(MHAViT()).eval()
+    cg = from_onnx(export(model, dynamo=True, optimize=False))
+    assert cg.fingerprint() == from_module(model, X32).fingerprint()

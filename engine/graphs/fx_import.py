@@ -579,8 +579,9 @@ class _Builder:
                                  or (perm == (0, 1, 2, 3) and src in self.nhwc)):
                 self.nhwc.add(node)
             return
+        # tokens (B, N, C) -> (B, H, W, C) with H * W = N (not attention heads (B * h, N, d) -> (B, h, N, d))
         if (s.dim() == 4 and src in self.nhwc) or (s.dim() == 3 and int(t.shape[-1]) == int(s.shape[-1])
-                                                    and int(t.shape[-1]) != int(s.shape[1])):
+                                                    and int(t.shape[1]) * int(t.shape[2]) == int(s.shape[1])):
             self.nhwc.add(node)
 
     def hwc(self, shape) -> Shape:

@@ -212,7 +212,8 @@ class _OnnxBuilder:
                                  or (perm == (0, 1, 2, 3) and src in self.nhwc)):
                 self.nhwc.add(out)
             return
-        if (len(sd) == 4 and src in self.nhwc) or (len(sd) == 3 and dims[-1] == sd[-1] and dims[-1] != sd[1]):
+        # tokens (B, N, C) -> (B, H, W, C) with H * W = N (not attention heads (B * h, N, d) -> (B, h, N, d))
+        if (len(sd) == 4 and src in self.nhwc) or (len(sd) == 3 and dims[-1] == sd[-1] and dims[1] * dims[2] == sd[1]):
             self.nhwc.add(out)
 
     def numel(self, name: str) -> int:
