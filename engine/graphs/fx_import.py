@@ -14,8 +14,19 @@ How it works
    ``torch.nn.functional`` calls and tensor methods become one CG node each; shape-only ops
    (view, flatten, permute, getitem, chunk, dropout, ``F.pad``, ...) and element-wise ops with a
    single activation input and constants (``x + 3``, ``x / 6``) are contracted into edges.
-3. **Clean-up**: nodes that do not reach the output are dropped, chains of ``add`` (``mul``)
-   nodes whose intermediate has a single consumer are merged into one n-ary node.
+3. **Clean-up** (:func:`assemble`, shared with the ONNX importer): nodes that do not reach the
+   output are dropped, chains of ``add`` (``mul``) nodes whose intermediate has a single consumer
+   are merged into one n-ary node, and the same computation gets one form however the code wrote
+   it: a per-channel affine ``mul`` / ``add`` right after a norm belongs to the norm, an
+   element-wise node's input shape is its largest operand's, a pool over the whole map is a
+   ``mean``; a mean of a mean is one ``mean`` and ``relu6(x + 3)`` a ``hardsigmoid``
+   (:func:`merge_reductions`, :func:`fuse_activations`).
+
+Leaf modules are those of ``torch.nn`` (and the known types); a subclass with a ``forward`` of
+its own (timm's ``BatchNormAct2d``, a same-padding conv) is traced through, so nothing it adds is
+lost.  4-D tensors are read as ``(B, C, H, W)`` unless they are channels-last: after
+``permute(0, 2, 3, 1)``, any op on such a tensor, or tokens ``(B, N, C)`` reshaped to
+``(B, H, W, C)`` with ``H * W = N`` (ConvNeXt / Swin blocks).
 
 Parameters and FLOPs
 --------------------
@@ -29,8 +40,8 @@ FLOPs (per sample) = 2 x MACs of conv / linear / matmul from the real operand sh
 
 ``nn.MultiheadAttention`` is a leaf expanded into ``linear (in-proj, D -> 3D) -> matmul ->
 softmax -> matmul -> linear (out-proj)`` (three separate q/k/v linears for cross-attention), and
-``F.scaled_dot_product_attention`` into ``matmul -> softmax -> matmul``, i.e. exactly what a
-hand-written attention traces to.  ``x - y`` of two activations maps to ``add``, ``x / y`` to
+``F.scaled_dot_product_attention`` into ``matmul -> [add: a mask / bias with parameters or from
+activations] -> softmax -> matmul``, i.e. exactly what a hand-written attention traces to.  ``x - y`` of two activations maps to ``add``, ``x / y`` to
 ``mul``; reductions (``mean``, ``sum``, ``amax`` over dims, ``torch.norm``, global pools) map to
 ``mean``.  Activations without an op of their own map to the closest one (LeakyReLU, PReLU, ELU,
 CELU, SELU, RReLU -> ``relu``; Mish -> ``silu``), ``F.normalize`` to ``layernorm``.
