@@ -44,12 +44,11 @@ def networks(tv) -> list[dict]:
 
 def evaluate(tv, checkpoint: str | None) -> dict:
     import numpy as np
-    import torch
+    from torchvision_import import build_torchvision
 
     from engine.cg import from_module
-    from engine.metrics.ranking import kendall_tau, ndcg_at_k, srcc
+    from engine.evaluate.zoo import ranking_table
     from engine.model import default_checkpoint_dir
-    from engine.model.config import MEMBERS
     from engine.model.predictor import GennapePredictor
 
     nets, graphs = [], []
@@ -57,11 +56,7 @@ def evaluate(tv, checkpoint: str | None) -> dict:
         kw = {"aux_logits": False, "init_weights": False} if net["name"] in ("inception_v3", "googlenet") else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            try:
-                with torch.device("meta"):
-                    model = tv.models.get_model(net["name"], **kw).eval()
-            except Exception:  # noqa: BLE001 - some constructors compute on tensors (RegNet widths)
-                model = tv.models.get_model(net["name"], **kw).eval()
+            model = build_torchvision(tv, net["name"], **kw)
             cg = from_module(model, (1, 3, net["size"], net["size"]), name=net["name"])
         if cg.params != net["params"]:
             net["params_note"] = f"CG {cg.params:,} vs published {net['params']:,}"
@@ -69,16 +64,7 @@ def evaluate(tv, checkpoint: str | None) -> dict:
         graphs.append(cg)
     pred = GennapePredictor.load(Path(checkpoint) if checkpoint else default_checkpoint_dir())
     frame = pred.predict(graphs)
-    acc = np.array([n["top1"] for n in nets])
-    columns = {"score": frame["score"].to_numpy(), "FLOPs": frame["flops"].to_numpy(),
-               "params": frame["params"].to_numpy()}
-    columns.update({m: frame[m].to_numpy() for m in MEMBERS if m not in ("flops_baseline", "params_baseline")})
-    rows = []
-    for label, values in columns.items():
-        v = np.asarray(values, dtype=float)
-        if np.all(np.isfinite(v)):
-            rows.append({"method": label, "srcc": float(srcc(acc, v)), "kendall": float(kendall_tau(acc, v)),
-                         "ndcg10": float(ndcg_at_k(acc, v, 10))})
+    _, rows = ranking_table(frame, np.array([n["top1"] for n in nets]))
     for r in rows:
         print(f"{r['method']:16s} SRCC {r['srcc']:6.3f}  Kendall {r['kendall']:6.3f}  NDCG@10 {r['ndcg10']:.4f}")
     per_net = [{**n, "gflops": g.flops / 1e9, "nodes": g.num_nodes, "score": float(s)}

@@ -142,6 +142,18 @@ def check_extra(path: str, only: list[str] | None, onnx: bool = False) -> dict:
     return {"models": rows, "problems": problems}
 
 
+def build_torchvision(tv, name: str, **kwargs):
+    """A torchvision model in eval mode, on the meta device when its constructor allows (no
+    memory for weights), else on CPU with random weights (RegNet computes its widths on tensors)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return tv.models.get_model(name, **kwargs).eval()
+    except Exception:  # noqa: BLE001 - some constructors compute on tensors
+        return tv.models.get_model(name, **kwargs).eval()
+
+
 def _import_torchvision(path: str | None):
     if path:
         sys.path.insert(0, path)
@@ -191,20 +203,11 @@ def _onnx_rows(m, size: int, fx) -> dict:
 
 
 def check(only: list[str] | None, tv, onnx: bool = False) -> dict:
-    import torch
 
     models = tv.models
-
-    def build(n: str):
-        try:
-            with torch.device("meta"):
-                return models.get_model(n).eval()
-        except Exception:  # noqa: BLE001 - some constructors compute on tensors
-            return models.get_model(n).eval()
-
     rows, problems = {}, []
     for n in only or models.list_models(module=models):
-        row, m, cg = _trace(n, lambda n=n: build(n), 299 if n == "inception_v3" else 224, 24)
+        row, m, cg = _trace(n, lambda n=n: build_torchvision(tv, n), 299 if n == "inception_v3" else 224, 24)
         rows[n] = row
         if not row["ok"]:
             problems.append(n)
@@ -245,30 +248,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", default=None, metavar="DIR",
                     help="check EfficientNet-PyTorch and pretrainedmodels models (installed in DIR) instead")
     args = ap.parse_args(argv)
-    if args.extra:
+    if args.extra or args.timm:
+        # both import torchvision (pretrainedmodels; timm's torchvision.ops)
+        what, module = ("third-party models", "torchvision") if args.extra else ("timm models", "timm")
         try:
-            _import_torchvision(args.torchvision_path)  # pretrainedmodels imports torchvision
+            _import_torchvision(args.torchvision_path)
         except ImportError:
-            print("error: pretrainedmodels needs torchvision (see --torchvision-path)", file=sys.stderr)
+            print(f"error: the {what} need torchvision (see --torchvision-path)", file=sys.stderr)
             return 2
-        warnings.filterwarnings("ignore", module="torchvision")
+        warnings.filterwarnings("ignore", module=module)
         if args.onnx:
             import logging
 
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        return _report(check_extra(args.extra, args.only, args.onnx), "third-party models", args.output)
-    if args.timm:
-        try:
-            _import_torchvision(args.torchvision_path)  # timm imports torchvision.ops
-        except ImportError:
-            print("error: timm needs torchvision (see --torchvision-path)", file=sys.stderr)
-            return 2
-        warnings.filterwarnings("ignore", module="timm")
-        if args.onnx:
-            import logging
-
-            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        return _report(check_timm(args.timm, args.only, args.onnx), "timm models", args.output)
+        result = (check_extra(args.extra, args.only, args.onnx) if args.extra
+                  else check_timm(args.timm, args.only, args.onnx))
+        return _report(result, what, args.output)
     try:
         tv = _import_torchvision(args.torchvision_path)
     except ImportError:

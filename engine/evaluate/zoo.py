@@ -529,14 +529,34 @@ def dataset(selection: Sequence[str] | None = None, callback=None):
 # the check
 # ---------------------------------------------------------------------------------------------
 
+def ranking_table(frame, acc) -> tuple[dict, list[dict]]:
+    """The columns ranked by a zero-shot check (``score``, FLOPs, params and every member of
+    a :meth:`GennapePredictor.predict` frame) and their rows of SRCC, Kendall tau-b and NDCG@10
+    against the accuracies ``acc`` (columns with a non-finite value get no row)."""
+    import numpy as np
+
+    from engine.metrics.ranking import kendall_tau, ndcg_at_k, srcc
+    from engine.model.config import MEMBERS
+
+    columns = {"score": frame["score"].to_numpy(), "FLOPs": frame["flops"].to_numpy(),
+               "params": frame["params"].to_numpy()}
+    columns.update({m: frame[m].to_numpy() for m in MEMBERS if m not in ("flops_baseline", "params_baseline")})
+    rows = []
+    for label, values in columns.items():
+        v = np.asarray(values, dtype=float)
+        if np.all(np.isfinite(v)):
+            rows.append({"method": label, "srcc": float(srcc(acc, v)), "kendall": float(kendall_tau(acc, v)),
+                         "ndcg10": float(ndcg_at_k(acc, v, 10))})
+    return columns, rows
+
+
 def evaluate(checkpoint: str | Path | None = None, selection: Sequence[str] | None = None) -> dict:
     """Zero-shot ranking of the zoo by the predictor's score and each member, next to FLOPs and
     params: SRCC, Kendall tau-b and NDCG@10 against the published top-1."""
     import numpy as np
 
-    from engine.metrics.ranking import kendall_tau, ndcg_at_k, srcc
+    from engine.metrics.ranking import srcc
     from engine.model import default_checkpoint_dir
-    from engine.model.config import MEMBERS
     from engine.model.predictor import GennapePredictor
 
     nets = [get(n) for n in (selection or names())]
@@ -544,16 +564,7 @@ def evaluate(checkpoint: str | Path | None = None, selection: Sequence[str] | No
     pred = GennapePredictor.load(Path(checkpoint) if checkpoint else default_checkpoint_dir())
     frame = pred.predict(graphs)
     acc = np.array([z.top1 for z in nets])
-    columns = {"score": frame["score"].to_numpy(), "FLOPs": frame["flops"].to_numpy(),
-               "params": frame["params"].to_numpy()}
-    columns.update({m: frame[m].to_numpy() for m in MEMBERS if m not in ("flops_baseline", "params_baseline")})
-    rows = []
-    for label, values in columns.items():
-        v = np.asarray(values, dtype=float)
-        if not np.all(np.isfinite(v)):
-            continue
-        rows.append({"method": label, "srcc": float(srcc(acc, v)), "kendall": float(kendall_tau(acc, v)),
-                     "ndcg10": float(ndcg_at_k(acc, v, 10))})
+    columns, rows = ranking_table(frame, acc)
     kinds = sorted({z.kind for z in nets})
     by_kind = {}
     for kind in kinds:
