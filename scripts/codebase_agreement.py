@@ -138,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
 
     tv = _import_torchvision(args.torchvision_path)
     warnings.filterwarnings("ignore")
-    result = agreement(_builders(args.timm, args.extra, tv))
+    try:
+        builders = _builders(args.timm, args.extra, tv)
+    except ImportError as exc:
+        print(f"error: {exc}: timm must be installed in --timm {args.timm}, and efficientnet_pytorch, "
+              f"pretrainedmodels, munch and six in --extra {args.extra} (see the docstring)", file=sys.stderr)
+        return 2
+    result = agreement(builders)
     if write_output(args.output, result):
         return 2
     return 1 if result["problems"] else 0

@@ -167,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
 
     _import_torchvision(args.torchvision_path)
     sys.path.insert(0, args.ofa_path)
+    try:
+        import ofa.imagenet_classification.elastic_nn.networks  # noqa: F401
+    except ImportError as exc:
+        print(f"error: cannot import the ofa package from --ofa-path {args.ofa_path} ({exc}); install it with "
+              "pip install --no-deps --target DIR ofa (it also needs torchvision: --torchvision-path)", file=sys.stderr)
+        return 2
     result = consistency(args.n, args.onnx, args.seed)
     from engine.evaluate._io import write_output
 
