@@ -51,12 +51,47 @@ def test_json_round_trip_exact():
     (lambda d: d["edges"].append(["a", 1]), "edges["),
     (lambda d: d.__setitem__("format_version", 99), "format_version"),
     (lambda d: d["nodes"][1].__setitem__("id", 7), "nodes[1].id"),
+    # values the int32 feature tables cannot hold, and counts beyond 2^53
+    (lambda d: d["nodes"][2].__setitem__("in", [2**40, 32, 16]), "nodes[2].in: .*at most 2,147,483,647"),
+    (lambda d: d["nodes"][1].__setitem__("weight", [3, 16, 2**31, 3]), "nodes[1].weight"),
+    (lambda d: d["nodes"][1].__setitem__("stride", [2**31, 1]), "nodes[1].stride"),
+    (lambda d: d["nodes"][1].__setitem__("params", 10**30), r"nodes[1].params: expected an int in 0..9,007,199,254,740,992"),
+    (lambda d: d["nodes"][1].__setitem__("flops", 2**63), "nodes[1].flops"),
+    (lambda d: d["nodes"][1].__setitem__("groups", 0), "nodes[1].groups: expected an int in 1.."),
 ])
 def test_validation_errors_are_precise(mutate, message):
     data = json.loads(_tiny().to_json())
     mutate(data)
     with pytest.raises(CGError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("in_shape", (2**31, 32, 3), "in_shape must be 3 ints in 1..2,147,483,647"),
+    ("out_shape", (32, 0, 16), "out_shape must be 3 ints"),
+    ("stride", (1, 2, 3), "stride must be 2 ints"),
+    ("dilation", (1, 1.5), "dilation must be 2 ints"),
+    ("groups", 0, "groups must be an int in 1.."),
+    ("weight", (3, 16, 3, -1), "weighted op needs weight"),
+    ("params", 2**60, "flops and params must lie in 0..2\\^53"),
+])
+def test_validate_bounds_code_built_cgs(field, value, message):
+    """CGs built in code (importers, builders) get the same bounds as CG JSON, naming the node."""
+    import dataclasses
+
+    cg = _tiny()
+    cg.nodes[1] = dataclasses.replace(cg.nodes[1], **{field: value})
+    with pytest.raises(CGError, match="node 1 \\(conv\\): " + message):
+        cg.validate()
+
+
+def test_validate_rejects_weight_on_weightless_op():
+    import dataclasses
+
+    cg = _tiny()
+    cg.nodes[2] = dataclasses.replace(cg.nodes[2], weight=(16, 16, 1, 1))
+    with pytest.raises(CGError, match="node 2 \\(batchnorm\\): only weighted ops"):
+        cg.validate()
 
 
 def test_unreachable_node_rejected():

@@ -63,6 +63,26 @@ def test_select_and_concat(cgs):
     assert sum(stop - start for start, stop, _ in chunks) == len(packed)
 
 
+@pytest.mark.parametrize("field, value", [("in_shape", (2**40, 8, 8)), ("params", 10**30), ("flops", float("nan"))])
+def test_out_of_range_node_is_a_clear_error_and_leaves_the_vocabulary_usable(cgs, field, value):
+    """A CG built in code without validation, with a value the int32 feature table cannot hold,
+    is refused naming its node -- alone or in a batch -- and never enters the shared vocabulary of
+    node rows (before, one such CG broke every later ``pack`` of the process with OverflowError)."""
+    import dataclasses
+
+    from engine.graphs.cg import CGError
+
+    before = pack(cgs, cache=None)
+    bad = CG(nodes=list(cgs[0].nodes), edges=list(cgs[0].edges), name="bad")
+    bad.nodes[1] = dataclasses.replace(bad.nodes[1], **{field: value})
+    for batch in ([bad], [cgs[1], bad]):
+        with pytest.raises(CGError, match="CG 'bad', node 1 .*shapes, weight, stride and dilation must be ints"):
+            pack(batch, cache=None)
+    after = pack(cgs, cache=None)
+    for k in ("op", "dense", "edge_index", "flops", "params"):
+        assert torch.equal(getattr(after, k), getattr(before, k)), k
+
+
 def test_feature_cache_reuses_and_invalidates(cgs):
     cache = FeatureCache()
     pack(cgs[:3], cache=cache)

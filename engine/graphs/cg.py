@@ -33,6 +33,7 @@ validated field by field on load and round-trips exactly.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import warnings
@@ -48,6 +49,10 @@ FORMAT_VERSION = 1
 FEATURE_VERSION = 1
 MAX_NODES = 20_000
 MAX_JSON_BYTES = 64 * 1024 * 1024
+#: largest shape / weight / stride / dilation / groups value (what the int32 feature tables hold)
+MAX_DIM = 2**31 - 1
+#: largest per-node FLOPs / params count (2^53: exact in float64; a CG's totals stay far below int64)
+MAX_COUNT = 2**53
 
 #: ops whose output has the shape of their (single) input
 SHAPE_PRESERVING_OPS = frozenset({
@@ -124,6 +129,20 @@ class Node:
             "groups": self.groups, "stride": list(self.stride), "dilation": list(self.dilation),
             "bias": self.bias, "flops": self.flops, "params": self.params,
         }
+
+
+_INT = itertools.repeat(int)
+
+
+def _bad_dims(node: Node, where: str) -> None:
+    """Raise the :class:`CGError` naming which of a node's shape / stride / dilation / groups
+    fields is malformed (the slow path of :meth:`CG.validate`)."""
+    for fld, length in (("in_shape", 3), ("out_shape", 3), ("stride", 2), ("dilation", 2)):
+        s = getattr(node, fld)
+        if len(s) != length or any((not isinstance(v, int)) or not 0 < v <= MAX_DIM for v in s):
+            what = " (H, W, C)" if length == 3 else ""
+            raise CGError(f"{where} ({node.op}): {fld} must be {length} ints in 1..{MAX_DIM:,}{what}, got {s!r}")
+    raise CGError(f"{where} ({node.op}): groups must be an int in 1..{MAX_DIM:,}, got {node.groups!r}")
 
 
 @dataclass
@@ -227,21 +246,27 @@ class CG:
         if n > MAX_NODES:
             raise CGError(f"graph has {n} nodes; the limit is {MAX_NODES}")
         for i, node in enumerate(self.nodes):
-            where = f"node {i}"
             if node.id != i:
-                raise CGError(f"{where}: id is {node.id}, expected {i} (ids must equal positions)")
+                raise CGError(f"node {i}: id is {node.id}, expected {i} (ids must equal positions)")
             if node.op not in OP_INDEX:
-                raise CGError(f"{where}: unknown op {node.op!r}; expected one of {', '.join(OPS)}")
-            for fld in ("in_shape", "out_shape"):
-                s = getattr(node, fld)
-                if len(s) != 3 or any((not isinstance(v, int)) or v <= 0 for v in s):
-                    raise CGError(f"{where} ({node.op}): {fld} must be 3 positive ints (H, W, C), got {s!r}")
+                raise CGError(f"node {i}: unknown op {node.op!r}; expected one of {', '.join(OPS)}")
+            dims = (*node.in_shape, *node.out_shape, *node.stride, *node.dilation, node.groups)
+            if (not all(map(isinstance, dims, _INT)) or min(dims) <= 0 or max(dims) > MAX_DIM
+                    or len(node.in_shape) != 3 or len(node.out_shape) != 3 or len(node.stride) != 2
+                    or len(node.dilation) != 2):
+                _bad_dims(node, f"node {i}")
             if node.op in WEIGHTED_OPS:
-                if node.weight is None or len(node.weight) != 4 or any(v < 0 for v in node.weight):
-                    raise CGError(f"{where} ({node.op}): weighted op needs weight (C_in, C_out, kH, kW), "
-                                  f"got {node.weight!r}")
-            if node.flops < 0 or node.params < 0:
-                raise CGError(f"{where} ({node.op}): flops/params must be >= 0")
+                w = node.weight
+                if (w is None or len(w) != 4 or not all(map(isinstance, w, _INT)) or min(w) < 0
+                        or max(w) > MAX_DIM):
+                    raise CGError(f"node {i} ({node.op}): weighted op needs weight (C_in, C_out, kH, kW) of ints in "
+                                  f"0..{MAX_DIM:,}, got {node.weight!r}")
+            elif node.weight is not None:
+                raise CGError(f"node {i} ({node.op}): only weighted ops ({', '.join(sorted(WEIGHTED_OPS))}) have a "
+                              f"weight, got {node.weight!r}")
+            if not 0 <= node.flops <= MAX_COUNT or not 0 <= node.params <= MAX_COUNT:
+                raise CGError(f"node {i} ({node.op}): flops and params must lie in 0..2^53, "
+                              f"got {node.flops!r} / {node.params!r}")
         seen: set[tuple[int, int]] = set()
         for k, (u, v) in enumerate(self.edges):
             if not (0 <= u < n and 0 <= v < n):
@@ -423,9 +448,11 @@ def _int_list(value: Any, length: int, where: str, positive: bool = True, allow_
             ok = False
         if allow_zero and any(v < 0 for v in value):
             ok = False
+        if any(v > MAX_DIM for v in value):
+            ok = False
     if not ok:
         kind = "non-negative" if allow_zero else "positive"
-        raise CGError(f"{where}: expected a list of {length} {kind} ints, got {value!r}")
+        raise CGError(f"{where}: expected a list of {length} {kind} ints of at most {MAX_DIM:,}, got {value!r}")
     return tuple(value)
 
 
@@ -464,10 +491,11 @@ def _cg_from_dict(data: Any, source: str) -> CG:
         weight = raw.get("weight")
         if weight is not None:
             weight = _int_list(weight, 4, f"{where}.weight", allow_zero=True)
-        for key, default in (("groups", 1), ("flops", 0), ("params", 0)):
+        for key, default, low, high in (("groups", 1, 1, MAX_DIM), ("flops", 0, 0, MAX_COUNT),
+                                        ("params", 0, 0, MAX_COUNT)):
             val = raw.get(key, default)
-            if not isinstance(val, int) or isinstance(val, bool) or val < 0:
-                raise CGError(f"{where}.{key}: expected a non-negative int, got {val!r}")
+            if not isinstance(val, int) or isinstance(val, bool) or not low <= val <= high:
+                raise CGError(f"{where}.{key}: expected an int in {low}..{high:,}, got {val!r}")
         bias = raw.get("bias", False)
         if not isinstance(bias, bool):
             raise CGError(f"{where}.bias: expected true/false, got {bias!r}")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from engine.graphs.cg import CG, feature_names
+from engine.graphs.cg import CG, MAX_COUNT, MAX_DIM, CGError, feature_names
 from engine.graphs.ops import OP_INDEX, OPS
 
 N_OPS = len(OPS)
@@ -78,10 +78,23 @@ class _CGArrays:
         return self._flops if self.rows is None else self.vocab.arrays()[1][self.rows]
 
 
+def _in_range(row: tuple, flops, params) -> bool:
+    """Whether a node's integer row fits the int32 table and its FLOPs / params the checked range
+    (:data:`engine.graphs.cg.MAX_DIM`, :data:`engine.graphs.cg.MAX_COUNT`)."""
+    return (all(isinstance(v, int) and 0 <= v <= MAX_DIM for v in row)
+            and 0 <= flops <= MAX_COUNT and 0 <= params <= MAX_COUNT)
+
+
 def _cg_arrays_slow(cg: CG) -> _CGArrays:
     nodes = cg.nodes
     rows = [(OP_INDEX[n.op], *n.in_shape, *n.out_shape, *(n.weight or _ZERO_W),
              max(n.stride), max(n.dilation), 1 if n.bias else 0) for n in nodes]
+    for n, row in zip(nodes, rows):
+        if len(row) != 14 or not _in_range(row, n.flops, n.params):
+            raise CGError(f"CG {cg.name!r}, node {n.id} ({n.op}): shapes, weight, stride and dilation must be ints "
+                          f"in 0..{MAX_DIM:,} and flops / params in 0..{MAX_COUNT:,} (CG.validate() checks this); "
+                          f"got in {n.in_shape}, out {n.out_shape}, weight {n.weight}, stride {n.stride}, "
+                          f"dilation {n.dilation}, flops {n.flops!r}, params {n.params!r}")
     table = np.array(rows, dtype=np.int32).reshape(len(nodes), 14)
     flops = np.fromiter((n.flops for n in nodes), dtype=np.float64, count=len(nodes))
     if cg.edges:
@@ -120,7 +133,9 @@ class _RowVocab(dict):
     def __missing__(self, key: tuple) -> int:
         op, ins, outs, weight, stride, dil, bias, fl, pa = key
         row = (OP_INDEX[op], *ins, *outs, *(weight or _ZERO_W), max(stride), max(dil), 1 if bias else 0)
-        if len(row) != 14 or not isinstance(pa, int):
+        if len(row) != 14 or not isinstance(pa, int) or not _in_range(row, fl, pa):
+            # the slow path converts the CG alone and names what is wrong; a row that would not
+            # fit the int32 table never enters the shared vocabulary (it would break every later call)
             raise TypeError("node fields outside the fast path")
         with self._lock:
             idx = dict.get(self, key)  # another thread may have added it meanwhile
