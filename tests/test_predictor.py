@@ -264,6 +264,46 @@ def test_load_errors(tmp_path, fitted):
         GennapePredictor.load(tmp_path / "d")
 
 
+def _set(path, value):
+    def edit(obj):
+        for key in path[:-1]:
+            obj = obj[key]
+        if value is _DELETE:
+            del obj[path[-1]]
+        else:
+            obj[path[-1]] = value
+    return edit
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("file, edit, message", [
+    ("state.json", _set(["n_clusters"], [3]), "state.json: field 'n_clusters' must be an int"),
+    ("state.json", _set(["n_clusters"], 7), "weights.safetensors: the weights do not match"),
+    ("state.json", _set(["transforms"], None), "state.json: bad 'transforms' entry \\(expected an object"),
+    ("state.json", _set(["transforms", "identity"], _DELETE), "field 'transforms' lacks \\['identity'\\]"),
+    ("state.json", _set(["pair_calibration"], 1.5), "bad 'pair_calibration' entry"),
+    ("state.json", _set(["pair_calibration", "pairwise"], [None, 0.0]), "bad 'pair_calibration' entry"),
+    ("state.json", _set(["weights"], {"graph_stats": 0.0}), "field 'weights' must be non-negative"),
+    ("state.json", _set(["weights", "graph_stats"], "x"), "bad 'weights' entry \\(expected a finite number"),
+    ("state.json", _set(["fcm"], _DELETE), "bad 'fcm' entry \\(missing field 'fcm'\\)"),
+    ("state.json", _set(["fcm", "cluster_centers"], [[0.0, 1.0]]), "bad 'fcm' entry|field 'fcm' has centroids"),
+    ("config.json", lambda c: c["encoder"].__setitem__("hidden", c["encoder"]["hidden"] + 8),
+     "weights.safetensors: the weights do not match"),
+])
+def test_load_names_the_file_and_field_of_a_corrupted_checkpoint(tmp_path, fitted, file, edit, message):
+    """A hand-edited or corrupted checkpoint folder (``--checkpoint DIR``) gives a ValueError naming
+    the file and the entry, never a bare TypeError / KeyError / RuntimeError from deep inside."""
+    fitted.save(tmp_path / "c")
+    path = tmp_path / "c" / file
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message):
+        GennapePredictor.load(tmp_path / "c")
+
+
 def test_determinism_by_seed(data):
     cgs, acc = data
     cfg = GennapeConfig.tiny().override({"kgnn.epochs": 1, "heads.epochs": 5, "pairwise.epochs": 2})

@@ -98,6 +98,40 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 
+class _entry:
+    """Context: any malformed-data error inside becomes ``ValueError("<file>: bad '<field>' entry (...)")``."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path, self.name = path, name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, (KeyError, TypeError, ValueError, AttributeError, IndexError)):
+            what = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{self.path}: bad {self.name!r} entry ({what})") from None
+        return False
+
+
+def _object(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise TypeError(f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _finite(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"expected a finite number, got {v!r}")
+    return float(v)
+
+
+def _finite_pair(v: Any) -> tuple[float, float]:
+    if not isinstance(v, list) or len(v) != 2:
+        raise ValueError(f"expected [scale, offset], got {v!r}")
+    return _finite(v[0]), _finite(v[1])
+
+
 def load_checkpoint(directory):
     """Rebuild a :class:`engine.model.predictor.GennapePredictor` from ``directory``."""
     from safetensors import SafetensorError
@@ -108,17 +142,18 @@ def load_checkpoint(directory):
     from engine.model.domain import KIND as DOMAIN_KIND
     from engine.model.domain import DomainReference
     from engine.model.graph_stats import GraphStatsRanker
-    from engine.model.predictor import GennapePredictor
+    from engine.model.predictor import HEAD_MEMBERS, GennapePredictor
     from engine.model.transform import transform_from_state
 
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: checkpoint folder not found")
+    spath = d / "state.json"
     config = GennapeConfig.from_dict(_read_json(d / "config.json"))
-    state = _read_json(d / "state.json")
+    state = _read_json(spath)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{d / 'state.json'}: checkpoint format {state.get('format')!r} "
-                         f"is not {CHECKPOINT_FORMAT}")
+        found = state.get("format") if isinstance(state, dict) else f"(a JSON {type(state).__name__})"
+        raise ValueError(f"{spath}: checkpoint format {found!r} is not {CHECKPOINT_FORMAT}")
     if state.get("feature_version") != FEATURE_VERSION:
         raise ValueError(f"{d}: checkpoint was trained with node-feature version {state.get('feature_version')}, "
                          f"this engine computes version {FEATURE_VERSION}; retrain the checkpoint")
@@ -131,20 +166,42 @@ def load_checkpoint(directory):
     except (SafetensorError, OSError, ValueError) as exc:
         raise ValueError(f"{wpath}: unreadable safetensors file ({exc})") from None
 
+    n_clusters = state.get("n_clusters")
+    if not isinstance(n_clusters, int) or isinstance(n_clusters, bool) or not 1 <= n_clusters <= 1024:
+        raise ValueError(f"{spath}: field 'n_clusters' must be an int in 1..1024, got {n_clusters!r}")
     pred = GennapePredictor(config)
-    pred._build(int(state["n_clusters"]))
+    pred._build(n_clusters)
     if not state.get("kgnn", True):
         pred.kgnn = None
-    pred.load_state_dict(weights)
-    pred.fcm = FuzzyCMeans.from_state(state["fcm"])
-    pred.transforms = {k: transform_from_state(v) for k, v in state["transforms"].items()}
-    pred.pair_calibration = {k: (float(v[0]), float(v[1])) for k, v in state.get("pair_calibration", {}).items()}
-    pred.weights = {k: float(v) for k, v in state["weights"].items()}
+    try:
+        pred.load_state_dict(weights)
+    except (RuntimeError, KeyError, ValueError) as exc:  # names / shapes that config.json does not describe
+        first = str(exc).strip().splitlines()
+        raise ValueError(f"{wpath}: the weights do not match {d / 'config.json'} and state.json 'n_clusters' / "
+                         f"'kgnn' ({' '.join(first[:3])[:600]})") from None
+    with _entry(spath, "fcm"):
+        pred.fcm = FuzzyCMeans.from_state(state["fcm"])
+    if pred.fcm.cluster_centers_.shape != (n_clusters, pred.embed_dim):
+        raise ValueError(f"{spath}: field 'fcm' has centroids of shape {pred.fcm.cluster_centers_.shape}; "
+                         f"expected ({n_clusters}, {pred.embed_dim}) (n_clusters x embedding size)")
+    with _entry(spath, "transforms"):
+        pred.transforms = {str(k): transform_from_state(v) for k, v in _object(state["transforms"]).items()}
+    missing = sorted({kind for _fcm, kind in HEAD_MEMBERS.values()} - set(pred.transforms))
+    if missing:
+        raise ValueError(f"{spath}: field 'transforms' lacks {missing}; expected the keys 'flops' and 'identity'")
+    with _entry(spath, "pair_calibration"):
+        pred.pair_calibration = {str(k): _finite_pair(v)
+                                 for k, v in _object(state.get("pair_calibration", {})).items()}
+    with _entry(spath, "weights"):
+        pred.weights = {str(k): _finite(v) for k, v in _object(state["weights"]).items()}
+    if any(v < 0 for v in pred.weights.values()) or sum(pred.weights.values()) <= 0:
+        raise ValueError(f"{spath}: field 'weights' must be non-negative ensemble weights with a positive sum, "
+                         f"got {pred.weights}")
     if state.get("graph_stats") is not None:  # checkpoints before the graph_stats member have none
         try:
             pred.stats = GraphStatsRanker.from_state(state["graph_stats"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{d / 'state.json'}: bad graph_stats entry ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(f"{spath}: bad graph_stats entry ({exc})") from None
     dom = state.get("domain")
     if isinstance(dom, dict) and dom.get("kind") == DOMAIN_KIND:  # older checkpoints: none (novelty = NaN)
         bpath = d / DOMAIN_FILE
@@ -154,13 +211,16 @@ def load_checkpoint(directory):
         try:
             bank = load_file(str(bpath))["bank"].numpy()
             pred.domain = DomainReference.from_state(dom, bank)
-        except (SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{d / 'state.json'} / {DOMAIN_FILE}: bad domain entry ({exc})") from None
+        except (SafetensorError, OSError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(f"{spath} / {DOMAIN_FILE}: bad domain entry ({exc})") from None
+        if pred.domain.bank_.ndim != 2 or pred.domain.bank_.shape[1] != pred.embed_dim:
+            raise ValueError(f"{d / DOMAIN_FILE}: bank of shape {tuple(pred.domain.bank_.shape)}; expected "
+                             f"(rows, {pred.embed_dim}) (the embedding size)")
     elif dom is not None and not isinstance(dom, dict):
-        raise ValueError(f"{d / 'state.json'}: bad domain entry (expected an object)")
+        raise ValueError(f"{spath}: bad domain entry (expected an object)")
     unavailable = [m for m in pred.weights if m not in pred.members]
     if unavailable:
-        raise ValueError(f"{d / 'state.json'}: ensemble weights name member(s) {unavailable} the checkpoint lacks")
+        raise ValueError(f"{spath}: ensemble weights name member(s) {unavailable} the checkpoint lacks")
     pred.model_card = card if isinstance(card, dict) else {}
     pred._eval()
     return pred
