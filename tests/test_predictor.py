@@ -329,6 +329,29 @@ def test_fit_input_errors(data):
         GennapePredictor().predict(cgs)
 
 
+@pytest.mark.parametrize("labels, message", [
+    (None, "no labels given \\(expected 5"),
+    ([80.0, 81.0, "x", 83.0, 84.0], "label 'x' at row 2 is not a number"),
+    ([80.0, 81.0, 82.0, float("inf"), 84.0], "label inf at row 3 is not finite"),
+    ([[80.0, 81.0]] * 5, "labels have shape \\(5, 2\\)"),
+    ([80.0, 81.0, 82.0, 83.0, object()], "at row 4 is not a number"),
+])
+def test_label_errors_name_the_row(fitted, data, labels, message):
+    """Labels given through the API (fine-tuning, fitting, evaluation) are checked like uploads:
+    the error names the row and what was expected."""
+    cgs, _ = data
+    with pytest.raises(ValueError, match=message):
+        fitted.evaluate(cgs[:5], labels)
+
+
+def test_fraction_labels_warn_and_column_vectors_are_accepted(fitted, data):
+    cgs, acc = data
+    with pytest.warns(UserWarning, match="every label lies in 0..1"):
+        fitted.evaluate(cgs[:5], [0.81, 0.82, 0.8, 0.9, 0.85])
+    col = np.asarray(acc[:5], dtype=float).reshape(-1, 1)
+    assert fitted.evaluate(cgs[:5], col)["score"] == fitted.evaluate(cgs[:5], col.ravel())["score"]
+
+
 def test_config_round_trip_and_override_errors():
     cfg = GennapeConfig().override({"encoder.hidden": 32, "ensemble.members": ["cl_t", "kgnn"]})
     assert GennapeConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -94,12 +95,37 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _labels(acc: Any, n: int, where: str) -> np.ndarray:
-    a = np.asarray(acc, dtype=np.float64).reshape(-1)
+    """One accuracy in percent (0..100) per CG; NaN marks an unlabelled CG.  Raises a
+    :class:`ValueError` naming the first bad row."""
+    if acc is None:
+        raise ValueError(f"{where}: no labels given (expected {n}, one accuracy in percent per CG)")
+    try:
+        a = np.asarray(acc, dtype=np.float64)
+    except (TypeError, ValueError):
+        rows = list(acc) if isinstance(acc, (list, tuple, np.ndarray, pd.Series)) else [acc]
+        for i, v in enumerate(rows):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: label {v!r} at row {i} is not a number "
+                                 "(expected an accuracy in percent, NaN for unlabelled)") from None
+        raise ValueError(f"{where}: labels must be a flat list of numbers, one per CG") from None
+    if a.ndim == 0 or (a.ndim == 2 and 1 in a.shape):  # one scalar, or a row / column vector
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise ValueError(f"{where}: labels have shape {a.shape}; expected a flat list of {n}, one per CG")
     if a.size != n:
         raise ValueError(f"{where}: {a.size} labels for {n} CGs")
+    inf = np.flatnonzero(np.isinf(a))
+    if inf.size:
+        raise ValueError(f"{where}: label {a[inf[0]]} at row {inf[0]} is not finite (NaN marks an unlabelled CG)")
     bad = np.flatnonzero(np.isfinite(a) & ((a < 0) | (a > 100)))
     if bad.size:
         raise ValueError(f"{where}: label {a[bad[0]]} at row {bad[0]} is not an accuracy in percent (0..100)")
+    finite = a[np.isfinite(a)]
+    if finite.size >= 2 and finite.max() <= 1.0:
+        warnings.warn(f"{where}: every label lies in 0..1; they are read as percent. If they are fractions, "
+                      "multiply them by 100 (uploads do this automatically, see engine.data.uploads)", stacklevel=3)
     return a
 
 
