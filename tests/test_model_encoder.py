@@ -83,6 +83,21 @@ def test_out_of_range_node_is_a_clear_error_and_leaves_the_vocabulary_usable(cgs
         assert torch.equal(getattr(after, k), getattr(before, k)), k
 
 
+@pytest.mark.parametrize("graphs, message", [
+    (["abc"], "item 0 is a str, expected a CG"),
+    ("abc", "got a str"),
+    ({"a": 1}, "got a dict"),
+    (5, "got a int"),
+])
+def test_as_packed_names_what_is_not_a_cg(cgs, graphs, message):
+    from engine.model.packing import as_packed
+
+    with pytest.raises(TypeError, match=message):
+        as_packed(graphs)
+    with pytest.raises(TypeError, match="item 2 is a NoneType"):
+        as_packed([cgs[0], cgs[1], None])
+
+
 def test_feature_cache_reuses_and_invalidates(cgs):
     cache = FeatureCache()
     pack(cgs[:3], cache=cache)

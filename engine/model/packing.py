@@ -471,6 +471,10 @@ def pack(cgs: Sequence[CG], cache: FeatureCache | None = DEFAULT_CACHE) -> Packe
         cgs = [cgs]
     if len(cgs) == 0:
         raise ValueError("pack: no computation graphs given")
+    bad = next((i for i, c in enumerate(cgs) if not isinstance(c, CG)), None)
+    if bad is not None:
+        raise TypeError(f"item {bad} is a {type(cgs[bad]).__name__}, expected a CG (build one with from_module, "
+                        "from_onnx, load_json or a family's to_cg; a PackedGraphs or CGStore is accepted whole)")
     arrays = cache.get_many(cgs) if cache is not None else _cg_arrays_many(cgs)
     sizes = np.fromiter((a.num_nodes for a in arrays), dtype=np.int64, count=len(arrays))
     esizes = np.fromiter((a.edges.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
@@ -551,4 +555,7 @@ def as_packed(graphs) -> PackedGraphs:
         return pack([graphs])
     if _is_store(graphs):
         return pack_store(graphs)
+    if isinstance(graphs, (str, bytes, dict)) or not hasattr(graphs, "__iter__"):
+        raise TypeError(f"expected CGs (a CG, a sequence of CGs, a PackedGraphs or a CGStore), "
+                        f"got a {type(graphs).__name__}")
     return pack(list(graphs))
