@@ -317,6 +317,16 @@ def test_parse_upload_cg_json_and_zip():
     assert out.dataset is None and "no .onnx" in out.errors["reason"].iloc[0]
 
 
+def test_parse_upload_rejects_a_cg_the_feature_table_cannot_hold():
+    """A CG JSON upload with a dimension beyond int32 is a row error naming the node and field;
+    before, it loaded and then made every later prediction of the process fail."""
+    data = json.loads(tiny_cgs(1)[0].to_json())
+    data["nodes"][1]["in"] = [2**40, 8, 8]
+    out = studio.parse_upload(json.dumps(data).encode(), "huge.json")
+    assert out.dataset is None
+    assert out.errors["reason"].str.contains(r"nodes\[1\]\.in: .*at most 2,147,483,647").any()
+
+
 def test_choose_finetune_ids_strategies():
     ws = tiny_workspace(40)
     f = ws.frame
