@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata
 
-from engine.model.ensemble import EnsembleReference, QuantileMap, Standardizer, equal_weights, kt_softmax_weights
+from engine.model.ensemble import (
+    EnsembleReference,
+    QuantileMap,
+    Standardizer,
+    bounded_accuracy,
+    equal_weights,
+    kt_softmax_weights,
+)
 
 
 def test_rank_standardizer_gives_rank_zscores_with_ties():
@@ -80,3 +87,25 @@ def test_ties_broken_by_anchor():
     score = ref.score(members, w, anchor)
     assert score[1] > score[0]
     np.testing.assert_allclose(np.sort(score), anchor, atol=1e-4)
+
+
+def test_bounded_accuracy_is_strictly_increasing_onto_0_100_and_the_identity_inside():
+    x = np.concatenate([[-1e9, -50.0, -1.0, 0.0], np.linspace(0.5, 99.5, 500), [100.0, 101.0, 150.0, 1e6, 1e12]])
+    y = bounded_accuracy(x)
+    assert np.all(np.diff(y) > 0) and np.all((y > 0) & (y < 100))
+    inside = (x >= 2.0) & (x <= 98.0)
+    np.testing.assert_array_equal(y[inside], x[inside])
+
+
+def test_score_stays_below_100_when_the_anchor_extrapolates_and_keeps_the_order():
+    """The anchor member predicts above 100 on architectures unlike its training data; the
+    score keeps the ensemble's order but stays a valid accuracy."""
+    rng = np.random.default_rng(0)
+    anchor = np.concatenate([rng.uniform(85, 95, 20), [100.4, 101.0, 103.5]])
+    members = {"a": anchor + rng.normal(0, 0.1, anchor.size), "b": rng.normal(0, 1, anchor.size)}
+    w = equal_weights(("a", "b"))
+    ref = EnsembleReference.fit(members, w, anchor)
+    score = ref.score(members, w, anchor)
+    assert score.max() < 100.0
+    ens = ref.ensemble(members, w, anchor)
+    assert np.array_equal(np.argsort(score, kind="stable"), np.argsort(ens, kind="stable"))

@@ -22,9 +22,10 @@ Exact ties of the ensemble value are broken by the anchor (``TIE_EPS``).
 
 ``score`` reports the ensemble in accuracy units by *quantile mapping* onto an anchor member's
 accuracy predictions (CL+FCM+T by default): the i-th best ensemble value in the reference gets
-the i-th best anchor prediction (:class:`QuantileMap`).  The order of ``score`` is the
-ensemble's order; its values have the anchor's distribution.  With a single CG the ensemble is
-degenerate and ``score`` equals the anchor's prediction.
+the i-th best anchor prediction (:class:`QuantileMap`), bent into (0, 100) near the bounds
+(:func:`bounded_accuracy`).  The order of ``score`` is the ensemble's order; its values have the
+anchor's distribution.  With a single CG the ensemble is
+degenerate and ``score`` equals the anchor's prediction (bounded as above).
 
 Note: with the default reference (the predicted set itself) ``score`` is *set-relative* -- a
 CG's score depends on the other CGs predicted with it.  Pass a fixed reference
@@ -186,7 +187,27 @@ class EnsembleReference:
     def score(self, members: dict[str, np.ndarray], weights: dict[str, float],
               anchor: np.ndarray | None = None, inside_weights: dict[str, float] | None = None,
               inside: np.ndarray | None = None) -> np.ndarray:
-        return self.qmap(self.ensemble(members, weights, anchor, inside_weights, inside))
+        return bounded_accuracy(self.qmap(self.ensemble(members, weights, anchor, inside_weights, inside)))
+
+
+#: width (accuracy points) of the bands next to 0 and 100 where :func:`bounded_accuracy` bends
+ACC_MARGIN = 2.0
+
+
+def bounded_accuracy(x: np.ndarray, margin: float = ACC_MARGIN) -> np.ndarray:
+    """A strictly increasing map of the real line onto (0, 100): the identity on
+    ``[margin, 100 - margin]``, bending towards the bounds outside (``100 - m^2 / (m + d)`` at a
+    distance ``d`` above ``100 - m``; continuous slope, so no two values tie until ``d`` ~ 1e13).
+
+    ``score`` goes through it: the anchor member extrapolates on architectures unlike its training
+    data (an ImageNet OFA-ResNet got 100.99 in the default workspace), and an accuracy above 100
+    is not one.  Being strictly increasing, it changes no ranking metric."""
+    x = np.asarray(x, dtype=np.float64)
+    out = x.copy()
+    hi, lo = x > 100.0 - margin, x < margin
+    out[hi] = 100.0 - margin * margin / (margin + (x[hi] - (100.0 - margin)))
+    out[lo] = margin * margin / (margin + (margin - x[lo]))
+    return out
 
 
 def combine(members: dict[str, np.ndarray], weights: dict[str, float],
