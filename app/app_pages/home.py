@@ -99,6 +99,8 @@ steps = [
     ("app_pages/finetune.py", "Fine-tune", ":material/tune:",
      "adapt the model to a family with k labelled samples; before / after metrics; download the checkpoint."),
     ("app_pages/report.py", "Report", ":material/description:", "one self-contained HTML report to share."),
+    ("app_pages/search.py", "Search", ":material/travel_explore:",
+     "cut FLOPs from a start architecture with a predictor-guided search; Pareto plot, CG diff, ONNX export."),
 ]
 for path, label, icon, text in steps:
     a, b = st.columns([1, 4])
