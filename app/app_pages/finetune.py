@@ -78,9 +78,13 @@ if len(labelled) < 2:
     st.stop()
 c = st.columns(4)
 strategy = c[0].radio("Choose samples", studio.FINETUNE_STRATEGIES, key="ft_strategy")
-k = c[1].slider("k", 2, int(min(100, len(labelled))), int(min(10, len(labelled))), key="ft_k")
+ft_cfg = getattr(getattr(pred, "config", None), "finetune", None)
+k_max = int(min(100, len(labelled)))
+k = c[1].slider("k", 2, k_max, max(2, min(int(getattr(ft_cfg, "k", 50)), k_max)), key="ft_k",
+                help="labelled architectures to fine-tune on (the paper and the model's default: 50)")
 seed = c[2].number_input("Seed", 0, 10_000, 0, key="ft_seed")
-epochs = c[3].slider("Epochs", 1, 100, 20, key="ft_epochs", help="training epochs of the heads (the paper: 100)")
+epochs = c[3].slider("Epochs", 1, 100, max(1, min(int(getattr(ft_cfg, "head_epochs", 100)), 100)), key="ft_epochs",
+                     help="training epochs of the heads (the paper and the model's default: 100; fewer is faster)")
 manual = []
 if strategy == "manual":
     manual = st.multiselect("Architectures", labelled["id"].tolist(), key="ft_manual", max_selections=100)
