@@ -193,3 +193,24 @@ def test_predict_skip_invalid_keeps_the_valid_entries(checkpoint, tmp_path, caps
     assert main(["predict", "--input", str(tmp_path / "none.jsonl"), "--output", str(out), "--checkpoint",
                  str(checkpoint), "--quiet", "--skip-invalid"]) == 2
     assert "none of its 1 entries is valid" in capsys.readouterr().err
+
+
+def test_predict_reads_a_csv_table_in_the_upload_format(checkpoint, tmp_path, capsys):
+    """``--input table.csv``: family + spec (or cg) columns as on the app's Data page; a bad row
+    stops the command naming it, ``--skip-invalid`` predicts the rest (before, a CSV was read as
+    JSONL: 'line 1: not valid JSON')."""
+    from engine.families import get
+
+    specs = get("nb201").sample(2, 0)
+    (tmp_path / "t.csv").write_text(f"id,family,spec,label\nn0,nb201,{specs[0]},91.0\nbad,nb201,garbage,80\n"
+                                    f"n1,nb201,{specs[1]},\n")
+    out = tmp_path / "p.csv"
+    base = ["predict", "--input", str(tmp_path / "t.csv"), "--output", str(out), "--checkpoint", str(checkpoint),
+            "--quiet"]
+    assert main(base) == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert "t.csv: row 3, field 'spec'" in err and "--skip-invalid" in err
+    assert main([*base, "--skip-invalid"]) == 0
+    df = pd.read_csv(out)
+    assert df["id"].tolist() == ["n0", "n1"]
+    assert df["flops"].tolist() == [get("nb201").to_cg(s).flops for s in specs]

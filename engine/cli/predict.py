@@ -4,7 +4,9 @@ Input (``--input``):
 
 * a JSONL file, one object per line: ``{"id": ..., "family": "nb201", "spec": ...}`` or
   ``{"id": ..., "cg": <CG JSON object>}`` (``id`` optional: the line number);
-* an ``.onnx`` file, or a folder of ``.onnx`` files (id = file name).
+* an ``.onnx`` file, or a folder of ``.onnx`` files (id = file name);
+* a ``.csv`` table in the upload format (:mod:`engine.data.uploads`: ``family`` + ``spec`` or a
+  ``cg`` column, optional ``id``; a label column may be present and is not used).
 
 Output CSV columns, exactly: ``id, score, flops, params, cluster, membership_0 ...
 membership_{C-1}``, then one column per ensemble member (``engine.model.config.MEMBERS``).
@@ -31,17 +33,17 @@ from typing import Any
 
 from engine.train.callbacks import notify
 
-HELP = "predict accuracy for architectures in a JSONL file, an .onnx file or a folder of them"
+HELP = "predict accuracy for architectures in a JSONL or CSV file, an .onnx file or a folder of them"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="JSONL ({id, family, spec} or {id, cg}), .onnx or a folder")
+    parser.add_argument("--input", required=True, help="JSONL ({id, family, spec} or {id, cg}), CSV (family + spec or cg columns), .onnx or a folder")
     parser.add_argument("--output", required=True, help="CSV file to write")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: assets/checkpoint)")
     parser.add_argument("--novelty", action="store_true",
                         help="append a `novelty` column (> 1 = outside the checkpoint's training domain)")
     parser.add_argument("--reference", default=None,
-                        help="score against this fixed population (JSONL, .onnx or a folder, like --input) "
+                        help="score against this fixed population (JSONL, CSV, .onnx or a folder, like --input) "
                              "instead of the predicted set: scores of calls with the same reference are comparable")
     parser.add_argument("--skip-invalid", action="store_true",
                         help="predict the valid entries of --input and list the invalid ones (default: stop at the "
@@ -171,6 +173,25 @@ def read_onnx(path: Path, errors: list[str] | None = None, callback=None) -> tup
     return ids, cgs
 
 
+def read_csv(path: Path, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
+    """``(ids, cgs)`` of a CSV table in the upload format (:mod:`engine.data.uploads`: ``family`` +
+    ``spec`` or ``cg`` columns, optional ``id``; a label column is read but not needed).  A bad
+    row raises ``ValueError`` naming it -- or, with an ``errors`` list, is skipped and listed."""
+    from engine.data.uploads import UploadError, parse_table
+
+    try:
+        result = parse_table(path.read_bytes(), path.name)
+    except UploadError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    for e in result.errors:
+        _entry_error(errors, f"{path}: {e}")
+    if result.dataset is None or len(result.dataset) == 0:
+        raise ValueError(f"{path}: none of its rows is valid")
+    notify(callback, "read", 1, 1)
+    ids = [str(v) for v in result.dataset.frame["id"]]
+    return ids, list(result.dataset.cgs)
+
+
 def read_input(path_str: str, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
     """``(ids, cgs)`` of ``--input`` (see the module docstring); ``errors``: see :func:`read_jsonl`;
     ``callback``: progress (``engine.train.callbacks``)."""
@@ -179,6 +200,8 @@ def read_input(path_str: str, errors: list[str] | None = None, callback=None) ->
         raise FileNotFoundError(f"{path}: input not found")
     if path.is_dir() or path.suffix.lower() == ".onnx":
         return read_onnx(path, errors, callback)
+    if path.suffix.lower() == ".csv":
+        return read_csv(path, errors, callback)
     return read_jsonl(path, errors, callback)
 
 
