@@ -24,15 +24,31 @@ def _commands() -> dict[str, object]:
     return mods
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors (a missing option, a value of the wrong kind) follow the rule of the other
+    input errors: exit code 2 and one line on stderr, naming the command and the option."""
+
+    def error(self, message: str):
+        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def main(argv: list[str] | None = None) -> int:
     commands = _commands()
-    parser = argparse.ArgumentParser(prog="python -m engine", description="GENNAPE Studio engine")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m engine", description="GENNAPE Studio engine")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, mod in sorted(commands.items()):
         aliases = [name.replace("_", "-")] if "_" in name else []  # `studio-assets` == `studio_assets`
         p = sub.add_parser(name, help=getattr(mod, "HELP", ""), aliases=aliases)
         mod.add_arguments(p)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(commands[args.command.replace("-", "_")].run(args) or 0)
     except (ValueError, OSError, KeyError) as exc:  # user-facing input errors (bad values, paths, names)

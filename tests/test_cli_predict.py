@@ -214,3 +214,19 @@ def test_predict_reads_a_csv_table_in_the_upload_format(checkpoint, tmp_path, ca
     df = pd.read_csv(out)
     assert df["id"].tolist() == ["n0", "n1"]
     assert df["flops"].tolist() == [get("nb201").to_cg(s).flops for s in specs]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["pretrain", "--families", "nb201", "--max-per-family", "-5", "--output", "x"],
+     "argument --max-per-family: expected an int >= 1, got -5"),
+    (["pretrain", "--families", "nb201", "--epochs", "many", "--output", "x"], "argument --epochs: expected an int"),
+    (["search", "--start", "x", "--flops-target", "nan"], "argument --flops-target: expected a finite number > 0"),
+    (["predict", "--output", "x"], "the following arguments are required: --input"),
+    (["no-such-command"], "invalid choice: 'no-such-command'"),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(capsys, argv, needle):
+    """Bad option values are caught when the command line is parsed (before: '--max-per-family -5'
+    failed inside training with 'negative dimensions are not allowed')."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: python -m engine") and needle in err

@@ -19,6 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.cli._args import positive_int
+
 HELP = "store the training-domain reference (novelty) in a checkpoint trained before it existed"
 
 
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     parser.add_argument("--families", default=None,
                         help="comma-separated training datasets (default: the model card's source_datasets)")
-    parser.add_argument("--max-per-family", type=int, default=None,
+    parser.add_argument("--max-per-family", type=positive_int, default=None,
                         help="subsample each dataset as pretrain did (default: the model card's max_per_family)")
     parser.add_argument("--data-dir", default=None, help="reference data folder (default: GENNAPE_DATA_DIR "
                                                          "or ../shared/data)")

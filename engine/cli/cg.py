@@ -18,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.cli._args import non_negative_int
+
 HELP = "extract a CG from an .onnx / CG .json / GENNAPE .pkl|.json file or a family spec; print a summary"
 
 
@@ -29,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="family CG from the direct builder (to_cg, default) or by tracing build_module")
     parser.add_argument("--check", action="store_true",
                         help="with --family: also trace the module and report whether both CGs agree (exit 1 if not)")
-    parser.add_argument("--index", type=int, default=0, help="record to use when a GENNAPE file holds several")
+    parser.add_argument("--index", type=non_negative_int, default=0, help="record to use when a GENNAPE file holds several")
     parser.add_argument("--output", help="write the CG as JSON here")
 
 

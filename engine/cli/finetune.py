@@ -12,14 +12,16 @@ import argparse
 import json
 import sys
 
+from engine.cli._args import non_negative_int, positive_int
+
 HELP = "fine-tune a GENNAPE checkpoint on k labelled CGs (CSV/JSONL: family+spec or cg, label)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     parser.add_argument("--labels", required=True, help="CSV / JSONL with family + spec (or cg) and a label column")
-    parser.add_argument("--k", type=int, default=None, help="samples to use (default: config finetune.k = 50)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for choosing the k samples and training")
+    parser.add_argument("--k", type=positive_int, default=None, help="samples to use (default: config finetune.k = 50)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for choosing the k samples and training")
     parser.add_argument("--output", required=True, help="folder for the fine-tuned checkpoint")
     parser.add_argument("--selection", choices=["auto", "paper", "cv"], default=None,
                         help="ensemble weights: 'paper' = softmax(Kendall tau) on the k samples; 'cv' = each "

@@ -21,19 +21,21 @@ import json
 import sys
 from pathlib import Path
 
+from engine.cli._args import non_negative_float, non_negative_int, positive_float, positive_int
+
 HELP = "search for an architecture with fewer FLOPs and a better predicted accuracy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", required=True, help="CG JSON / ONNX file, or a spec of --family")
     parser.add_argument("--family", default=None, help="family of a spec --start (e.g. nb201, nb101, ofa_mbv3)")
-    parser.add_argument("--budget", type=int, default=100, help="candidates to evaluate (default 100)")
+    parser.add_argument("--budget", type=positive_int, default=100, help="candidates to evaluate (default 100)")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--flops-target", type=float, default=0.7,
+    parser.add_argument("--flops-target", type=positive_float, default=0.7,
                         help="<= 1: fraction of the start's FLOPs; > 1: absolute FLOPs (default 0.7)")
-    parser.add_argument("--seed", type=int, default=0, help="search seed (runs are deterministic by seed)")
-    parser.add_argument("--population", type=int, default=16, help="aging population size")
-    parser.add_argument("--penalty", type=float, default=10.0, help="fitness penalty per relative FLOPs excess")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="search seed (runs are deterministic by seed)")
+    parser.add_argument("--population", type=positive_int, default=16, help="aging population size")
+    parser.add_argument("--penalty", type=non_negative_float, default=10.0, help="fitness penalty per relative FLOPs excess")
     parser.add_argument("--mode", choices=("auto", "spec", "cg"), default="auto",
                         help="spec mutations (families nb201/nb101/hiaml) or CG mutations")
     parser.add_argument("--operators", default=None,

@@ -11,6 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
+from engine.cli._args import non_negative_int, positive_float, positive_int
+
 HELP = "build assets/default_workspace.npz (+ .json) for the app's default view"
 
 
@@ -20,12 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, default=default_asset_path(), help="output .npz path")
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (default: shipped)")
     parser.add_argument("--dataset", default="cifar10", help="embedded NB-201 label set (cifar10, cifar100, imagenet)")
-    parser.add_argument("--samples-per-family", type=int, default=24, help="unlabelled samples of each family")
-    parser.add_argument("--limit", type=int, default=None, help="keep only this many labelled NB-201 rows")
-    parser.add_argument("--seed", type=int, default=0, help="seed for samples and t-SNE")
-    parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity")
+    parser.add_argument("--samples-per-family", type=non_negative_int, default=24, help="unlabelled samples of each family")
+    parser.add_argument("--limit", type=positive_int, default=None, help="keep only this many labelled NB-201 rows")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for samples and t-SNE")
+    parser.add_argument("--perplexity", type=positive_float, default=30.0, help="t-SNE perplexity")
     parser.add_argument("--no-tsne", action="store_true", help="skip t-SNE (PCA only)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads")
 
 
 def load_predictor(checkpoint: Path | None):

@@ -14,20 +14,22 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.cli._args import positive_float, positive_int
+
 HELP = "verify the search on real NB-201 / NB-101 labels against random search (CSV + Markdown table)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", choices=("nb201", "nb101"), default="nb201", help="benchmark space")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per start (default 5)")
-    parser.add_argument("--budget", type=int, default=100, help="candidates per search / random search")
-    parser.add_argument("--flops-target", type=float, default=0.7, help="fraction of the start's FLOPs")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="seeds per start (default 5)")
+    parser.add_argument("--budget", type=positive_int, default=100, help="candidates per search / random search")
+    parser.add_argument("--flops-target", type=positive_float, default=0.7, help="fraction of the start's FLOPs")
     parser.add_argument("--starts", default="best,median", help="comma-separated: best, median")
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--dataset", default=None,
                         help="label source (default nb201_cifar10 embedded / nb101_naslib); e.g. nb201_test_cifar10")
     parser.add_argument("--data-dir", default=None, help="reference data folder (NB-101, NB-201 test labels)")
-    parser.add_argument("--limit", type=int, default=None, help="use a random subset of N pool architectures")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use a random subset of N pool architectures")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: assets/checkpoint)")
     parser.add_argument("--score-column", default="cl_fcm_t", help="predictor column used as the score")
     parser.add_argument("--scorer", choices=("gennape", "params-proxy"), default="gennape",
