@@ -252,9 +252,36 @@ def test_known_nets_do_not_warn():
             from_module(model, X32)
 
 
-def test_untraceable_model_gives_clear_error():
+def test_untraceable_model_gives_clear_error_without_the_onnx_fallback():
     with pytest.raises(CGError, match="data-dependent.*ONNX"):
-        from_module(Untraceable(), (1, 3, 8, 8))
+        from_module(Untraceable(), (1, 3, 8, 8), onnx_fallback=False)
+
+
+def test_untraceable_model_is_imported_through_onnx_and_left_untouched():
+    """Data-dependent control flow: torch.fx cannot trace it, so from_module exports an eval-mode
+    copy to ONNX and imports that (warning, reason in meta); the caller's module -- here in
+    training mode, whose BatchNorm would update its running statistics on a forward pass -- is
+    neither run nor changed."""
+    class Head(Untraceable):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), Head()).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="imported through torch.onnx.export"):
+        cg = from_module(model, (1, 3, 16, 16))
+    assert "data-dependent" in cg.meta["fallback"] and cg.meta["input_shape"] == [1, 3, 16, 16]
+    assert cg.params == sum(p.numel() for p in model.parameters())
+    assert cg.op_counts()["conv"] == 2 and cg.op_counts()["batchnorm"] == 1
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_onnx_fallback_needs_real_weights():
+    with torch.device("meta"):
+        model = Untraceable()
+    with pytest.raises(CGError, match="data-dependent.*meta device"):
+        from_module(model, (1, 3, 8, 8))
 
 
 def test_shape_dependent_control_flow_is_specialised():

@@ -1319,13 +1319,19 @@ def _into_wrapped_functions():
         table.update(saved)
 
 
-def from_module(module: nn.Module, input_shape, name: str = "") -> CG:
+def from_module(module: nn.Module, input_shape, name: str = "", *, onnx_fallback: bool = True) -> CG:
     """The CG of ``module`` for an input of ``input_shape`` (e.g. ``(1, 3, 32, 32)``).
 
     Tracing runs on the meta device (no compute, no weights copied) and never modifies
     ``module``.  Calls are serialised by a lock because torch.fx patches ``nn.Module`` methods
-    process-wide while it traces: do not run other forward passes in parallel threads.  Raises :class:`CGError` for models that cannot be traced (data-dependent
-    control flow, unsupported Python) with the reason and a hint to use ONNX export instead.
+    process-wide while it traces: do not run other forward passes in parallel threads.
+
+    A model torch.fx cannot trace (data-dependent control flow, unsupported Python) is, with
+    ``onnx_fallback`` (default), exported with ``torch.onnx.export`` (TorchScript tracing of an
+    eval-mode copy on one seeded random input, BatchNorm kept) and imported with ``from_onnx``;
+    a warning says so and ``cg.meta["fallback"]`` records why.  Tracing records the branch taken
+    for that input.  Otherwise, or when the export fails too, raises :class:`CGError` with the
+    reason.
     """
     if not isinstance(module, nn.Module):
         raise CGError(f"from_module expects a torch.nn.Module, got {type(module).__name__}")
@@ -1349,14 +1355,53 @@ def from_module(module: nn.Module, input_shape, name: str = "") -> CG:
                 graph = tracer.trace(root)
     except CGError:
         raise
-    except TraceError as exc:
-        raise CGError(f"cannot trace {type(module).__name__}: {exc}; export the model to ONNX (torch.onnx.export) "
-                      "and load it with from_onnx instead") from None
     except Exception as exc:  # noqa: BLE001 - any tracing failure is reported the same way
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CGError(f"cannot trace {type(module).__name__} with torch.fx ({type(exc).__name__}: {msg}); "
-                      "export the model to ONNX (torch.onnx.export) and load it with from_onnx instead") from None
+        if isinstance(exc, TraceError):
+            reason = str(exc)
+        else:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            reason = f"torch.fx failed ({type(exc).__name__}: {msg})"
+        if onnx_fallback:
+            return _via_onnx(module, shape, dtype, name or type(module).__name__, reason)
+        raise CGError(f"cannot trace {type(module).__name__}: {reason}; export the model to ONNX "
+                      "(torch.onnx.export) and load it with from_onnx instead") from None
     builder = _Builder(tracer, graph, module, batch=shape[0] if len(shape) >= 2 else 1)
     builder.run()
     meta = {"source": "torch.fx", "module": type(module).__name__, "input_shape": list(shape)}
     return _finalise(builder, name or type(module).__name__, meta)
+
+
+def _via_onnx(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, name: str, reason: str) -> CG:
+    """:func:`from_module`'s fallback: the CG of ``torch.onnx.export`` of an eval-mode copy of
+    ``module`` (the caller's module is never run nor changed)."""
+    import copy
+    import io
+
+    from engine.graphs.onnx_import import from_onnx
+
+    cls = type(module).__name__
+    if any(t.is_meta for t in [*module.parameters(), *module.buffers()]):
+        raise CGError(f"cannot trace {cls}: {reason}; the ONNX fallback needs real weights, but the module is on "
+                      "the meta device")
+    try:
+        net = copy.deepcopy(module).eval()
+        device = next((t.device for t in [*net.parameters(), *net.buffers()]), torch.device("cpu"))
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
+        buf = io.BytesIO()
+        with _TRACE_LOCK, torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (x,), buf, dynamo=False, do_constant_folding=False, opset_version=17)
+        del net
+        cg = from_onnx(buf.getvalue(), name, label=f"{cls} (exported to ONNX)")
+    except CGError as exc:
+        raise CGError(f"cannot trace {cls}: {reason}; the ONNX fallback failed too ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - exporter failures of any kind
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CGError(f"cannot trace {cls}: {reason}; the ONNX fallback failed too "
+                      f"(torch.onnx.export: {type(exc).__name__}: {msg[:300]})") from None
+    note = (f"torch.fx could not trace {cls} ({reason[:300]}); imported through torch.onnx.export instead "
+            "(TorchScript tracing of one seeded random input: data-dependent branches follow that input)")
+    cg.meta["fallback"] = note
+    cg.meta["input_shape"] = list(shape)
+    warnings.warn(f"from_module: {note}", stacklevel=3)
+    return cg
