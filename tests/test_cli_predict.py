@@ -203,7 +203,7 @@ def test_predict_reads_a_csv_table_in_the_upload_format(checkpoint, tmp_path, ca
 
     specs = get("nb201").sample(2, 0)
     (tmp_path / "t.csv").write_text(f"id,family,spec,label\nn0,nb201,{specs[0]},91.0\nbad,nb201,garbage,80\n"
-                                    f"n1,nb201,{specs[1]},\n")
+                                    f"n1,nb201,{specs[1]},not a label\n")  # labels are not read by predict
     out = tmp_path / "p.csv"
     base = ["predict", "--input", str(tmp_path / "t.csv"), "--output", str(out), "--checkpoint", str(checkpoint),
             "--quiet"]

@@ -175,12 +175,12 @@ def read_onnx(path: Path, errors: list[str] | None = None, callback=None) -> tup
 
 def read_csv(path: Path, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
     """``(ids, cgs)`` of a CSV table in the upload format (:mod:`engine.data.uploads`: ``family`` +
-    ``spec`` or ``cg`` columns, optional ``id``; a label column is read but not needed).  A bad
+    ``spec`` or ``cg`` columns, optional ``id``; label columns are ignored).  A bad
     row raises ``ValueError`` naming it -- or, with an ``errors`` list, is skipped and listed."""
     from engine.data.uploads import UploadError, parse_table
 
     try:
-        result = parse_table(path.read_bytes(), path.name)
+        result = parse_table(path.read_bytes(), path.name, labels=False)
     except UploadError as exc:
         raise ValueError(f"{path}: {exc}") from None
     for e in result.errors:

@@ -291,8 +291,11 @@ def _metric_of(col: str | None) -> str:
 def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str | None = None,
                 label_column: str | None = None, label_scale: str = "auto",
                 provenance: Provenance | None = None, name: str | None = None,
-                build_cgs: bool = True) -> UploadResult:
+                build_cgs: bool = True, labels: bool = True) -> UploadResult:
     """Parse an uploaded CSV / JSONL / JSON-array table (see module docstring).
+
+    ``labels=False`` reads architectures only: label columns are neither read nor checked (for
+    ``python -m engine predict``, where a bad label must not reject an architecture).
 
     Raises :class:`UploadError` only when the whole file is unusable; row problems become
     ``result.errors``.  ``build_cgs`` builds the spec rows' CGs now (rows with a ``cg`` cell
@@ -319,10 +322,11 @@ def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str |
                                               f"{len(rows) - MAX_ROWS - 1:,} after it were not loaded"))
         rows = rows[:MAX_ROWS]
     rows_read = len(rows) + sum(1 for e in errors if e.row is not None)
-    lab_col = _label_column(cols, label_column, filename)
-    if lab_col is None:
+    lab_col = _label_column(cols, label_column, filename) if labels else None
+    if lab_col is None and labels:
         warnings.append(f"no label column (looked for {', '.join(LABEL_COLUMNS)}): rows load unlabelled")
-    extra_cols = [c for c in cols if c not in ("family", "spec", "cg", "id", lab_col)]
+    ignored = () if labels else (*LABEL_COLUMNS, *([label_column.strip().lower()] if label_column else []))
+    extra_cols = [c for c in cols if c not in ("family", "spec", "cg", "id", lab_col, *ignored)]
 
     candidates: list[dict[str, Any]] = []
     for row_no, rec in rows:
