@@ -20,7 +20,9 @@ How it works
    it: a per-channel affine ``mul`` / ``add`` right after a norm belongs to the norm, an
    element-wise node's input shape is its largest operand's, a pool over the whole map is a
    ``mean``; a mean of a mean is one ``mean`` and ``relu6(x + 3)`` a ``hardsigmoid``
-   (:func:`merge_reductions`, :func:`fuse_activations`).
+   (:func:`merge_reductions`, :func:`fuse_activations`); padding before an activation or norm
+   moves on to the consumer that reads it (``ZeroPad2d -> ReLU -> Conv`` as ``ReLU -> Conv``
+   with the padding in the conv's edge).
 
 Leaf modules are those of ``torch.nn`` (and the known types); a subclass with a ``forward`` of
 its own (timm's ``BatchNormAct2d``, a same-padding conv) is traced through, so nothing it adds is
@@ -65,7 +67,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.proxy import Attribute, Proxy, TraceError
 
-from engine.graphs.cg import CG, CGError, Node
+from engine.graphs.cg import CG, SHAPE_PRESERVING_OPS, CGError, Node
 
 Shape = tuple[int, int, int]
 
@@ -1156,6 +1158,14 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
             # a pool over the whole map (AvgPool2d(7) after the last stage) is global pooling,
             # as AdaptiveAvgPool2d(1) and GlobalAveragePool are
             r.op, r.stride = "mean", (1, 1)
+        elif r.op in SHAPE_PRESERVING_OPS and len(r.inputs) == 1 \
+                and math.prod(r.in_shape) > math.prod(raw[r.inputs[0]].out_shape):
+            # padding (or another enlarging reshape) contracted into the edge of a shape-preserving
+            # op (ZeroPad2d -> ReLU): the op works on its producer's map and the padding moves on
+            # to the consumer, which reads the padded map as a conv reads its padding.  Raw nodes
+            # are in topological order, so a chain of such ops passes the padding along.
+            r.in_shape = r.out_shape = raw[r.inputs[0]].out_shape
+            r.in_shapes = [r.in_shape]
     # 5. renumber
     new_id: dict[int, int] = {}
     nodes: list[Node] = []
