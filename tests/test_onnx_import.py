@@ -445,3 +445,18 @@ def test_mha_attention_heads_are_not_channels_last():
     model = randomise(MHAViT()).eval()
     cg = from_onnx(export(model, dynamo=True, optimize=False))
     assert cg.fingerprint() == from_module(model, X32).fingerprint()
+
+
+def test_clip_after_an_add_of_a_channel_vector():
+    """``GroupNorm -> clamp(0, 6)`` exports as ``... Add(x, bias[C]) -> Clip``; checking whether
+    the Add is ``x + 3`` compared the C-element bias with None (list.count) and crashed with
+    'The truth value of an array ... is ambiguous' (found by exporting random layer stacks)."""
+
+    class Clamp(nn.Module):
+        def forward(self, x):
+            return x.clamp(0, 6)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GroupNorm(2, 4), Clamp(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 10)).eval()
+    cg = from_onnx(export(model, (1, 3, 8, 8), do_constant_folding=False))
+    assert [n.op for n in cg.nodes] == ["input", "conv", "layernorm", "relu6", "mean", "linear", "output"]

@@ -268,7 +268,7 @@ class _OnnxBuilder:
             return False
         values = [self.const_value(n) for n in node.input]
         known = [v for v in values if v is not None]
-        if len(known) != 1 or values.count(None) != 1:
+        if len(known) != 1 or sum(v is None for v in values) != 1:
             return False
         v = np.asarray(known[0])
         return v.size > 0 and v.dtype.kind in "fiu" and bool(np.all(v == 3))
