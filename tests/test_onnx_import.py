@@ -460,3 +460,20 @@ def test_clip_after_an_add_of_a_channel_vector():
                           nn.Flatten(), nn.Linear(4, 10)).eval()
     cg = from_onnx(export(model, (1, 3, 8, 8), do_constant_folding=False))
     assert [n.op for n in cg.nodes] == ["input", "conv", "layernorm", "relu6", "mean", "linear", "output"]
+
+
+@pytest.mark.parametrize("make", [lambda: nn.GroupNorm(1, 4), lambda: nn.GroupNorm(2, 4), lambda: nn.GroupNorm(4, 4),
+                                  lambda: nn.GroupNorm(2, 4, affine=False), lambda: nn.InstanceNorm2d(4, affine=True)])
+def test_group_norm_and_resize_params_are_exact(make):
+    """TorchScript exports nn.GroupNorm as Reshape -> InstanceNormalization(ones(G), zeros(G)) ->
+    Reshape -> Mul -> Add, and F.interpolate as Resize(scales): the exporter's G-element constants
+    and the scales were counted as parameters (+2G and +4 before)."""
+
+    class Up(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), make(), nn.ReLU(), Up(), nn.Conv2d(4, 4, 1)).eval()
+    cg = from_onnx(export(model, (1, 3, 8, 8), do_constant_folding=False))
+    assert cg.params == sum(p.numel() for p in model.parameters())
+    assert cg.op_counts()["layernorm"] == 1

@@ -35,6 +35,9 @@ floating-point constants of more than one element combined with activations (cls
 position embedding).  They are counted **per use**: both exporters de-duplicate initializers
 with equal values (e.g. every freshly initialised LayerNorm shares one weight), so counting
 unique initializers would undercount; truly shared weights are counted once per use.
+Not parameters: the inputs of shape-like ops (``Resize`` scales, ``Reshape`` shapes, ``Pad`` pads)
+and the ``ones(G)`` / ``zeros(G)`` of the ``InstanceNormalization`` an exporter writes for
+``nn.GroupNorm`` (its real affine is the ``Mul`` / ``Add`` after it, folded into the norm).
 The dynamo exporter's optimiser also removes all-zero biases (a fresh ``nn.MultiheadAttention``
 in-projection bias, the bias a freshly initialised BN folds into its conv): those are not
 counted because they are not in the file.
@@ -261,6 +264,27 @@ class _OnnxBuilder:
             name = node.input[0]
         return False
 
+    def is_group_reshape(self, name: str) -> bool:
+        """Whether tensor ``name`` is a ``Reshape`` of an activation into another rank or number of
+        channels (dim 1), as exporters write ``nn.GroupNorm``'s ``(N, C, H, W) -> (N, G, -1)``."""
+        node = self.producer.get(name)
+        if node is None or node.op_type != "Reshape" or not node.input:
+            return False
+        src, dims = self.shapes.get(node.input[0]), self.shapes.get(name)
+        if not src or not dims or len(src) < 3 or len(dims) < 2:
+            return False
+        return len(dims) != len(src) or (None not in (src[1], dims[1]) and src[1] != dims[1])
+
+    def const_equals(self, ins, idx: int, value: float) -> bool:
+        """Whether input ``idx`` is an initializer / Constant whose every element equals ``value``."""
+        if idx >= len(ins) or ins[idx] not in self.consts:
+            return False
+        try:
+            arr = self.numpy_helper.to_array(self.consts[ins[idx]])
+        except Exception:  # noqa: BLE001 - external data etc.
+            return False
+        return arr.size > 0 and bool(np.all(arr == value))
+
     def is_plus_three(self, name: str) -> bool:
         """Whether tensor ``name`` is written by ``Add(x, 3)`` (a constant 3, any broadcast shape)."""
         node = self.producer.get(name)
@@ -412,7 +436,8 @@ class _OnnxBuilder:
 
     def other(self, node, name, pairs, ins) -> _Info:
         label = node.op_type if not node.domain else f"{node.domain}.{node.op_type}"
-        return self.simple("other", name, pairs, node.output[0], label, params=sum(self.pending(ins).values()))
+        data = ins[:1] if node.op_type in _DATA_FIRST else ins  # Resize's scales / sizes are not parameters
+        return self.simple("other", name, pairs, node.output[0], label, params=sum(self.pending(data).values()))
 
     def map_node(self, node, op, name, ins, pairs) -> _Info:
         out = node.output[0]
@@ -438,6 +463,12 @@ class _OnnxBuilder:
             return self.simple("batchnorm", name, pairs[:1], out, op, params=params)
         if op in _NORM:
             params = self.param_numel(ins, 1) + self.param_numel(ins, 2)
+            if op == "InstanceNormalization" and self.is_group_reshape(ins[0]) \
+                    and self.const_equals(ins, 1, 1.0) and self.const_equals(ins, 2, 0.0):
+                # nn.GroupNorm exported as Reshape(N, G, -1) -> InstanceNormalization(ones(G), zeros(G))
+                # -> Reshape -> Mul(weight) -> Add(bias): the G-element scale and bias are the
+                # exporter's constants, the module's affine is the Mul / Add (folded into this norm)
+                params = 0
             return self.simple(_NORM[op], name, pairs[:1], out, op, params=params)
         if op in ("MaxPool", "AveragePool", "LpPool"):
             strides = a.get("strides") or [1, 1]
