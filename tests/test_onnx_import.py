@@ -477,3 +477,21 @@ def test_group_norm_and_resize_params_are_exact(make):
     cg = from_onnx(export(model, (1, 3, 8, 8), do_constant_folding=False))
     assert cg.params == sum(p.numel() for p in model.parameters())
     assert cg.op_counts()["layernorm"] == 1
+
+
+def test_shapes_after_an_upsample_are_known():
+    """F.interpolate(scale_factor=2) exports (TorchScript) as Resize with scales = Concat of two
+    float Constants; they were not folded, so every tensor after the Resize had no static shape
+    and a conv there got the FLOPs of a 1x1x1 input."""
+
+    class Up(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Up(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)).eval()
+    cg = from_onnx(export(model, (1, 3, 8, 8), do_constant_folding=False))
+    fx = from_module(model, (1, 3, 8, 8))
+    assert [(n.op, n.in_shape, n.out_shape, n.flops) for n in cg.nodes] == \
+        [(n.op, n.in_shape, n.out_shape, n.flops) for n in fx.nodes]
+    assert cg.params == fx.params == sum(p.numel() for p in model.parameters())

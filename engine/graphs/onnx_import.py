@@ -800,7 +800,9 @@ def _fold_shape_arithmetic(model, inferred):
     of tensors with a static shape in ``inferred`` -- and whose value is a small integer or
     boolean tensor, and returns a copy of ``model`` with those nodes replaced by initializers
     (None when nothing was folded).  Float computations are never folded (they may be
-    parameters), so parameter counts do not change."""
+    parameters), so parameter counts do not change -- except a ``Resize``'s scales, which are
+    never parameters (``F.interpolate(scale_factor=2)`` exports them as a Concat of constants;
+    unfolded, everything after the Resize had no static shape)."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
@@ -822,6 +824,10 @@ def _fold_shape_arithmetic(model, inferred):
         return isinstance(v, np.ndarray) and v.dtype.kind in "iubf" and (
             v.size <= _FOLD_MAX_ELEMENTS if v.dtype.kind != "f" else v.size <= 16)
 
+    # float values that are scales / sizes of a Resize (TorchScript writes F.interpolate's scales
+    # as Concat(Constant [1, 1], Constant [2, 2])): never parameters, so they may be folded too
+    resize_args = {n.input[k] for n in g.node if n.op_type in ("Resize", "Upsample")
+                   for k in range(1, len(n.input)) if n.input[k]}
     known: dict[str, Any] = {}
     for init in g.initializer:
         if init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and math.prod(init.dims) <= _FOLD_MAX_ELEMENTS:
@@ -864,7 +870,7 @@ def _fold_shape_arithmetic(model, inferred):
             value = np.asarray(value)
             if small(value):
                 known[node.output[0]] = value
-            if small_int(value):
+            if small_int(value) or (small(value) and node.output[0] in resize_args):
                 folded[i] = value
     if not folded:
         return None
