@@ -495,3 +495,23 @@ def test_shapes_after_an_upsample_are_known():
     assert [(n.op, n.in_shape, n.out_shape, n.flops) for n in cg.nodes] == \
         [(n.op, n.in_shape, n.out_shape, n.flops) for n in fx.nodes]
     assert cg.params == fx.params == sum(p.numel() for p in model.parameters())
+
+
+class _Clamp(nn.Module):
+    def forward(self, x):
+        return x.clamp(0, 6)
+
+
+class _HardSwishWritten(nn.Module):
+    def forward(self, x):
+        return x * (x + 3).clamp(0, 6) / 6
+
+
+@pytest.mark.parametrize("act, op", [(_Clamp, "relu6"), (_HardSwishWritten, "hardswish")])
+def test_clamp_written_as_max_min_by_the_dynamo_exporter(act, op):
+    """dynamo without optimisation (the BN-keeping export) writes ``x.clamp(0, 6)`` as
+    ``Min(Max(x, 0), 6)``: two ``other`` nodes before; now a relu6, as torch.fx and Clip give."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), act(), nn.Conv2d(4, 4, 1)).eval()
+    cg = from_onnx(export(model, (1, 3, 8, 8), dynamo=True, optimize=False))
+    assert [n.op for n in cg.nodes] == ["input", "conv", op, "conv", "output"]
+    assert [n.op for n in cg.nodes] == [n.op for n in from_module(model, (1, 3, 8, 8)).nodes]

@@ -264,6 +264,26 @@ class _OnnxBuilder:
             name = node.input[0]
         return False
 
+    def clamp_half(self, op: str, ins, act: str, name, pairs, out) -> _Info | None:
+        """``x.clamp(0, 6)`` as the dynamo exporter writes it without optimisation: ``Max(x, 0)`` is a
+        relu and ``Min(relu, 6)`` (sole consumer) turns it into a relu6 (a hardsigmoid when ``x`` is
+        ``y + 3``), as ``Clip(x, 0, 6)`` is."""
+        value = self.const_value(ins[1] if ins[0] == act else ins[0])
+        if value is None or np.asarray(value).size != 1:
+            return None
+        c = float(np.asarray(value).reshape(-1)[0])
+        if op == "Max" and c == 0.0:
+            return self.simple("relu", name, pairs, out, op)
+        prods = self.info.get(act, _EMPTY).prods
+        if op == "Min" and c == 6.0 and len(prods) == 1 and self.source_op.get(prods[0]) == "Max" \
+                and self.raw[prods[0]].op == "relu" and self.uses.get(act, 0) == 1:
+            max_node = self.producer.get(act)
+            plus_three = max_node is not None and any(self.is_plus_three(n) for n in max_node.input if n)
+            self.raw[prods[0]].op = "hardsigmoid" if plus_three else "relu6"  # relu6(x + 3): see Clip
+            self.out_tensor[prods[0]] = out
+            return self.contract(pairs)
+        return None
+
     def is_group_reshape(self, name: str) -> bool:
         """Whether tensor ``name`` is a ``Reshape`` of an activation into another rank or number of
         channels (dim 1), as exporters write ``nn.GroupNorm``'s ``(N, C, H, W) -> (N, G, -1)``."""
@@ -452,6 +472,10 @@ class _OnnxBuilder:
             if kind == "relu6" and self.is_plus_three(ins[0]):
                 kind = "hardsigmoid"  # Clip(x + 3, 0, 6) / 6: a hard sigmoid written out (as from_module maps it)
             return self.simple(kind, name, pairs, out, op) if kind else self.other(node, name, pairs, ins)
+        if op in ("Max", "Min") and len(ins) == 2 and len(act_names) == 1:
+            fused = self.clamp_half(op, ins, act_names[0], name, pairs, out)
+            if fused is not None:
+                return fused
         if op in ("Conv", "ConvTranspose"):
             return self.conv(node, op, name, ins, pairs, a)
         if op == "Gemm":
