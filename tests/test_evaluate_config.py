@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from edits import DELETE, set_in
 
 from engine.evaluate.config import ConfigError, EvalConfig, load_config
 
@@ -27,19 +28,10 @@ BASE = {
 
 
 def _with(path: str, value):
-    d = copy.deepcopy(BASE)
-    keys = path.split(".")
-    cur = d
-    for k in keys[:-1]:
-        cur = cur[int(k)] if isinstance(cur, list) else cur[k]
-    if value is _DELETE:
-        del cur[keys[-1]]
-    else:
-        cur[keys[-1]] = value
-    return d
+    return set_in(copy.deepcopy(BASE), path.split("."), value)
 
 
-_DELETE = object()
+_DELETE = DELETE
 
 
 def test_shipped_configs_load():

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from edits import DELETE, set_in
 
 from engine.model.config import MEMBERS, GennapeConfig
 from engine.model.predictor import HEAD_MEMBERS, GennapePredictor
@@ -265,17 +266,10 @@ def test_load_errors(tmp_path, fitted):
 
 
 def _set(path, value):
-    def edit(obj):
-        for key in path[:-1]:
-            obj = obj[key]
-        if value is _DELETE:
-            del obj[path[-1]]
-        else:
-            obj[path[-1]] = value
-    return edit
+    return lambda obj: set_in(obj, path, value)
 
 
-_DELETE = object()
+_DELETE = DELETE
 
 
 @pytest.mark.parametrize("file, edit, message", [
