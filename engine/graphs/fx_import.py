@@ -736,9 +736,7 @@ class _Builder:
             if not op:
                 return self.other(node, name, pairs, pending, value, m)
         if op:
-            if op == "relu6" and node.args and _plus_three(node.args[0]):
-                op = "hardsigmoid"
-            return self.simple(op, name, pairs, pending, value, m)
+            return self.simple(_relu6_of_plus_three(op, node), name, pairs, pending, value, m)
         if isinstance(m, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
             op = "maxpool" if isinstance(m, nn.modules.pooling._MaxPoolNd) else "avgpool"
             stride = m.stride if m.stride is not None else m.kernel_size
@@ -869,9 +867,7 @@ class _Builder:
             if not op:
                 return self.other(node, name, pairs, pending, value)
         if op:
-            if op == "relu6" and node.args and _plus_three(node.args[0]):
-                op = "hardsigmoid"
-            return self.simple(op, name, pairs, pending, value)
+            return self.simple(_relu6_of_plus_three(op, node), name, pairs, pending, value)
         # element-wise combinations
         if (is_fn and fn in _FN_ADD) or method in _METHOD_ADD:
             if pending:  # x + parameter (position embedding): a real add owning the parameter
@@ -1025,6 +1021,11 @@ def _plus_three(arg) -> bool:
         return False
     numbers = [a for a in arg.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
     return len(numbers) == 1 and float(numbers[0]) == 3.0 and any(isinstance(a, fx.Node) for a in arg.args)
+
+
+def _relu6_of_plus_three(op: str, node: fx.Node) -> str:
+    """``op``, or ``hardsigmoid`` when ``node`` is a relu6 of ``x + 3`` (see :func:`_plus_three`)."""
+    return "hardsigmoid" if op == "relu6" and node.args and _plus_three(node.args[0]) else op
 
 
 _PERMUTES = {torch.permute, torch.movedim, torch.transpose, torch.swapaxes}
