@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from engine.graphs.cg import CG
@@ -75,6 +76,31 @@ class Family(ABC):
 
     def spec_hash(self, spec: Any) -> str:
         return hashlib.sha256(self.canonical(spec).encode()).hexdigest()[:16]
+
+    def _distinct(self, n: int, seed: int, draw: Callable[[random.Random], Any], max_draws: int | None = None
+                  ) -> list[Any]:
+        """``n`` specs from ``draw(rng)`` with ``rng = random.Random(seed)``, in draw order,
+        skipping rejected draws (``draw`` returns None) and specs whose :meth:`canonical` form
+        was drawn before (for the samplers of :meth:`sample`).  RuntimeError after ``max_draws``
+        draws without ``n`` distinct specs."""
+        if n < 0:
+            raise ValueError(f"{self.name} sample: n must be >= 0, got {n}")
+        rng = random.Random(seed)
+        seen: set[str] = set()
+        out: list[Any] = []
+        draws = 0
+        while len(out) < n:
+            draws += 1
+            if max_draws is not None and draws > max_draws:
+                raise RuntimeError(f"{self.name} sample: only {len(out)} distinct valid specs after {max_draws} draws")
+            spec = draw(rng)
+            if spec is None:
+                continue
+            key = self.canonical(spec)
+            if key not in seen:
+                seen.add(key)
+                out.append(spec)
+        return out
 
     def enumerate(self) -> Iterator[Any]:
         """Every spec of the space, where that is small enough; else ``NotImplementedError``."""

@@ -48,7 +48,6 @@ Decisions where the reference is silent (checked against the authors' CG of one 
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -261,15 +260,7 @@ class HiAML(Family):
         """``n`` distinct specs, each stage uniform over the 14 blocks (the authors' sampler)."""
         if n < 0 or n > self.space_size():
             raise ValueError(f"hiaml: n must be in 0..{self.space_size()}, got {n}")
-        rng = random.Random(seed)
-        seen: set[tuple[str, ...]] = set()
-        out: list[list[str]] = []
-        while len(out) < n:
-            spec = tuple(rng.choice(BLOCKS) for _ in STAGES)
-            if spec not in seen:
-                seen.add(spec)
-                out.append(list(spec))
-        return out
+        return self._distinct(n, seed, lambda rng: [rng.choice(BLOCKS) for _ in STAGES])
 
     def build_module(self, spec: Any):
         """The network as a :class:`~engine.families._program.ProgramModule` (eval mode); its

@@ -383,19 +383,8 @@ class Inception(Family):
 
     def sample(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
         """``n`` distinct specs drawn with the authors' sampler (see the module docstring)."""
-        if n < 0:
-            raise ValueError(f"inception: n must be >= 0, got {n}")
-        rng = random.Random(seed)
-        seen: set[str] = set()
-        out: list[dict[str, Any]] = []
-        while len(out) < n:
-            spec = {"stages": [{"n_blocks": rng.choice(BLOCK_COUNTS), "paths": self._sample_block(rng, c)}
-                               for c, _ in STAGES]}
-            key = self.canonical(spec)
-            if key not in seen:
-                seen.add(key)
-                out.append(spec)
-        return out
+        return self._distinct(n, seed, lambda rng: {
+            "stages": [{"n_blocks": rng.choice(BLOCK_COUNTS), "paths": self._sample_block(rng, c)} for c, _ in STAGES]})
 
     def build_module(self, spec: Any):
         """The network as a :class:`~engine.families._program.ProgramModule` (eval mode); its

@@ -383,29 +383,16 @@ class NB101(Family):
     def sample(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
         """``n`` distinct (non-isomorphic) valid cells: random 7x7 upper-triangular adjacency
         (each edge with probability 1/2) and uniform interior ops, invalid draws rejected."""
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"nb101 sample: n must be >= 0, got {n}")
-        rng = random.Random(seed)
-        out: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        attempts = 0
-        while len(out) < n:
-            attempts += 1
-            if attempts > 200 * n + 1000:
-                raise RuntimeError(f"nb101 sample: only {len(out)} distinct valid cells after {attempts} draws")
+        def draw(rng: random.Random) -> dict[str, Any] | None:
             mat = [[1 if c > r and rng.random() < 0.5 else 0 for c in range(MAX_VERTICES)] for r in range(MAX_VERTICES)]
             ops = [INPUT] + [rng.choice(INTERIOR_OPS) for _ in range(MAX_VERTICES - 2)] + [OUTPUT]
             try:
-                spec = self.validate({"matrix": mat, "ops": ops})
+                return self.validate({"matrix": mat, "ops": ops})
             except SpecError:
-                continue
-            key = self.canonical(spec)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append(spec)
-        return out
+                return None  # invalid draw: rejected
+
+        n = int(n)
+        return self._distinct(n, seed, draw, max_draws=200 * n + 1000)
 
     def space_size(self) -> int:
         return SPACE_SIZE

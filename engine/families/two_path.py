@@ -266,20 +266,11 @@ class TwoPath(Family):
 
     def sample(self, n: int, seed: int = 0) -> list[dict[str, Any]]:
         """``n`` distinct specs drawn with the authors' sampler (see the module docstring)."""
-        if n < 0:
-            raise ValueError(f"two_path: n must be >= 0, got {n}")
-        rng = random.Random(seed)
-        seen: set[str] = set()
-        out: list[dict[str, Any]] = []
-        while len(out) < n:
-            p1, r1 = self._sample_path(rng)
-            p2, r2 = self._sample_path(rng)
-            spec = {"path1": p1, "path2": p2, "path1_reduce": r1, "path2_reduce": r2}
-            key = self.canonical(spec)
-            if key not in seen:
-                seen.add(key)
-                out.append(spec)
-        return out
+        def draw(rng: random.Random) -> dict[str, Any]:
+            (p1, r1), (p2, r2) = self._sample_path(rng), self._sample_path(rng)
+            return {"path1": p1, "path2": p2, "path1_reduce": r1, "path2_reduce": r2}
+
+        return self._distinct(n, seed, draw)
 
     def build_module(self, spec: Any):
         """The network as a :class:`~engine.families._program.ProgramModule` (eval mode); its
