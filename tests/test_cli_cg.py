@@ -80,8 +80,6 @@ def test_cli_missing_and_conflicting_arguments(tmp_path, capsys):
 def test_cli_family_spec_and_check(tmp_path, capsys):
     from engine import families
 
-    if "nb201" not in families.names():
-        pytest.skip("the nb201 family is not available yet")
     out = tmp_path / "nb201.json"
     assert main(["cg", "--family", "nb201", "--spec", NB201, "--check", "--output", str(out)]) == 0
     text = capsys.readouterr().out

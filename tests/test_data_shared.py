@@ -5,7 +5,6 @@ Every test here uses the ``shared_data`` fixture and skips when the folder is ab
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -23,11 +22,6 @@ def _isolated_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GENNAPE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         yield
-
-
-def _need(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} does not exist yet")
 
 
 def _check_zc(ds, n: int, n_proxies: int) -> None:
@@ -63,7 +57,6 @@ def test_nb201_naslib_three_datasets(shared_data):
 
 
 def test_nb101_naslib(shared_data):
-    _need("engine.families.nb101")
     ds = load_shared("nb101_naslib", shared_data, with_cgs=False)
     _check_zc(ds, 500, 9)  # the NB-101 file has no nwot scores
     assert ds.provenance.epochs == 108 and ds.family == "nb101"
@@ -105,7 +98,6 @@ def test_available_with_shared(shared_data):
 
 
 def test_gennape_format_files(shared_data):
-    _need("engine.graphs.gennape_format")
     ds = load_gennape(shared_data / "gennape_format" / "hiaml_best_cg.pkl")
     assert len(ds) == 1 and ds.family == "hiaml" and ds.frame["spec"].isna().all()
     assert ds.cgs[0].num_nodes > 10 and ds.frame["flops"].iloc[0] == ds.cgs[0].flops
@@ -125,7 +117,6 @@ def _json_state(shared_data, name: str) -> dict:
 
 
 def test_gennape_labelled_json(shared_data, tmp_path):
-    _need("engine.graphs.gennape_format")
     state = _json_state(shared_data, "two_path_best_cg.pkl")
     records = [{"compute graph": state, "max_perf": 91.25, "perfs": [90.0, 91.25]}]
     path = tmp_path / "gpi_test_two_path_cifar10_labelled_cg_data.json"

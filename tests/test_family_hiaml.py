@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import collections
 import json
-import pickle
-import re
 
 import pytest
 import torch
+from authors_cg import authors_summary, our_summary
 
 from engine.families import SpecError, get
 from engine.families.hiaml import BLOCKS
+from engine.graphs.fx_import import from_module
 
 
 @pytest.fixture(scope="module")
 def fam():
     return get("hiaml")
-
-
-def _from_module():
-    try:
-        from engine.cg import from_module
-    except ImportError:
-        try:
-            from engine.graphs.fx_import import from_module
-        except ImportError:
-            pytest.skip("engine.graphs.fx_import (from_module) does not exist yet")
-    return from_module
 
 
 def test_registered(fam):
@@ -144,7 +133,6 @@ def test_three_term_sum_is_one_add_and_projections_are_separate(fam):
 
 
 def test_to_cg_equals_traced_module(fam):
-    from_module = _from_module()
     specs = [[b] * 4 for b in BLOCKS] + [["r30", "t31", "g30", "src3"]]  # every block, stride 1 and 2
     for spec in specs:
         direct = fam.to_cg(spec)
@@ -156,55 +144,14 @@ def test_to_cg_equals_traced_module(fam):
 
 # --- cross-check against the GENNAPE authors' CG of one network (reference data, optional) -----
 
-class _Stub:
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
-
-class _StubUnpickler(pickle.Unpickler):
-    """Reads the authors' pickled ComputeGraph into plain stand-in objects; refuses any other class."""
-
-    def find_class(self, module, name):
-        if module == "model_src.comp_graph.tf_comp_graph" and name in {"ComputeGraph", "RegularNode", "WeightedNode"}:
-            return type(name, (_Stub,), {})
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _authors_summary(path):
-    """``(conv signatures, op counts)`` of an authors' CG; a conv signature is (H_in, H_out, W_out,
-    kH, kW, C_in, C_out, bias) from the activation resolution, so it is independent of how a depthwise
-    kernel is stored."""
-    with open(path, "rb") as fh:
-        g = _StubUnpickler(fh).load()
-    convs, ops = collections.Counter(), collections.Counter()
-    for node in g.weighted_nodes + g.regular_nodes:
-        d = node.__dict__
-        label = re.sub(r"_\d+$", "", d["label"])
-        ops[label] += 1
-        if label in ("conv2d", "depthwise"):
-            h_in, h_out, _, w_out, c_in, c_out = d["resolution"]
-            bias = bool((d.get("metadata") or {}).get("use_bias"))
-            convs[(h_in, h_out, w_out, d["shape"][2], d["shape"][3], c_in, c_out, bias)] += 1
-    return convs, ops
-
-
-def _our_summary(cg):
-    convs = collections.Counter(
-        (n.in_shape[0], n.out_shape[0], n.out_shape[1], n.weight[2], n.weight[3], n.in_shape[2], n.out_shape[2], n.bias)
-        for n in cg.nodes if n.op in ("conv", "depthwise"))
-    preds = cg.predecessors()
-    binary_adds = sum(len(preds[n.id]) - 1 for n in cg.nodes if n.op == "add")
-    return convs, cg.op_counts(), binary_adds
-
-
 def test_matches_authors_cg(shared_data, fam):
     """The authors' HiAMLNet4153 is src1 / src1 / r30 / src3: same convs (shapes, kernels, strides via
     H/W, no bias), BNs and activations; their TF graph sums three terms with two binary adds."""
     path = shared_data / "gennape_format" / "hiaml_best_cg.pkl"
     if not path.exists():
         pytest.skip(f"{path} is absent")
-    theirs, their_ops = _authors_summary(path)
-    ours, our_ops, binary_adds = _our_summary(fam.to_cg(["src1", "src1", "r30", "src3"]))
+    theirs, their_ops = authors_summary(path)
+    ours, our_ops, binary_adds = our_summary(fam.to_cg(["src1", "src1", "r30", "src3"]))
     assert ours == theirs and sum(ours.values()) == 31
     assert (our_ops["batchnorm"], our_ops["relu"], our_ops["relu6"]) == (
         their_ops["fusedbatchnorm"], their_ops["relu"], their_ops["relu6"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import json
 import math
 import random
@@ -14,6 +13,7 @@ import torch
 
 from engine.families import SpecError, get
 from engine.families.nb101 import CONV1, CONV3, MAXPOOL, canonical_spec, compute_vertex_channels
+from engine.graphs.fx_import import from_module
 
 # the NB-101 paper's example-like cell: 7 vertices, 9 edges
 SPEC = {
@@ -57,18 +57,6 @@ def _relabel(spec, rng: random.Random):
         for b in range(n):
             new[pos[a]][pos[b]] = m[a][b]
     return {"matrix": new, "ops": nops}
-
-
-def _from_module():
-    for mod in ("engine.cg", "engine.graphs.fx_import"):
-        try:
-            return importlib.import_module(mod).from_module
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("engine.cg", "engine.graphs.fx_import"):
-                raise
-        except AttributeError:
-            continue
-    pytest.skip("from_module is not available yet (engine/graphs/fx_import.py missing)")
 
 
 # --- encodings --------------------------------------------------------------------------------
@@ -211,7 +199,6 @@ def test_input_projection_is_added_not_concatenated(fam):
 
 
 def test_to_cg_equals_from_module(fam):
-    from_module = _from_module()
     for spec in [SPEC, SMALL, IN_OUT] + fam.sample(3, seed=5):
         direct = fam.to_cg(spec)
         traced = from_module(fam.build_module(spec), fam.input_shape(spec))

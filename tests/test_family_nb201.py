@@ -23,6 +23,7 @@ from engine.families.nb201 import (
     key_to_arch,
     naslib_to_arch,
 )
+from engine.graphs.fx_import import from_module
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 EDGE_CASES = [
@@ -41,19 +42,6 @@ EDGE_CASES = [
 @pytest.fixture(scope="module")
 def fam():
     return get("nb201")
-
-
-def _from_module():
-    """``from_module`` if the importer exists (skip only when its module is missing)."""
-    for mod in ("engine.cg", "engine.graphs.fx_import"):
-        try:
-            return importlib.import_module(mod).from_module
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("engine.cg", "engine.graphs.fx_import"):
-                raise
-        except AttributeError:
-            continue
-    pytest.skip("from_module is not available yet (engine/graphs/fx_import.py missing)")
 
 
 def _hpo_table() -> dict:
@@ -172,7 +160,6 @@ def test_build_module_matches_the_original_cell_numerically(fam):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_to_cg_equals_from_module(fam, seed):
-    from_module = _from_module()
     specs = fam.sample(4, seed=seed) + EDGE_CASES[seed::2]
     for spec in specs:
         direct = fam.to_cg(spec)

@@ -11,6 +11,7 @@ import torch
 
 from engine.families import SpecError, get
 from engine.families.nb301 import OPS, build_cg, genotype_string, naslib_key, naslib_param_count
+from engine.graphs.fx_import import from_module
 
 FAM = get("nb301")
 
@@ -24,14 +25,6 @@ DARTS_V2 = (
 # the first key of naslib_zc_nasbench301.json (exact string format of the file)
 NASLIB_KEY = ("[[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)], "
               "[(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]")
-
-
-def _from_module():
-    try:
-        from engine.graphs.fx_import import from_module
-    except ModuleNotFoundError:
-        pytest.skip("engine.graphs.fx_import (from_module) does not exist yet")
-    return from_module
 
 
 # --- spec encodings ------------------------------------------------------------------------------
@@ -159,7 +152,6 @@ def test_darts_v2_network_counts():
 
 
 def test_direct_builder_equals_from_module():
-    from_module = _from_module()
     specs = FAM.sample(3, seed=21) + [FAM.validate(DARTS_V2)]
     # make sure stride-2 skips (FactorizedReduce inside a reduction cell) are covered
     forced = FAM.validate(NASLIB_KEY)

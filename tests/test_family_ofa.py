@@ -30,16 +30,9 @@ import torch
 
 from engine.families import SpecError, get
 from engine.families.ofa import SAMPLE_RESOLUTIONS, OFAMobileNetV3, make_divisible
+from engine.graphs.fx_import import from_module
 
 PN, MBV3, RESNET = get("ofa_pn"), get("ofa_mbv3"), get("ofa_resnet")
-
-
-def _from_module():
-    try:
-        from engine.graphs.fx_import import from_module
-    except ModuleNotFoundError:
-        pytest.skip("engine.graphs.fx_import (from_module) does not exist yet")
-    return from_module
 
 
 def _module_params(fam, spec) -> int:
@@ -170,7 +163,6 @@ def test_forward_on_a_real_tensor(fam):
 
 
 def test_direct_builders_equal_from_module():
-    from_module = _from_module()
     cases = [(fam, dict(s, image_size=128)) for fam in (PN, MBV3, RESNET) for s in fam.sample(2, seed=9)]
     # odd intermediate sizes (ceil-mode shortcut pools) and the stem residual of OFA-ResNet
     cases.append((RESNET, {"d": [2, 0, 1, 0, 2], "e": [0.2, 0.25, 0.35] * 6, "w": [2, 0, 1, 2, 0, 1], "image_size": 132}))

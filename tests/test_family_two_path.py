@@ -5,30 +5,19 @@ from __future__ import annotations
 import collections
 import copy
 import json
-import pickle
-import re
 
 import pytest
 import torch
+from authors_cg import authors_summary, our_summary
 
 from engine.families import SpecError, get
 from engine.families.two_path import CONV_OPS, SUPP_OPS
+from engine.graphs.fx_import import from_module
 
 
 @pytest.fixture(scope="module")
 def fam():
     return get("two_path")
-
-
-def _from_module():
-    try:
-        from engine.cg import from_module
-    except ImportError:
-        try:
-            from engine.graphs.fx_import import from_module
-        except ImportError:
-            pytest.skip("engine.graphs.fx_import (from_module) does not exist yet")
-    return from_module
 
 
 SPEC = {"path1": [["conv3x3"], ["conv3x3"]], "path1_reduce": [0, 1],
@@ -163,7 +152,6 @@ def test_hand_counted_params_and_flops(fam):
 
 
 def test_to_cg_equals_traced_module(fam):
-    from_module = _from_module()
     for spec in fam.sample(5, seed=21) + [SPEC]:
         direct = fam.to_cg(spec)
         traced = from_module(fam.build_module(spec), fam.input_shape(spec))
@@ -173,47 +161,6 @@ def test_to_cg_equals_traced_module(fam):
 
 
 # --- cross-check against the GENNAPE authors' CG of one network (reference data, optional) -----
-
-class _Stub:
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-
-
-class _StubUnpickler(pickle.Unpickler):
-    """Reads the authors' pickled ComputeGraph into plain stand-in objects; refuses any other class."""
-
-    def find_class(self, module, name):
-        if module == "model_src.comp_graph.tf_comp_graph" and name in {"ComputeGraph", "RegularNode", "WeightedNode"}:
-            return type(name, (_Stub,), {})
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _authors_summary(path):
-    """``(conv signatures, op counts)`` of an authors' CG; a conv signature is (H_in, H_out, W_out,
-    kH, kW, C_in, C_out, bias) from the activation resolution, so it is independent of how a depthwise
-    kernel is stored."""
-    with open(path, "rb") as fh:
-        g = _StubUnpickler(fh).load()
-    convs, ops = collections.Counter(), collections.Counter()
-    for node in g.weighted_nodes + g.regular_nodes:
-        d = node.__dict__
-        label = re.sub(r"_\d+$", "", d["label"])
-        ops[label] += 1
-        if label in ("conv2d", "depthwise"):
-            h_in, h_out, _, w_out, c_in, c_out = d["resolution"]
-            bias = bool((d.get("metadata") or {}).get("use_bias"))
-            convs[(h_in, h_out, w_out, d["shape"][2], d["shape"][3], c_in, c_out, bias)] += 1
-    return convs, ops
-
-
-def _our_summary(cg):
-    convs = collections.Counter(
-        (n.in_shape[0], n.out_shape[0], n.out_shape[1], n.weight[2], n.weight[3], n.in_shape[2], n.out_shape[2], n.bias)
-        for n in cg.nodes if n.op in ("conv", "depthwise"))
-    preds = cg.predecessors()
-    binary_adds = sum(len(preds[n.id]) - 1 for n in cg.nodes if n.op == "add")
-    return convs, cg.op_counts(), binary_adds
-
 
 def test_matches_authors_cg(shared_data, fam):
     """The authors' TwoPathNet4860 (spec read off its node names): same convs and activations; their
@@ -225,9 +172,9 @@ def test_matches_authors_cg(shared_data, fam):
             "path2": [["double3x3", "bottleneck-e2-k3"], ["conv1x1", "bottleneck-r2-k3"],
                       ["bottleneck-e2-k3", "bottleneck-r2-k3", "bottleneck-e2-k1"], ["bottleneck-r2-k3"]],
             "path2_reduce": [1, 3]}
-    theirs, their_ops = _authors_summary(path)
+    theirs, their_ops = authors_summary(path)
     cg = fam.to_cg(spec)
-    ours, our_ops, binary_adds = _our_summary(cg)
+    ours, our_ops, binary_adds = our_summary(cg)
     assert ours == theirs and sum(ours.values()) == 20
     assert (our_ops["batchnorm"], our_ops["relu6"], our_ops["concat"], binary_adds) == (
         their_ops["fusedbatchnorm"], their_ops["relu6"], their_ops["concat"], their_ops["add"])
@@ -236,7 +183,6 @@ def test_matches_authors_cg(shared_data, fam):
 
 
 def test_every_op_traces_like_the_direct_builder(fam):
-    from_module = _from_module()
     spec = {"path1": [["conv3x3", "conv1x1", "conv5x5"], ["double3x3", "bottleneck-r2-k1", "bottleneck-r2-k3"],
                       ["bottleneck-r4-k3", "bottleneck-e2-k1", "bottleneck-e2-k3"],
                       ["inception_s3x3", "avgpool3x3", "inception_s5x5"]], "path1_reduce": [0, 2],
