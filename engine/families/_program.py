@@ -28,11 +28,12 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from engine.families.base import Family
 from engine.graphs.cg import CG, CGBuilder
 
 Program = Callable[..., Any]
@@ -204,3 +205,34 @@ def build_cg(fn: Program, name: str, input_hwc: tuple[int, int, int], meta: dict
     b = CGBuilder(name, input_hwc=input_hwc, meta=meta)
     y = fn(_Emit(b), b.input(), **cfg)
     return b.output(y)
+
+
+class ProgramFamily(Family):
+    """A family whose networks are one program: :meth:`build_module` and :meth:`to_cg` walk
+    ``program`` with the validated spec as its config, so the module and the CG agree by
+    construction.  Subclasses set ``program`` (a ``staticmethod``), the BN settings, and override
+    :meth:`program_config` / :meth:`cg_name` where the spec is not the program's keyword dict."""
+
+    program: ClassVar[Program]
+    bn_eps: ClassVar[float]
+    bn_momentum: ClassVar[float]  # PyTorch convention: 1 - TF momentum
+
+    def program_config(self, spec: Any) -> dict[str, Any]:
+        """The program's keyword arguments for a validated spec (default: the spec dict)."""
+        return spec
+
+    def cg_name(self, spec: Any) -> str:
+        return f"{self.name}:{self.spec_hash(spec)}"
+
+    def build_module(self, spec: Any) -> ProgramModule:
+        """The network as a :class:`ProgramModule` (eval mode); its ``subs`` are the named parts
+        (``stem``, blocks, ``head``)."""
+        s = self.validate(spec)
+        return build_module(self.program, self.input_hwc[2], bn_eps=self.bn_eps, bn_momentum=self.bn_momentum,
+                            **self.program_config(s)).eval()
+
+    def to_cg(self, spec: Any) -> CG:
+        """Direct CG builder (same program as :meth:`build_module`; equals ``from_module``)."""
+        s = self.validate(spec)
+        return build_cg(self.program, self.cg_name(s), self.input_hwc, meta={"family": self.name, "spec": s},
+                        **self.program_config(s))

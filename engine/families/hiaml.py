@@ -52,8 +52,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.families import _program as prog
-from engine.families.base import Family, SpecError, register
-from engine.graphs.cg import CG
+from engine.families.base import SpecError, register
 
 BLOCKS: tuple[str, ...] = (
     "hiaml_z", "hiaml_a22", "hiaml_b23", "hiaml_j30", "hiaml_g30", "hiaml_r30", "hiaml_l20",
@@ -238,8 +237,10 @@ def _block_name(value: Any, where: str) -> str:
 
 
 @register
-class HiAML(Family):
+class HiAML(prog.ProgramFamily):
     name = "hiaml"
+    program = staticmethod(_network)
+    bn_eps, bn_momentum = BN_EPS, BN_MOMENTUM
     title = "HiAML"
     dataset = "cifar10"
     input_hwc = (32, 32, 3)
@@ -262,18 +263,11 @@ class HiAML(Family):
             raise ValueError(f"hiaml: n must be in 0..{self.space_size()}, got {n}")
         return self._distinct(n, seed, lambda rng: [rng.choice(BLOCKS) for _ in STAGES])
 
-    def build_module(self, spec: Any):
-        """The network as a :class:`~engine.families._program.ProgramModule` (eval mode); its
-        ``subs`` are the named parts (``stem``, blocks, ``head``)."""
-        blocks = self.validate(spec)
-        return prog.build_module(_network, self.input_hwc[2], bn_eps=BN_EPS, bn_momentum=BN_MOMENTUM,
-                                 blocks=blocks).eval()
+    def program_config(self, spec: list[str]) -> dict[str, Any]:
+        return {"blocks": spec}
 
-    def to_cg(self, spec: Any) -> CG:
-        """Direct CG builder (same program as :meth:`build_module`; equals ``from_module``)."""
-        blocks = self.validate(spec)
-        return prog.build_cg(_network, f"hiaml:{'-'.join(b[6:] for b in blocks)}", self.input_hwc,
-                             meta={"family": self.name, "spec": blocks}, blocks=blocks)
+    def cg_name(self, spec: list[str]) -> str:
+        return f"hiaml:{'-'.join(b[6:] for b in spec)}"
 
     def enumerate(self) -> Iterator[list[str]]:
         for combo in itertools.product(BLOCKS, repeat=len(STAGES)):

@@ -69,8 +69,8 @@ from functools import cache
 from typing import Any
 
 from engine.families import _program as prog
-from engine.families.base import Family, SpecError, register
-from engine.graphs.cg import CG
+from engine.families._sampling import block_ops
+from engine.families.base import SpecError, register
 
 CONV_OPS: tuple[str, ...] = (
     "conv3x3", "conv5x5", "inception_s3x3", "inception_s5x5", "inception_p3x3", "inception_p5x5",
@@ -323,8 +323,10 @@ def _block_variants(c: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 @register
-class Inception(Family):
+class Inception(prog.ProgramFamily):
     name = "inception"
+    program = staticmethod(_network)
+    bn_eps, bn_momentum = BN_EPS, BN_MOMENTUM
     title = "Inception"
     dataset = "cifar10"
     input_hwc = (32, 32, 3)
@@ -347,17 +349,7 @@ class Inception(Family):
     # --- sampler (the authors' sample_block_config) ----------------------------------------------
     @staticmethod
     def _sample_path_ops(rng: random.Random, n_ops: int) -> list[str]:
-        ops = [rng.choice(CONV_OPS)]
-        has_supp = False
-        for _ in range(n_ops - 1):
-            op = rng.choice(ALL_OPS)  # supp with probability 4/12
-            if op in SUPP_OPS:
-                if has_supp:
-                    op = rng.choice(CONV_OPS)
-                has_supp = True
-            ops.append(op)
-        rng.shuffle(ops)
-        return ops
+        return block_ops(rng, n_ops, CONV_OPS, ALL_OPS, SUPP_OPS)  # a supp op with probability 4/12 per draw
 
     def _sample_block(self, rng: random.Random, c: int) -> list[dict[str, Any]]:
         n = rng.choice(PATH_COUNTS)
@@ -385,18 +377,6 @@ class Inception(Family):
         """``n`` distinct specs drawn with the authors' sampler (see the module docstring)."""
         return self._distinct(n, seed, lambda rng: {
             "stages": [{"n_blocks": rng.choice(BLOCK_COUNTS), "paths": self._sample_block(rng, c)} for c, _ in STAGES]})
-
-    def build_module(self, spec: Any):
-        """The network as a :class:`~engine.families._program.ProgramModule` (eval mode); its
-        ``subs`` are the named parts (``stem``, blocks, ``head``)."""
-        s = self.validate(spec)
-        return prog.build_module(_network, self.input_hwc[2], bn_eps=BN_EPS, bn_momentum=BN_MOMENTUM, **s).eval()
-
-    def to_cg(self, spec: Any) -> CG:
-        """Direct CG builder (same program as :meth:`build_module`; equals ``from_module``)."""
-        s = self.validate(spec)
-        return prog.build_cg(_network, f"inception:{self.spec_hash(s)}", self.input_hwc,
-                             meta={"family": self.name, "spec": s}, **s)
 
     def space_size(self) -> int:
         return math.prod(len(BLOCK_COUNTS) * _block_variants(c) for c, _ in STAGES)

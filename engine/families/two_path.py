@@ -60,8 +60,8 @@ import random
 from typing import Any
 
 from engine.families import _program as prog
-from engine.families.base import Family, SpecError, register
-from engine.graphs.cg import CG
+from engine.families._sampling import block_ops
+from engine.families.base import SpecError, register
 
 CONV_OPS: tuple[str, ...] = (
     "conv3x3", "conv5x5", "double3x3", "bottleneck-r2-k3", "bottleneck-r4-k3", "bottleneck-e2-k3",
@@ -201,8 +201,10 @@ def _count_block_variants() -> int:
 # ---------------------------------------------------------------------------------------------
 
 @register
-class TwoPath(Family):
+class TwoPath(prog.ProgramFamily):
     name = "two_path"
+    program = staticmethod(_network)
+    bn_eps, bn_momentum = BN_EPS, BN_MOMENTUM
     title = "Two-Path"
     dataset = "cifar10"
     input_hwc = (32, 32, 3)
@@ -247,17 +249,7 @@ class TwoPath(Family):
     @staticmethod
     def _sample_block(rng: random.Random) -> list[str]:
         n_ops = rng.choice(OPS_PER_BLOCK)
-        ops = [rng.choice(CONV_OPS)]
-        has_supp = False
-        for _ in range(n_ops - 1):
-            op = rng.choice(ALL_OPS)  # supp with probability 5/13
-            if op in SUPP_OPS:
-                if has_supp:
-                    op = rng.choice(CONV_OPS)
-                has_supp = True
-            ops.append(op)
-        rng.shuffle(ops)
-        return ops
+        return block_ops(rng, n_ops, CONV_OPS, ALL_OPS, SUPP_OPS)  # a supp op with probability 5/13 per draw
 
     def _sample_path(self, rng: random.Random) -> tuple[list[list[str]], list[int]]:
         n_blocks = rng.choice(BLOCK_COUNTS)
@@ -271,18 +263,6 @@ class TwoPath(Family):
             return {"path1": p1, "path2": p2, "path1_reduce": r1, "path2_reduce": r2}
 
         return self._distinct(n, seed, draw)
-
-    def build_module(self, spec: Any):
-        """The network as a :class:`~engine.families._program.ProgramModule` (eval mode); its
-        ``subs`` are the named parts (``stem``, blocks, ``head``)."""
-        s = self.validate(spec)
-        return prog.build_module(_network, self.input_hwc[2], bn_eps=BN_EPS, bn_momentum=BN_MOMENTUM, **s).eval()
-
-    def to_cg(self, spec: Any) -> CG:
-        """Direct CG builder (same program as :meth:`build_module`; equals ``from_module``)."""
-        s = self.validate(spec)
-        return prog.build_cg(_network, f"two_path:{self.spec_hash(s)}", self.input_hwc,
-                             meta={"family": self.name, "spec": s}, **s)
 
     def space_size(self) -> int:
         """Distinct networks (unordered pairs of paths)."""
