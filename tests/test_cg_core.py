@@ -133,3 +133,20 @@ def test_pyg_features_shape_and_relabel_invariance():
     x2 = cg2.to_pyg().x
     assert torch.equal(x2[perm], data.x)
     assert cg2.fingerprint() == cg.fingerprint()
+
+
+def test_importers_name_a_missing_directory_or_oversized_file(tmp_path):
+    from engine.graphs.cg import read_file
+    from engine.graphs.gennape_format import load_gennape
+    from engine.graphs.onnx_import import from_onnx
+
+    big = tmp_path / "big.json"
+    big.write_bytes(b"{" + b" " * 99 + b"}")
+    assert read_file(big, 200) == (big.read_bytes(), str(big))
+    with pytest.raises(CGError, match=r"big.json: file is 101 bytes; the limit is 100"):
+        read_file(big, 100)
+    for load in (load_json, from_onnx, load_gennape):
+        with pytest.raises(CGError, match=r"missing.bin: file not found"):
+            load(tmp_path / "missing.bin")
+        with pytest.raises(CGError, match=rf"{tmp_path.name}: not a file"):
+            load(tmp_path)

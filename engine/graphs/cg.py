@@ -38,7 +38,7 @@ import json
 import math
 import warnings
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,8 +289,8 @@ class CG:
         if succ[dst]:
             raise CGError(f"node {dst} (output) has outgoing edges to {succ[dst][:5]}")
         self.topological_order()
-        fwd = _reach(src, succ)
-        bwd = _reach(dst, preds)
+        fwd = reachable(src, succ)
+        bwd = reachable(dst, preds)
         for i in range(n):
             if i not in fwd:
                 raise CGError(f"node {i} ({self.nodes[i].op}) is not reachable from the input")
@@ -424,7 +424,8 @@ def _node_feature_row(nd: Node, base_h: int, total: int) -> list[float]:
     ]
 
 
-def _reach(start: int, adj: list[list[int]]) -> set[int]:
+def reachable(start: int, adj: Sequence[Iterable[int]]) -> set[int]:
+    """Nodes reachable from ``start`` (itself included) along ``adj`` (successor lists)."""
     seen = {start}
     stack = [start]
     while stack:
@@ -524,19 +525,28 @@ def _cg_from_dict(data: Any, source: str) -> CG:
     return cg
 
 
+def read_file(source: str | Path, max_bytes: int) -> tuple[bytes, str]:
+    """The bytes of the file ``source`` and its name for error messages; CGError when it is
+    missing or larger than ``max_bytes`` (the importers' shared file reading)."""
+    path = Path(source)
+    label = str(path)
+    if not path.exists():
+        raise CGError(f"{label}: file not found")
+    if not path.is_file():
+        raise CGError(f"{label}: not a file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise CGError(f"{label}: file is {size:,} bytes; the limit is {max_bytes:,}")
+    return path.read_bytes(), label
+
+
 def load_json(source: str | Path | bytes | dict) -> CG:
     """Load a CG from a path, JSON text/bytes or an already parsed dict (validated)."""
     label = "CG JSON"
     if isinstance(source, dict):
         return _cg_from_dict(source, label)
     if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("{")):
-        path = Path(source)
-        label = str(path)
-        if not path.exists():
-            raise CGError(f"{label}: file not found")
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise CGError(f"{label}: file is {path.stat().st_size} bytes; the limit is {MAX_JSON_BYTES}")
-        raw: str | bytes = path.read_bytes()
+        raw, label = read_file(source, MAX_JSON_BYTES)
     else:
         raw = source
     if len(raw) > MAX_JSON_BYTES:

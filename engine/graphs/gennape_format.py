@@ -43,10 +43,9 @@ import io
 import json
 import math
 import pickle
-from pathlib import Path
 from typing import Any
 
-from engine.graphs.cg import CG, MAX_NODES, SHAPE_PRESERVING_OPS, CGError, Node, node_cost
+from engine.graphs.cg import CG, MAX_NODES, SHAPE_PRESERVING_OPS, CGError, Node, node_cost, reachable, read_file
 
 __all__ = ["load_gennape", "load_gennape_records", "cg_from_state", "RestrictedUnpickler", "UnsafePickleError",
            "GENNAPE_OPS"]
@@ -355,8 +354,8 @@ def _to_cg(nodes: list[_Conv], edges: set[tuple[int, int]], name: str, source: s
         alive.append(True)
         dst = len(nodes) - 1
     # keep nodes on an input -> output path
-    fwd = _reach(src, succ)
-    bwd = _reach(dst, preds)
+    fwd = reachable(src, succ)
+    bwd = reachable(dst, preds)
     keep = [i for i in range(len(nodes)) if alive[i] and i in fwd and i in bwd]
     dropped = sum(1 for i in range(len(nodes)) if alive[i]) - len(keep)
     keep = _topological(keep, succ, preds)
@@ -419,18 +418,6 @@ def _topological(keep: list[int], succ: list[set[int]], preds: list[set[int]]) -
     return order
 
 
-def _reach(start: int, adj: list[set[int]]) -> set[int]:
-    seen = {start}
-    stack = [start]
-    while stack:
-        u = stack.pop()
-        for v in adj[u]:
-            if v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return seen
-
-
 # ---------------------------------------------------------------------------------------------
 # records
 # ---------------------------------------------------------------------------------------------
@@ -487,13 +474,7 @@ def _read(source) -> tuple[Any, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
-        path = Path(source)
-        label = str(path)
-        if not path.exists():
-            raise CGError(f"{label}: file not found")
-        if path.stat().st_size > MAX_PICKLE_BYTES:
-            raise CGError(f"{label}: file is larger than {MAX_PICKLE_BYTES} bytes")
-        data = path.read_bytes()
+        data, label = read_file(source, MAX_PICKLE_BYTES)
     if not data:
         raise CGError(f"{label}: empty file")
     if data.lstrip()[:1] not in (b"{", b"["):  # not JSON: a pickle (any protocol)

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.graphs.cg import CG, CGError
+from engine.graphs.cg import CG, CGError, read_file
 from engine.graphs.fx_import import (
     _EMPTY,
     _fold_batch,
@@ -110,13 +110,7 @@ def _load(source, label: str = "ONNX model") -> Any:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
-        path = Path(source)
-        label = str(path)
-        if not path.exists():
-            raise CGError(f"{label}: file not found")
-        if path.stat().st_size > MAX_ONNX_BYTES:
-            raise CGError(f"{label}: file is larger than {MAX_ONNX_BYTES} bytes")
-        data = path.read_bytes()
+        data, label = read_file(source, MAX_ONNX_BYTES)
     if not data:
         raise CGError(f"{label}: empty file, expected an ONNX model")
     try:
