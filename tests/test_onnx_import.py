@@ -515,3 +515,25 @@ def test_clamp_written_as_max_min_by_the_dynamo_exporter(act, op):
     cg = from_onnx(export(model, (1, 3, 8, 8), dynamo=True, optimize=False))
     assert [n.op for n in cg.nodes] == ["input", "conv", op, "conv", "output"]
     assert [n.op for n in cg.nodes] == [n.op for n in from_module(model, (1, 3, 8, 8)).nodes]
+
+
+class _ClampTo(nn.Module):
+    def __init__(self, lo, hi):
+        super().__init__()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x):
+        return x.clamp(self.lo, self.hi)
+
+
+@pytest.mark.filterwarnings("ignore:from_(module|onnx). mapped unsupported op")
+@pytest.mark.parametrize("lo, hi, op", [(0.0, 6.0, "relu6"), (0.0, None, "relu"), (0.0, float("inf"), "relu"),
+                                        (-1.0, 1.0, "other"), (0.0, 1.0, "other")])
+def test_torch_fx_and_onnx_read_a_clamp_alike(lo, hi, op):
+    """One clamp map for both importers: ``clamp(0, inf)`` is a relu in both (torch.fx used to give
+    an ``other`` node there, ONNX a relu)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _ClampTo(lo, hi), nn.Conv2d(4, 4, 1)).eval()
+    fx = from_module(model, (1, 3, 8, 8))
+    onnx_cg = from_onnx(export(model, (1, 3, 8, 8)))
+    assert fx.nodes[2].op == onnx_cg.nodes[2].op == op
+    assert [n.op for n in fx.nodes] == [n.op for n in onnx_cg.nodes]

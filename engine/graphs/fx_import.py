@@ -732,7 +732,7 @@ class _Builder:
             return self.contract(pairs, pending)
         op = next((op for cls, op in _ACT_MODULES if isinstance(m, cls)), None)
         if isinstance(m, nn.Hardtanh) and not isinstance(m, nn.ReLU6):
-            op = _clamp_op(m.min_val, m.max_val)
+            op = clamp_op(m.min_val, m.max_val)
             if not op:
                 return self.other(node, name, pairs, pending, value, m)
         if op:
@@ -863,7 +863,7 @@ class _Builder:
                 lo, hi = a(1, "min_val", -1.0), a(2, "max_val", 1.0)
             else:
                 lo, hi = a(1, "min"), a(2, "max")
-            op = _clamp_op(lo, hi)
+            op = clamp_op(lo, hi)
             if not op:
                 return self.other(node, name, pairs, pending, value)
         if op:
@@ -1059,7 +1059,9 @@ def _permutation(node: fx.Node, rank: int) -> tuple[int, ...] | None:
     return tuple(perm) if sorted(perm) == list(range(rank)) else None
 
 
-def _clamp_op(lo, hi) -> str | None:
+def clamp_op(lo, hi) -> str | None:
+    """The activation a clamp to ``[lo, hi]`` is (``None`` = unbounded): relu6 for [0, 6], relu for
+    [0, inf); else None (torch ``clamp`` / ``hardtanh`` and ONNX ``Clip`` alike)."""
     try:
         lo = None if lo is None else float(lo)
         hi = None if hi is None else float(hi)
@@ -1067,7 +1069,7 @@ def _clamp_op(lo, hi) -> str | None:
         return None
     if lo == 0.0 and hi == 6.0:
         return "relu6"
-    if lo == 0.0 and hi is None:
+    if lo == 0.0 and (hi is None or math.isinf(hi) and hi > 0):
         return "relu"
     return None
 

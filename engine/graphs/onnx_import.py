@@ -67,6 +67,7 @@ from engine.graphs.fx_import import (
     _Raw,
     _unique,
     assemble,
+    clamp_op,
     fuse_activations,
     hwc,
     merge_reductions,
@@ -462,7 +463,7 @@ class _OnnxBuilder:
         if op == "Clip":
             lo = self.const_value(ins[1]) if len(ins) > 1 and ins[1] else a.get("min")
             hi = self.const_value(ins[2]) if len(ins) > 2 and ins[2] else a.get("max")
-            kind = _clip_op(lo, hi)
+            kind = clamp_op(lo, hi)
             if kind == "relu6" and self.is_plus_three(ins[0]):
                 kind = "hardsigmoid"  # Clip(x + 3, 0, 6) / 6: a hard sigmoid written out (as from_module maps it)
             return self.simple(kind, name, pairs, out, op) if kind else self.other(node, name, pairs, ins)
@@ -639,19 +640,6 @@ def _pair(v, default: int = 1) -> tuple[int, int]:
     if not v:
         return (default, default)
     return (v[0], 1) if len(v) == 1 else (v[-2], v[-1])
-
-
-def _clip_op(lo, hi) -> str | None:
-    try:
-        lo = None if lo is None else float(lo)
-        hi = None if hi is None else float(hi)
-    except (TypeError, ValueError):
-        return None
-    if lo == 0.0 and hi == 6.0:
-        return "relu6"
-    if lo == 0.0 and (hi is None or math.isinf(hi)):
-        return "relu"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
