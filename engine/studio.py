@@ -33,7 +33,7 @@ import inspect
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -918,6 +918,36 @@ def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
         for c in ws.member_columns:
             out[c] = f[c]
     return out
+
+
+_TASK_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
+
+
+def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None) -> str | None:
+    """A note when ``score`` is read on another task's scale: the score is in the units of the
+    checkpoint's labels (e.g. CIFAR-10 validation accuracy), so for families built for another task
+    (the OFA families are ImageNet networks) it ranks them but is not their accuracy.  None when
+    every listed family shares the labels' task, or the card names no label dataset."""
+    from engine import families as registry
+
+    labels = sorted({str(p.get("dataset")) for p in (card or {}).get("label_provenance") or []
+                     if isinstance(p, Mapping) and p.get("dataset")})
+    if not labels:
+        return None
+    known = set(registry.names())
+    other: dict[str, list[str]] = {}
+    for fam in sorted(set(families)):
+        # registered families name their task; "zoo" is the hand-designed ImageNet check set
+        task = registry.get(fam).dataset if fam in known else ("imagenet" if fam == "zoo" else None)
+        name = _TASK_NAMES.get(task, task)
+        if name is not None and name not in labels:
+            other.setdefault(name, []).append(fam)
+    if not other:
+        return None
+    which = "; ".join(f"{', '.join(fams)} are {task} networks" for task, fams in sorted(other.items()))
+    return (f"`score` is on the scale of the checkpoint's labels ({' / '.join(labels)} accuracy, %). {which}: "
+            "their score says where they rank, not their accuracy on that task. Compare architectures of "
+            "one task at a time (filter by family).")
 
 
 def family_titles() -> dict[str, str]:

@@ -495,3 +495,16 @@ def test_finetune_advice_warns_only_when_the_ranking_got_worse():
     assert studio.finetune_advice(worse, None).startswith("Fine-tuning lowered")
     better = worse.assign(after=[0.95, 0.8])
     assert studio.finetune_advice(better, [0.1]) == "" and studio.finetune_advice(pd.DataFrame(), None) == ""
+
+
+def test_score_scale_note_names_families_of_another_task():
+    cifar = {"label_provenance": [{"dataset": "CIFAR-10"}, {"dataset": "CIFAR-10"}]}
+    note = studio.score_scale_note(["nb201", "ofa_pn", "ofa_resnet", "zoo", "custom"], cifar)
+    assert note.startswith("`score` is on the scale of the checkpoint's labels (CIFAR-10 accuracy, %).")
+    assert "ofa_pn, ofa_resnet, zoo are ImageNet networks" in note and "nb201" not in note
+    assert studio.score_scale_note(["nb201", "hiaml", "custom"], cifar) is None  # one task (custom: unknown)
+    assert studio.score_scale_note(["ofa_pn"], {}) is None  # no label dataset in the card
+    assert studio.score_scale_note(["ofa_pn"], None) is None
+    imagenet = {"label_provenance": [{"dataset": "ImageNet"}]}
+    assert studio.score_scale_note(["ofa_mbv3"], imagenet) is None
+    assert "nb101 are CIFAR-10 networks" in studio.score_scale_note(["nb101", "ofa_mbv3"], imagenet)

@@ -378,3 +378,21 @@ def test_rankings_explain_the_in_domain_gate_of_the_model_card(shared_ws):
     goto(at, "rankings.py")
     assert not at.exception, [e.value for e in at.exception]
     assert any("scored with its learned members (cl_fcm, cl)" in i.value for i in at.info)
+
+
+def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
+    tiny = TinyPredictor()
+    tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
+    at = make_app(shared_ws, predictor=tiny)
+    at.run()
+    goto(at, "rankings.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("ImageNet networks" in w.value for w in at.warning)  # tiny families: task unknown
+    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
+    mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
+                             shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)
+    at = make_app(mixed, predictor=tiny)
+    at.run()
+    goto(at, "rankings.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("ofa_pn are ImageNet networks" in w.value for w in at.warning)
