@@ -947,7 +947,7 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None) ->
     which = "; ".join(f"{', '.join(fams)} are {task} networks" for task, fams in sorted(other.items()))
     return (f"`score` is on the scale of the checkpoint's labels ({' / '.join(labels)} accuracy, %). {which}: "
             "their score says where they rank, not their accuracy on that task. Compare architectures of "
-            "one task at a time (filter by family).")
+            "one task at a time.")
 
 
 def family_titles() -> dict[str, str]:

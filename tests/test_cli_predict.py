@@ -230,3 +230,21 @@ def test_usage_errors_are_one_line_with_exit_code_2(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: python -m engine") and needle in err
+
+
+def test_predict_notes_when_families_of_another_task_are_scored(tmp_path, capsys):
+    """The shipped checkpoint's labels are CIFAR-10; an OFA (ImageNet) network's score ranks it
+    but is not its ImageNet accuracy, and the CLI says so.  A CG whose meta holds an odd
+    ``family`` value is predicted as usual."""
+    from engine.families import get
+
+    cg = synthetic_dataset(1, seed=4)[0][0]
+    cg.meta["family"] = ["not", "a", "name"]
+    rows = [{"id": "a", "family": "nb201", "spec": get("nb201").sample(1, 0)[0]},
+            {"id": "b", "family": "ofa_pn", "spec": get("ofa_pn").sample(1, 0)[0]},
+            {"id": "c", "cg": cg.to_dict()}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["predict", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "note: score is on the scale of the checkpoint's labels (CIFAR-10 accuracy, %). ofa_pn are ImageNet" in err
+    assert pd.read_csv(tmp_path / "p.csv")["id"].tolist() == ["a", "b", "c"]

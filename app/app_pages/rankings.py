@@ -43,7 +43,7 @@ elif seen and rank_by == "score":
             "`member_cl_fcm`) rank better — pick one under *Rank by*, or fine-tune.")
 note = studio.score_scale_note(view["family"].unique(), card) if rank_by != "fine-tuned score" else None
 if note:
-    st.warning(note, icon=":material/straighten:")
+    st.warning(note + " The *Family* filter above selects them.", icon=":material/straighten:")
 st.caption(f"{len(view):,} architectures, best first. Each member's own score is in the `member_*` columns; "
            "the label's provenance is in the last columns. Click a row to select the architecture.")
 ev = widgets.table(view, "rank_table", select="single-row", height=460)

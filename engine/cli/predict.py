@@ -239,6 +239,12 @@ def run(args: argparse.Namespace) -> int:
     if inside is not None:
         print(f"score: {inside} of {len(df)} architectures lie inside the training domain and are scored with "
               f"{', '.join(pred.inside_weights)}; the others with {', '.join(pred.weights)}", file=sys.stderr)
+    from engine.studio import score_scale_note
+
+    families = {f for cg in cgs if isinstance(f := (cg.meta or {}).get("family"), str)}
+    note = score_scale_note(families, pred.model_card)
+    if note:
+        print(f"note: {note.replace('`', '')}", file=sys.stderr)
     if args.novelty:
         nov = pred.novelty(cgs)
         df["novelty"] = nov
