@@ -134,3 +134,13 @@ def test_workspace_map_figure_size_is_reasonable():
     ws = tiny_workspace(40, with_upload=True)
     fig = charts.embedding_map(ws.frame, "pca_x", "pca_y", "GENNAPE score")
     assert len(fig.to_json()) < 200_000
+
+
+def test_embedding_map_draws_small_families_on_top_with_a_sorted_legend():
+    f = _big_frame()
+    f["family"] = np.where(np.arange(len(f)) < 3, "hiaml", "nb201")  # 3 rare points, sorted before nb201
+    fig = charts.embedding_map(f, "tsne_x", "tsne_y", "Family")
+    base = [tr for tr in fig.data if tr.name in ("hiaml", "nb201")]
+    assert [tr.name for tr in base] == ["nb201", "hiaml"]  # drawn later = on top
+    assert base[1].legendrank < base[0].legendrank  # legend still alphabetical
+    assert base[1].marker.size > base[0].marker.size  # rare group: larger markers
