@@ -513,3 +513,11 @@ def test_padding_before_an_activation_through_onnx():
     assert [(n.op, n.in_shape) for n in cg.nodes[1:3]] == [("relu", (9, 9, 3)), ("conv", (11, 11, 3))]
     fx = from_module(model, (1, 3, 9, 9))
     assert [(n.op, n.in_shape, n.out_shape) for n in cg.nodes] == [(n.op, n.in_shape, n.out_shape) for n in fx.nodes]
+
+
+def test_input_shape_may_be_an_example_tensor_and_a_missing_batch_is_named():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(8, 10))
+    assert from_module(m, torch.randn(1, 3, 32, 32)).to_json() == from_module(m, (1, 3, 32, 32)).to_json()
+    with pytest.raises(CGError, match=r"input_shape \(3, 32, 32\) has 3 numbers: .* e\.g\. \(1, 3, 32, 32\)"):
+        from_module(m, (3, 32, 32))

@@ -1333,7 +1333,8 @@ def _into_wrapped_functions():
 
 
 def from_module(module: nn.Module, input_shape, name: str = "", *, onnx_fallback: bool = True) -> CG:
-    """The CG of ``module`` for an input of ``input_shape`` (e.g. ``(1, 3, 32, 32)``).
+    """The CG of ``module`` for an input of ``input_shape`` (e.g. ``(1, 3, 32, 32)``, batch first; an
+    example input tensor gives its shape).
 
     Tracing runs on the meta device (no compute, no weights copied) and never modifies
     ``module``.  Calls are serialised by a lock because torch.fx patches ``nn.Module`` methods
@@ -1348,6 +1349,8 @@ def from_module(module: nn.Module, input_shape, name: str = "", *, onnx_fallback
     """
     if not isinstance(module, nn.Module):
         raise CGError(f"from_module expects a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(input_shape, torch.Tensor):
+        input_shape = tuple(input_shape.shape)
     try:
         shape = tuple(int(v) for v in input_shape)
     except (TypeError, ValueError):
@@ -1366,8 +1369,8 @@ def from_module(module: nn.Module, input_shape, name: str = "", *, onnx_fallback
             except Exception:  # noqa: BLE001 - a wrapped function that cannot be traced into stays a call
                 tracer = _Tracer(meta_input)
                 graph = tracer.trace(root)
-    except CGError:
-        raise
+    except CGError as exc:
+        raise CGError(f"{exc}{_batch_hint(shape)}") from None
     except Exception as exc:  # noqa: BLE001 - any tracing failure is reported the same way
         if isinstance(exc, TraceError):
             reason = str(exc)
@@ -1379,9 +1382,19 @@ def from_module(module: nn.Module, input_shape, name: str = "", *, onnx_fallback
         raise CGError(f"cannot trace {type(module).__name__}: {reason}; export the model to ONNX "
                       "(torch.onnx.export) and load it with from_onnx instead") from None
     builder = _Builder(tracer, graph, module, batch=shape[0] if len(shape) >= 2 else 1)
-    builder.run()
+    try:
+        builder.run()
+    except CGError as exc:
+        raise CGError(f"{exc}{_batch_hint(shape)}") from None
     meta = {"source": "torch.fx", "module": type(module).__name__, "input_shape": list(shape)}
     return _finalise(builder, name or type(module).__name__, meta)
+
+
+def _batch_hint(shape: tuple[int, ...]) -> str:
+    """A hint for an error with a 3-number ``input_shape``: usually an image's (C, H, W) without the batch."""
+    if len(shape) != 3:
+        return ""
+    return f" (input_shape {shape} has 3 numbers: for an image model pass the batch too, e.g. {(1, *shape)})"
 
 
 def _via_onnx(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, name: str, reason: str) -> CG:
