@@ -978,17 +978,8 @@ def frame_fingerprint(frame: pd.DataFrame, columns: Sequence[str] | None = None)
     return h.hexdigest()
 
 
-def metrics_available() -> bool:
-    try:
-        from engine.metrics import all_metrics  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 10) -> dict[str, float]:
-    """``engine.metrics.all_metrics`` on finite pairs (``ImportError`` when the metrics module
-    is not available).  Predictions are scores, not accuracies, so MAE-type metrics are only
+    """``engine.metrics.all_metrics`` on finite pairs.  Predictions are scores, not accuracies, so MAE-type metrics are only
     asked for when the engine says the scale is known."""
     from engine.metrics import all_metrics
 
@@ -1106,7 +1097,8 @@ def parse_upload(raw: bytes, filename: str, callback: Callback | None = None) ->
         return _parse_gennape(raw, name, out)
     except ModuleNotFoundError as exc:
         out.dataset = None
-        out.errors = _file_error(f"this build cannot read .{ext} files yet (missing module {exc.name})")
+        out.errors = _file_error(f"reading .{ext} files needs the Python package {exc.name!r}, which is not "
+                                 "installed (pip install -r requirements.txt)")
     except Exception as exc:  # noqa: BLE001 - any bad upload must become a message, not a crash
         out.dataset = None
         out.errors = _file_error(f"could not read {name}: {exc}")
@@ -1329,8 +1321,8 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
     ye = np.asarray(eval_y, dtype=float)
     before = _scores_only(predictor, eval_cgs) if len(eval_cgs) else np.zeros(0)
     after = _scores_only(tuned, eval_cgs) if len(eval_cgs) else np.zeros(0)
-    mb = compute_metrics(ye, before) if len(ye) >= 3 and metrics_available() else {}
-    ma = compute_metrics(ye, after) if len(ye) >= 3 and metrics_available() else {}
+    mb = compute_metrics(ye, before) if len(ye) >= 3 else {}
+    ma = compute_metrics(ye, after) if len(ye) >= 3 else {}
     return FinetuneOutcome(tuned, list(train_ids), list(eval_ids), ye, before, after, mb, ma, hist.events,
                            {"k": len(train_cgs), "epochs": int(epochs), "seed": int(seed),
                             **({"selection": selection} if selection is not None else {}), **options},

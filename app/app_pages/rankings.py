@@ -58,9 +58,6 @@ labelled = ws.frame[np.isfinite(ws.frame["label"].to_numpy(dtype=float))]
 if len(labelled) < 3:
     st.info("No true labels in this workspace: add a labelled benchmark dataset or upload labels on the Data page.")
     st.stop()
-if not studio.metrics_available():
-    st.info("The metrics module is not available in this build.")
-    st.stop()
 sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if (fams or srcs) else ws
 metric_col = rank_by if rank_by in sub.frame.columns else "score"  # the fine-tuned score lives in the table only
 if metric_col != rank_by:

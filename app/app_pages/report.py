@@ -48,8 +48,7 @@ def build_figures() -> dict:
 if st.button("Build the report", type="primary", key="report_build", icon=":material/description:"):
     with st.spinner("Building the report…"):
         try:
-            metrics = studio.ranking_metrics(ws) if ws.num_labelled and ws.has_scores and \
-                studio.metrics_available() else None
+            metrics = studio.ranking_metrics(ws) if ws.num_labelled and ws.has_scores else None
             pred, _ = cached.base_predictor()
             name = (ws.model_card or {}).get("model", "") if pred is None else \
                 getattr(pred, "model_card", {}).get("model", "")

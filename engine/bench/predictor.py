@@ -12,7 +12,7 @@
 
 Uses the shipped checkpoint when present, else a predictor with the *default* architecture
 sizes quickly fitted on synthetic CGs (speed does not depend on the weights).  CGs are
-NAS-Bench-201 networks when that family is available, else synthetic ones.
+NAS-Bench-201 networks.
 Environment: ``GENNAPE_BENCH_N`` (CGs for throughput, default 2000), ``GENNAPE_BENCH_THREADS``.
 """
 
@@ -29,22 +29,10 @@ N_REFERENCE = 15_625
 
 
 def _cgs(n: int):
-    try:
-        from engine.families import get
+    from engine.families import get
+    from engine.families.cache import cached_cgs
 
-        fam = get("nb201")
-        specs = fam.sample(n, seed=0)
-        try:
-            from engine.families.cache import cached_cgs
-
-            cgs = list(cached_cgs("nb201", specs))
-        except ImportError:
-            cgs = [fam.to_cg(s) for s in specs]
-        return cgs, "nb201"
-    except (KeyError, ImportError):
-        from engine.model.synthetic import synthetic_dataset
-
-        return synthetic_dataset(n, seed=0)[0], "synthetic"
+    return list(cached_cgs("nb201", get("nb201").sample(n, seed=0))), "nb201"
 
 
 def _predictor():

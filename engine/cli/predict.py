@@ -143,10 +143,8 @@ def read_jsonl(path: Path, errors: list[str] | None = None, callback=None) -> tu
 
 
 def read_onnx(path: Path, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
-    try:
-        from engine.cg import CGError, from_onnx
-    except ImportError:
-        raise ValueError("ONNX input needs the ONNX importer (engine.cg.from_onnx), which is not available") from None
+    from engine.cg import CGError, from_onnx
+
     files = sorted(path.glob("*.onnx")) if path.is_dir() else [path]
     if not files:
         raise ValueError(f"{path}: folder holds no .onnx files")

@@ -406,23 +406,14 @@ class ArchDataset:
 
 # --- building CGs ------------------------------------------------------------------------------------
 
-def _family_cache():
-    """``engine.families.cache.cached_cgs`` when that module exists, else None."""
-    try:
-        from engine.families.cache import cached_cgs
-    except ImportError:
-        return None
-    return cached_cgs
-
-
 def _family_cgs(family: str, specs: list[Any], callback: Callback | None,
                 options: dict[str, Any] | None = None) -> list[CG]:
-    """CGs of ``specs`` through the family CG cache when that module exists (and no ``to_cg``
-    options are needed), else directly."""
+    """CGs of ``specs`` through the family CG cache (directly when ``to_cg`` options are needed:
+    the cache keys plain specs)."""
     from engine.families import get
+    from engine.families.cache import cached_cgs
 
-    cached_cgs = _family_cache() if not options else None
-    if cached_cgs is not None:
+    if not options:
         return list(cached_cgs(family, specs, callback))
     fam = get(family)
     return [fam.to_cg(s, **(options or {})) for s in specs]
@@ -435,7 +426,7 @@ def build_store(families: Sequence[str], specs: Sequence[Any], callback: Callbac
     n = len(specs)
     builder = CGStoreBuilder()
     i = 0
-    if not options and _family_cache() is not None:
+    if not options:
         chunk = max(chunk, CACHE_CHUNK)
     _notify(callback, "cgs", 0, n)
     while i < n:

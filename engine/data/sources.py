@@ -587,14 +587,12 @@ def _count_entry(e: _Entry, root: Path) -> int | None:
 
 
 def _gennape_info(path: Path) -> tuple[int | None, str]:
-    """``(count, provenance text)`` of a GENNAPE-format file (None / generic text when the
-    importer is unavailable or the file is large)."""
+    """``(count, provenance text)`` of a GENNAPE-format file (None / generic text when the file
+    is large)."""
+    from engine.graphs.gennape_format import load_gennape_records
+
     generic = f"GENNAPE authors' file {path.name} (labels as stored in the file)"
     if path.stat().st_size > 16 * 1024 * 1024:
-        return None, generic
-    try:
-        from engine.graphs.gennape_format import load_gennape_records
-    except ImportError:
         return None, generic
 
     def count_and_labels() -> int:

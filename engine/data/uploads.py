@@ -632,13 +632,8 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
 
 
 def _onnx_to_cg(raw: bytes, name: str) -> CG:
-    try:
-        from engine.cg import from_onnx
-    except ImportError:
-        try:
-            from engine.graphs.onnx_import import from_onnx  # type: ignore[no-redef]
-        except ImportError:
-            raise RuntimeError("the ONNX importer (engine.cg.from_onnx) is not available") from None
+    from engine.graphs.onnx_import import from_onnx
+
     cg = from_onnx(raw)
     if not cg.name:
         cg.name = name

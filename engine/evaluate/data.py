@@ -121,13 +121,9 @@ def unlabelled_cgs(family: str, n: int, seed: int, exclude: set[str] | None = No
                 if len(specs) == n:
                     break
         draw += 1
-    try:
-        from engine.families.cache import cached_cgs
+    from engine.families.cache import cached_cgs
 
-        cgs = list(cached_cgs(family, specs))
-    except ImportError:  # pragma: no cover - cache module is optional
-        cgs = [fam.to_cg(s) for s in specs]
-    return CGStore.from_cgs(cgs)
+    return CGStore.from_cgs(list(cached_cgs(family, specs)))
 
 
 def spec_hashes(ld: LoadedDataset, idx: np.ndarray | None = None) -> set[str]:

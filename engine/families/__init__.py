@@ -12,7 +12,7 @@ from engine.families.base import Family, SpecError, get, names, register
 
 __all__ = ["Family", "SpecError", "get", "names", "register"]
 
-# module per family; a missing module (work in progress) is skipped, any other error raises
+# one module per family, imported (and so registered) on first use of the registry
 _MODULES = ("nb101", "nb201", "nb301", "ofa", "hiaml", "inception", "two_path")
 _loaded = False
 
@@ -21,10 +21,10 @@ def _load_all() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for mod in _MODULES:
-        try:
+    _loaded = True  # first, so a family module that uses the registry while importing does not recurse
+    try:
+        for mod in _MODULES:
             importlib.import_module(f"engine.families.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"engine.families.{mod}":
-                raise
+    except BaseException:
+        _loaded = False  # a failed import fails every call, not just the first
+        raise
