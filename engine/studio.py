@@ -28,8 +28,6 @@ membership entropy in [0, 1]; high = the architecture sits between clusters, i.e
 
 from __future__ import annotations
 
-import copy
-import inspect
 import json
 import math
 import time
@@ -67,20 +65,6 @@ _NOT_MEMBERS = {"score", "flops", "params", "cluster", "id", "row", "entropy", "
 def _notify(callback: Callback | None, stage: str, step: int, total: int, metrics: dict | None = None) -> None:
     if callback is not None:
         callback(stage, step, total, metrics or {})
-
-
-def call_compatible(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with the keyword arguments its signature accepts (the engine's APIs grow
-    options over time; the app passes what it has and the callee takes what it knows)."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    params = sig.parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return fn(*args, **kwargs)
-    names = {p.name for p in params}
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in names})
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -401,8 +385,9 @@ def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = None,
               chunk: int | None = None, reference: Any = None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Run ``predictor`` over ``cgs``: a frame with ``score``, ``cluster``, ``entropy``,
-    ``novelty`` (when the predictor has ``novelty_from_embeddings``), ``membership_<j>`` and ``member_<name>`` columns, and the ``(n, d)`` embeddings (None when
-    the predictor cannot embed).  ``chunk`` bounds how many CGs go to the model at once; the
+    ``novelty`` (when the predictor has ``novelty_from_embeddings``), ``membership_<j>`` and
+    ``member_<name>`` columns, and the ``(n, d)`` embeddings (None for no CGs), from one
+    ``predictor.predict_with_embeddings`` pass per chunk.  ``chunk`` bounds how many CGs go to the model at once; the
     chunks are comparable only with a fixed ``reference`` (:func:`make_reference`)."""
     n = len(cgs)
     if n == 0:
@@ -417,23 +402,12 @@ def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = Non
         if callback is not None:
             def sub_cb(stage, s, t, m=None, _o=start):  # progress over the whole set
                 callback(stage, _o + int(s * min(step, n - _o) / max(t, 1)), n, m or {})
-        extra = {"reference": reference} if reference is not None else {}
-        if hasattr(predictor, "predict_with_embeddings"):  # one encoder pass for both
-            out, h = call_compatible(predictor.predict_with_embeddings, part, callback=sub_cb, **extra)
-            embs.append(to_numpy(h))
-        else:
-            out = call_compatible(predictor.predict, part, callback=sub_cb, **extra)
-            if hasattr(predictor, "embed"):
-                embs.append(to_numpy(predictor.embed(part)))
+        out, h = predictor.predict_with_embeddings(part, callback=sub_cb, reference=reference)  # one encoder pass
+        embs.append(to_numpy(h))
         frames.append(_prediction_frame(out, len(part)))
         _notify(callback, "score", min(start + step, n), n)
     scores = pd.concat(frames, ignore_index=True)
     memb_cols = [c for c in scores.columns if c.startswith(MEMBERSHIP_PREFIX)]
-    if not memb_cols and hasattr(predictor, "memberships"):
-        u = to_numpy(predictor.memberships(cgs))
-        for j in range(u.shape[1]):
-            scores[f"{MEMBERSHIP_PREFIX}{j}"] = u[:, j]
-        memb_cols = [f"{MEMBERSHIP_PREFIX}{j}" for j in range(u.shape[1])]
     u = scores[memb_cols].to_numpy(dtype=float) if memb_cols else np.zeros((n, 0))
     if "cluster" not in scores.columns:
         scores["cluster"] = u.argmax(axis=1) if u.shape[1] else -1
@@ -491,7 +465,7 @@ def part_from_dataset(dataset: Any, *, source: str, prefix: str, predictor: Any 
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    store = call_compatible(dataset.build_cgs, callback=callback) if hasattr(dataset, "build_cgs") else dataset.cgs
+    store = dataset.build_cgs(callback=callback)
     src = dataset.frame.reset_index(drop=True)
     ids = [f"{prefix}:{i}" for i in src["id"].astype(str)]
     frame = pd.DataFrame({
@@ -718,7 +692,7 @@ def build_default_workspace(predictor: Any, *, dataset: Any = None, samples_per_
         dataset = dataset.subset(np.sort(rng.choice(len(dataset), size=int(limit), replace=False)))
     prefix = str(getattr(dataset, "name", "default")).split()[0]
     _notify(callback, "workspace", 0, 2, {"part": prefix})
-    store = call_compatible(dataset.build_cgs, callback=callback)
+    store = dataset.build_cgs(callback=callback)
     ref_idx = np.sort(rng.choice(len(dataset), size=min(reference_size, len(dataset)), replace=False))
     reference = make_reference(predictor, store.take(ref_idx) if hasattr(store, "take") else [store[i] for i in ref_idx])
     ref_ids = [f"{prefix}:{dataset.frame['id'].iloc[i]}" for i in ref_idx] if reference is not None else []
@@ -986,7 +960,7 @@ def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 1
     yt = np.asarray(y_true, dtype=float)
     yp = np.asarray(y_pred, dtype=float)
     ok = np.isfinite(yt) & np.isfinite(yp)
-    out = call_compatible(all_metrics, yt[ok], yp[ok], k=k, scale_known=False)
+    out = all_metrics(yt[ok], yp[ok], k=k, scale_known=False)
     res = {str(key): float(v) for key, v in dict(out).items() if isinstance(v, int | float | np.floating | np.integer)}
     res["n"] = int(ok.sum())
     return res
@@ -1185,13 +1159,13 @@ def part_from_upload(outcome: UploadOutcome, predictor: Any = None, callback: Ca
     if ds is None:
         return empty_workspace()
     try:
-        call_compatible(ds.build_cgs, callback=callback, cache=False)
+        ds.build_cgs(callback=callback, cache=False)
     except Exception:  # noqa: BLE001 - find the bad rows one by one
         good, errs = [], []
         for i in range(len(ds)):
             try:
                 sub = ds.subset([i])
-                call_compatible(sub.build_cgs, cache=False)
+                sub.build_cgs(cache=False)
                 good.append(i)
             except Exception as exc:  # noqa: BLE001
                 errs.append({"row": i, "field": "spec", "reason": f"cannot build the CG: {exc}"})
@@ -1277,15 +1251,14 @@ class FinetuneOutcome:
 
 
 def _scores_only(predictor: Any, cgs: Sequence[CG]) -> np.ndarray:
-    out = call_compatible(predictor.predict, cgs)
+    out = predictor.predict(cgs)
     return _prediction_frame(out, len(cgs))["score"].to_numpy(dtype=float)
 
 
 def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequence[float],
                           eval_cgs: Sequence[CG], eval_y: Sequence[float], *, train_ids: Sequence[str] = (),
                           eval_ids: Sequence[str] = (), epochs: int = 20, seed: int = 0,
-                          callback: Callback | None = None, selection: str | None = None,
-                          **options: Any) -> FinetuneOutcome:
+                          callback: Callback | None = None, selection: str | None = None) -> FinetuneOutcome:
     """Fine-tune a **deep copy** of ``predictor`` on ``(train_cgs, train_y)`` and compare its
     ranking of ``eval_cgs`` with the original's.  The original (often a cached model shared by
     every session) is never modified.  ``selection``: ``finetune.selection`` of the copy
@@ -1304,20 +1277,9 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
         hist(stage, step, total, metrics)
         _notify(callback, stage, step, total, metrics)
 
-    base = copy.deepcopy(predictor)
-    cfg = getattr(base, "config", None)
-    if cfg is not None and hasattr(cfg, "override") and hasattr(cfg, "finetune"):
-        # GennapePredictor reads its fine-tuning epochs from the config (of the copy only)
-        ft = cfg.finetune
-        updates = {"finetune.head_epochs": int(epochs),
-                   "finetune.kgnn_epochs": min(int(getattr(ft, "kgnn_epochs", epochs)), int(epochs))}
-        if selection is not None:
-            updates["finetune.selection"] = str(selection)
-        base.config = cfg.override(updates)
-    tuned = call_compatible(base.finetune, list(train_cgs), y, k=len(train_cgs), epochs=int(epochs), seed=int(seed),
-                            callback=cb, **options)
-    if tuned is None:  # an in-place API: the deep copy is the tuned model
-        tuned = base
+    # finetune returns a tuned copy; the predictor (often the cached model shared by every session) is untouched
+    tuned = predictor.finetune(list(train_cgs), y, k=len(train_cgs), seed=int(seed), callback=cb, epochs=int(epochs),
+                               selection=selection)
     ye = np.asarray(eval_y, dtype=float)
     before = _scores_only(predictor, eval_cgs) if len(eval_cgs) else np.zeros(0)
     after = _scores_only(tuned, eval_cgs) if len(eval_cgs) else np.zeros(0)
@@ -1325,7 +1287,7 @@ def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequ
     ma = compute_metrics(ye, after) if len(ye) >= 3 else {}
     return FinetuneOutcome(tuned, list(train_ids), list(eval_ids), ye, before, after, mb, ma, hist.events,
                            {"k": len(train_cgs), "epochs": int(epochs), "seed": int(seed),
-                            **({"selection": selection} if selection is not None else {}), **options},
+                            **({"selection": selection} if selection is not None else {})},
                            time.perf_counter() - t0)
 
 

@@ -68,7 +68,10 @@ class TinyPredictor:
         e = np.exp(-(d - d.min(axis=1, keepdims=True)))
         return e / e.sum(axis=1, keepdims=True)
 
-    def predict(self, cgs, callback=None) -> pd.DataFrame:
+    def predict_with_embeddings(self, cgs, callback=None, reference=None) -> tuple[pd.DataFrame, np.ndarray]:
+        return self.predict(cgs, callback, reference), self.embed(cgs)
+
+    def predict(self, cgs, callback=None, reference=None) -> pd.DataFrame:
         z = self.embed(cgs).astype(float)
         u = self.memberships(cgs)
         score = z @ self.w + self.b
@@ -82,7 +85,9 @@ class TinyPredictor:
             callback("predict", len(cgs), len(cgs), {})
         return out
 
-    def finetune(self, cgs, acc, epochs: int = 3, seed: int = 0, callback=None) -> TinyPredictor:
+    def finetune(self, cgs, acc, k=None, seed: int = 0, callback=None, *, epochs: int | None = None,
+                 selection: str | None = None) -> TinyPredictor:
+        epochs = 3 if epochs is None else epochs
         new = copy.deepcopy(self)
         z = self.embed(cgs).astype(float)
         y = np.asarray(acc, dtype=float)
@@ -362,14 +367,6 @@ def test_finetune_and_evaluate_uses_a_copy():
     assert list(t.columns) == ["metric", "before", "after"] and len(t) >= 5
     data = studio.save_model_zip(out.model)
     assert "checkpoint/tiny.json" in zipfile.ZipFile(BytesIO(data)).namelist()
-
-
-def test_call_compatible_drops_unknown_kwargs():
-    def f(a, b=1):
-        return a + b
-
-    assert studio.call_compatible(f, 1, b=2, nope=3) == 3
-    assert studio.call_compatible(lambda a, **kw: kw, 1, x=1) == {"x": 1}
 
 
 @pytest.fixture(scope="module")

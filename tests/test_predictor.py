@@ -135,6 +135,23 @@ def test_finetune_returns_copy_and_leaves_original(fitted, target):
     assert "finetune" not in fitted.model_card
 
 
+def test_finetune_epochs_and_selection_apply_to_the_copy_only(fitted, target):
+    tc, ta = target
+    cfg_before = fitted.config
+    params_before = {k: v.clone() for k, v in _params(fitted).items()}
+    ft = fitted.finetune(tc, ta, k=8, seed=0, epochs=2, selection="paper")
+    assert ft.config.finetune.head_epochs == 2 and ft.config.finetune.selection == "paper"
+    assert ft.config.finetune.kgnn_epochs == min(2, cfg_before.finetune.kgnn_epochs)
+    assert ft.model_card["finetune"]["selection"] == "paper"
+    assert fitted.config is cfg_before  # the original keeps its config and weights
+    assert all(torch.equal(v, params_before[k]) for k, v in _params(fitted).items())
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="epochs must be an int >= 1"):
+            fitted.finetune(tc, ta, k=8, epochs=bad)
+    with pytest.raises(ValueError, match="finetune.selection must be one of"):
+        fitted.finetune(tc, ta, k=8, selection="nope")
+
+
 def _cv_base(fitted):
     base = fitted.copy()
     base.config = base.config.override({"finetune.selection": "cv", "finetune.cv_folds": 3,

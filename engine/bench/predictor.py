@@ -97,10 +97,8 @@ def run() -> dict:
     acc = np.linspace(85, 93, 50) + np.random.default_rng(0).normal(0, 0.3, 50)
     times = {}
     for sel in ("paper", "cv"):
-        p = pred.copy()
-        p.config = p.config.override({"finetune.selection": sel})
         t = time.perf_counter()
-        p.finetune(cgs[:50], acc, k=50)
+        pred.finetune(cgs[:50], acc, k=50, selection=sel)
         times[sel] = time.perf_counter() - t
     ft_s, ft_cv_s = times["paper"], times["cv"]
     print(f"fine-tune on 50 CGs: {ft_s:.1f} s (paper weights), {ft_cv_s:.1f} s (cross-validated selection, "

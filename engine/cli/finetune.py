@@ -40,13 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.data import load_labels_file
 
     pred = load_predictor(args.checkpoint)
-    if args.selection is not None:
-        pred.config = pred.config.override({"finetune.selection": args.selection})
     ds = load_labels_file(args.labels).labelled()
     if len(ds) < 2:
         raise ValueError(f"{args.labels}: needs at least 2 labelled rows, found {len(ds)}")
     progress = None if args.quiet else TextProgress()
-    ft = pred.finetune(ds.cgs, np.asarray(ds.labels, dtype=float), k=args.k, seed=args.seed, callback=progress)
+    ft = pred.finetune(ds.cgs, np.asarray(ds.labels, dtype=float), k=args.k, seed=args.seed, callback=progress,
+                       selection=args.selection)
     card = dict(ft.model_card)
     card.setdefault("finetune", {})["labels_file"] = str(args.labels)
     card["finetune"]["families"] = ds.families

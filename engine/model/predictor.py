@@ -600,18 +600,33 @@ class GennapePredictor:
     # ------------------------------------------------------------------------------------------
     # fine-tuning
     # ------------------------------------------------------------------------------------------
-    def finetune(self, cgs, acc: Any, k: int | None = None, seed: int = 0, callback: Callback | None = None
-                 ) -> GennapePredictor:
+    def finetune(self, cgs, acc: Any, k: int | None = None, seed: int = 0, callback: Callback | None = None, *,
+                 epochs: int | None = None, selection: str | None = None) -> GennapePredictor:
         """A fine-tuned *deep copy* (``self`` is never modified).
 
         Uses ``k`` labelled CGs (default ``config.finetune.k``; a seeded random subset when more
         are given).  Heads, pairwise scorers and the k-GNN are fine-tuned; the encoder, the FCM
         centroids and the Eq. 5 statistics stay those of the source training set (paper).  The
-        ensemble weights become ``softmax(KT / T)`` of each member on the fine-tuning samples."""
+        ensemble weights become ``softmax(KT / T)`` of each member on the fine-tuning samples.
+
+        ``epochs`` (head epochs; the k-GNN gets at most as many) and ``selection``
+        (``finetune.selection``) override the config for this call; the copy's config records them."""
         from engine.train.finetune import finetune_predictor
 
         self._require_fitted()
-        return finetune_predictor(self, cgs, acc, k=k, seed=seed, callback=callback)
+        base = self
+        updates: dict[str, Any] = {}
+        if epochs is not None:
+            if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
+                raise ValueError(f"finetune: epochs must be an int >= 1, got {epochs!r}")
+            updates["finetune.head_epochs"] = int(epochs)
+            updates["finetune.kgnn_epochs"] = min(int(self.config.finetune.kgnn_epochs), int(epochs))
+        if selection is not None:
+            updates["finetune.selection"] = str(selection)
+        if updates:
+            base = copy.copy(self)  # shares the modules (finetune_predictor copies what it tunes)
+            base.config = self.config.override(updates)
+        return finetune_predictor(base, cgs, acc, k=k, seed=seed, callback=callback)
 
     # ------------------------------------------------------------------------------------------
     # persistence
