@@ -396,3 +396,20 @@ def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     goto(at, "rankings.py")
     assert not at.exception, [e.value for e in at.exception]
     assert any("ofa_pn are ImageNet networks" in w.value for w in at.warning)
+
+
+def test_a_bad_checkpoint_folder_is_a_message_not_a_crash(shared_ws, tmp_path, monkeypatch):
+    from app.ui import cached
+
+    monkeypatch.setenv("GENNAPE_STUDIO_CHECKPOINT", str(tmp_path / "missing"))
+    cached.default_predictor.clear()
+    try:
+        pred, why = cached.default_predictor()
+        assert pred is None and why.startswith(f"the checkpoint {tmp_path / 'missing'} could not be loaded")
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state[state.WORKSPACE] = shared_ws  # no injected model: the page asks the cache
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("No GENNAPE model is loaded: the checkpoint" in w.value for w in at.warning)
+    finally:
+        cached.default_predictor.clear()

@@ -36,20 +36,13 @@ def workspace_path() -> Path:
 @st.cache_resource(max_entries=1, show_spinner="Loading the GENNAPE checkpoint…")
 def default_predictor() -> tuple[Any, str]:
     """``(predictor, "")`` or ``(None, reason)``; the predictor is shared by every session."""
-    try:
-        import engine.model as model
-    except Exception as exc:  # noqa: BLE001 - any failure becomes a message on the page
-        return None, f"the model package cannot be imported ({type(exc).__name__}: {exc})"
+    import engine.model as model
+
     env = os.environ.get("GENNAPE_STUDIO_CHECKPOINT")  # a checkpoint folder instead of the shipped one
-    loader = (lambda: model.GennapePredictor.load(env)) if env else getattr(model, "load_default", None)
-    if loader is None:
-        return None, "this build has no shipped checkpoint loader yet (engine.model.load_default)"
     try:
-        pred = loader()
-    except Exception as exc:  # noqa: BLE001
-        return None, f"the shipped checkpoint could not be loaded: {exc}"
-    if hasattr(pred, "eval"):
-        pred.eval()
+        pred = model.GennapePredictor.load(env) if env else model.load_default()
+    except Exception as exc:  # noqa: BLE001 - a bad checkpoint becomes a message on the page
+        return None, f"the {'checkpoint ' + env if env else 'shipped checkpoint'} could not be loaded: {exc}"
     return pred, ""
 
 
