@@ -68,6 +68,7 @@ from torch import fx, nn
 from torch.fx.proxy import Attribute, Proxy, TraceError
 
 from engine.graphs.cg import CG, SHAPE_PRESERVING_OPS, CGError, Node
+from engine.graphs.ops import conv_kind
 
 Shape = tuple[int, int, int]
 
@@ -752,12 +753,7 @@ class _Builder:
              transposed, x_value) -> _Info:
         k = tuple(int(v) for v in (k if isinstance(k, (tuple, list)) else (k,)))
         kh, kw = (k[-2], k[-1]) if len(k) >= 2 else (k[0], 1)
-        if groups == 1:
-            op = "conv"
-        elif groups == cin and cout % cin == 0:
-            op = "depthwise"
-        else:
-            op = "group_conv"
+        op = conv_kind(groups, cin, cout)
         out = _first_tensor(value)
         if transposed:
             macs = (x_value.numel() if isinstance(x_value, torch.Tensor) else 0) * (cout // groups) * math.prod(k)

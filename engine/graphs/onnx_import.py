@@ -72,6 +72,7 @@ from engine.graphs.fx_import import (
     hwc,
     merge_reductions,
 )
+from engine.graphs.ops import conv_kind
 
 Shape = tuple[int, int, int]
 
@@ -550,12 +551,7 @@ class _OnnxBuilder:
             y = self.shape_of(out)
             macs = (math.prod(y) if y else 0) * (cin // groups) * math.prod(k)
         kh, kw = (k[-2], k[-1]) if len(k) >= 2 else (k[0], 1)
-        if groups == 1:
-            kind = "conv"
-        elif groups == cin and cout % cin == 0:
-            kind = "depthwise"
-        else:
-            kind = "group_conv"
+        kind = conv_kind(groups, cin, cout)
         bias = self.param_numel(ins, 2)
         params = self.param_numel(ins, 1) + bias
         has_bias = bias > 0

@@ -72,3 +72,13 @@ def op_index(name: str) -> int:
         return OP_INDEX[name]
     except KeyError:
         raise KeyError(f"unknown op {name!r}; expected one of {', '.join(OPS)}") from None
+
+
+def conv_kind(groups: int, cin: int, cout: int) -> str:
+    """The CG op of a convolution: ``conv`` (one group), ``depthwise`` (a group per input channel,
+    any channel multiplier) or ``group_conv`` (the rest)."""
+    if groups == 1:
+        return "conv"
+    if groups == cin and cout % cin == 0:
+        return "depthwise"
+    return "group_conv"
