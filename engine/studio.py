@@ -1052,8 +1052,11 @@ def parse_upload(raw: bytes, filename: str, callback: Callback | None = None) ->
         out.errors = _file_error("the file is empty")
         return out
     if ext not in UPLOAD_TYPES:
+        from engine.data.uploads import conversion_hint
+
+        hint = conversion_hint(ext)
         out.errors = _file_error(f"unsupported file type '.{ext}'; expected one of "
-                                 + ", ".join(f".{t}" for t in UPLOAD_TYPES))
+                                 + ", ".join(f".{t}" for t in UPLOAD_TYPES) + (f". {hint}" if hint else ""))
         return out
     try:
         if ext in ("csv", "tsv", "jsonl"):

@@ -248,3 +248,11 @@ def test_predict_notes_when_families_of_another_task_are_scored(tmp_path, capsys
     err = capsys.readouterr().err
     assert "note: score is on the scale of the checkpoint's labels (CIFAR-10 accuracy, %). ofa_pn are ImageNet" in err
     assert pd.read_csv(tmp_path / "p.csv")["id"].tolist() == ["a", "b", "c"]
+
+
+def test_predict_names_a_pytorch_checkpoint_given_as_input(tmp_path, capsys):
+    (tmp_path / "model.pth").write_bytes(b"\x80\x02weights")
+    assert main(["predict", "--input", str(tmp_path / "model.pth"), "--output", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "model.pth: not an input format" in err and "torch.onnx.export" in err
+    assert not (tmp_path / "p.csv").exists()

@@ -210,3 +210,13 @@ def test_odd_json_values_become_row_errors():
                                                       (7, "spec")]
     assert "duplicate" in res.errors[-1].reason and "row 6" in res.errors[-1].reason
     assert len(res.dataset) == 1 and res.dataset.labels[0] == 88.0
+
+
+@pytest.mark.parametrize("name, needle", [("model.pt", "torch.onnx.export"), ("w.safetensors", "torch.onnx.export"),
+                                          ("net.h5", "tf2onnx"), ("notes.txt", None)])
+def test_model_files_of_other_frameworks_say_how_to_convert(name, needle):
+    from engine import studio
+
+    reason = studio.parse_upload(b"\x80\x02not a format we read", name).errors["reason"].iloc[0]
+    assert reason.startswith(f"unsupported file type '.{name.rsplit('.', 1)[1]}'")
+    assert (needle in reason) if needle else reason.endswith(".zip")  # no hint for unrelated files

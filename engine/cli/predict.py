@@ -193,9 +193,14 @@ def read_csv(path: Path, errors: list[str] | None = None, callback=None) -> tupl
 def read_input(path_str: str, errors: list[str] | None = None, callback=None) -> tuple[list[str], list]:
     """``(ids, cgs)`` of ``--input`` (see the module docstring); ``errors``: see :func:`read_jsonl`;
     ``callback``: progress (``engine.train.callbacks``)."""
+    from engine.data.uploads import conversion_hint
+
     path = Path(path_str)
     if not path.exists():
         raise FileNotFoundError(f"{path}: input not found")
+    if path.is_file() and conversion_hint(path.suffix):
+        raise ValueError(f"{path}: not an input format (JSONL, CSV, .onnx or a folder of them). "
+                         f"{conversion_hint(path.suffix)}")
     if path.is_dir() or path.suffix.lower() == ".onnx":
         return read_onnx(path, errors, callback)
     if path.suffix.lower() == ".csv":

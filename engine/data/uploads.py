@@ -638,3 +638,17 @@ def _onnx_to_cg(raw: bytes, name: str) -> CG:
     if not cg.name:
         cg.name = name
     return cg
+
+
+_TORCH_HINT = ("A PyTorch checkpoint holds weights, not the network's code, and is never unpickled here: export "
+               "the model with torch.onnx.export(model, torch.randn(1, 3, 224, 224), 'model.onnx') and use the "
+               ".onnx file (or call engine.cg.from_module(model, (1, 3, 224, 224)) in Python)")
+_TF_HINT = "Convert the model to ONNX first (the tf2onnx package converts TensorFlow, Keras and TFLite models)"
+_CONVERT_HINTS = {"pt": _TORCH_HINT, "pth": _TORCH_HINT, "ckpt": _TORCH_HINT, "bin": _TORCH_HINT,
+                  "safetensors": _TORCH_HINT, "h5": _TF_HINT, "keras": _TF_HINT, "pb": _TF_HINT,
+                  "tflite": _TF_HINT}
+
+
+def conversion_hint(ext: str) -> str:
+    """What to do with a model file of another framework (by extension, without the dot), or ""."""
+    return _CONVERT_HINTS.get(ext.lower().lstrip("."), "")
