@@ -109,7 +109,10 @@ with uploads:
         "- **ONNX** (`.onnx`), or a **zip** of ONNX files with an optional `labels.csv` (`file`, `label`). "
         "Only the graph and the weight *shapes* are read, so for a large model upload just the `.onnx` of a "
         "copy saved with its weights outside (`onnx.save_model(m, 'net.onnx', save_as_external_data=True)`).\n"
-        "- **CG JSON** (as written by GENNAPE Studio) or the GENNAPE authors' files (`.json`, `.pkl`).")
+        "- **CG JSON** (as written by GENNAPE Studio) or the GENNAPE authors' files (`.json`, `.pkl`).\n"
+        "- A **PyTorch or TensorFlow model**: export it to ONNX first "
+        "(`torch.onnx.export(model, torch.randn(1, 3, 224, 224), 'model.onnx')`; `tf2onnx` for TensorFlow / "
+        "Keras). Checkpoints (`.pt`, `.pth`, `.h5`) hold weights, not the network, and are never unpickled.")
     files = st.file_uploader("Upload architectures", type=list(studio.UPLOAD_TYPES), accept_multiple_files=True,
                              key="data_uploader")
     incoming = [(f.name, f.getvalue()) for f in files or []]
