@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,25 @@ _NOT_MEMBERS = {"score", "flops", "params", "cluster", "id", "row", "entropy", "
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+class ScoringModel(Protocol):
+    """What the studio needs from a model: :class:`engine.model.predictor.GennapePredictor` (the
+    tests use a small stand-in with the same signatures).  Optional, checked with ``hasattr``:
+    ``reference(cgs)`` (a fixed population for comparable scores), ``novelty_from_embeddings(h)``
+    and ``state_dict()`` (a content key for caches)."""
+
+    model_card: Mapping[str, Any]
+
+    def predict(self, cgs: Sequence[CG], callback: Callback | None = None, reference: Any = None
+                ) -> pd.DataFrame: ...
+
+    def predict_with_embeddings(self, cgs: Sequence[CG], callback: Callback | None = None, reference: Any = None
+                                ) -> tuple[pd.DataFrame, np.ndarray]: ...
+
+    def finetune(self, cgs: Sequence[CG], acc: Any, k: int | None = None, seed: int = 0,
+                 callback: Callback | None = None, *, epochs: int | None = None,
+                 selection: str | None = None) -> ScoringModel: ...
+
 
 def _notify(callback: Callback | None, stage: str, step: int, total: int, metrics: dict | None = None) -> None:
     if callback is not None:
@@ -254,7 +273,7 @@ def model_key(predictor: Any) -> str:
     return f"{type(predictor).__name__}-{id(predictor)}"
 
 
-def make_reference(predictor: Any, cgs: Sequence[CG]) -> Any:
+def make_reference(predictor: ScoringModel, cgs: Sequence[CG]) -> Any:
     """The predictor's fixed reference population for comparable scores across calls
     (``predictor.reference(cgs)``), or None for predictors whose scores are absolute."""
     if predictor is None or not hasattr(predictor, "reference") or len(cgs) == 0:
@@ -382,7 +401,7 @@ def _normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # scoring
 # ---------------------------------------------------------------------------------------------
 
-def score_cgs(predictor: Any, cgs: Sequence[CG], callback: Callback | None = None,
+def score_cgs(predictor: ScoringModel, cgs: Sequence[CG], callback: Callback | None = None,
               chunk: int | None = None, reference: Any = None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Run ``predictor`` over ``cgs``: a frame with ``score``, ``cluster``, ``entropy``,
     ``novelty`` (when the predictor has ``novelty_from_embeddings``), ``membership_<j>`` and
@@ -456,7 +475,7 @@ def _spec_text(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
-def part_from_dataset(dataset: Any, *, source: str, prefix: str, predictor: Any = None,
+def part_from_dataset(dataset: Any, *, source: str, prefix: str, predictor: ScoringModel | None = None,
                       callback: Callback | None = None, chunk: int | None = 2048, reference: Any = None) -> Workspace:
     """Rows of an :class:`engine.data.ArchDataset` as a (not yet projected) workspace part.
 
@@ -668,7 +687,7 @@ def extend(ws: Workspace, part: Workspace, *, neighbours: int = 5, tsne_limit: i
 # the default workspace and its asset file
 # ---------------------------------------------------------------------------------------------
 
-def build_default_workspace(predictor: Any, *, dataset: Any = None, samples_per_family: int = 24, seed: int = 0,
+def build_default_workspace(predictor: ScoringModel, *, dataset: Any = None, samples_per_family: int = 24, seed: int = 0,
                             limit: int | None = None, families: Sequence[str] | None = None,
                             perplexity: float = 30.0, tsne: bool = True, chunk: int = 2048,
                             reference_size: int = 1000, callback: Callback | None = None) -> Workspace:
@@ -716,7 +735,7 @@ def build_default_workspace(predictor: Any, *, dataset: Any = None, samples_per_
     return Workspace(ws.frame, ws.embedding, ws.cgs, ws.provenances, ws.model_card, meta, ws.pca)
 
 
-def workspace_reference(ws: Workspace, predictor: Any, cg_lookup: Callable[[str], CG] | None = None) -> Any:
+def workspace_reference(ws: Workspace, predictor: ScoringModel, cg_lookup: Callable[[str], CG] | None = None) -> Any:
     """Rebuild the workspace's score reference (``meta["reference_ids"]``) for ``predictor`` so
     new rows are scored on the same scale (None when the workspace has none)."""
     ids = [i for i in ws.meta.get("reference_ids", []) if i in ws]
@@ -1154,7 +1173,7 @@ def _parse_zip(raw: bytes, name: str, out: UploadOutcome, callback: Callback | N
     return _take_result(out, parse_onnx_folder(files, labels, name=name, callback=callback))
 
 
-def part_from_upload(outcome: UploadOutcome, predictor: Any = None, callback: Callback | None = None,
+def part_from_upload(outcome: UploadOutcome, predictor: ScoringModel | None = None, callback: Callback | None = None,
                      reference: Any = None, prefix: str | None = None) -> Workspace:
     """Score an upload's rows (ids ``f"{prefix}:{row id}"``, default prefix ``upload:<file name>``);
     rows whose CG cannot be built are dropped and added to ``outcome.errors`` (the rest load)."""
@@ -1253,12 +1272,12 @@ class FinetuneOutcome:
         return pd.DataFrame({"id": self.eval_ids, "label": self.y_eval, "before": self.before, "after": self.after})
 
 
-def _scores_only(predictor: Any, cgs: Sequence[CG]) -> np.ndarray:
+def _scores_only(predictor: ScoringModel, cgs: Sequence[CG]) -> np.ndarray:
     out = predictor.predict(cgs)
     return _prediction_frame(out, len(cgs))["score"].to_numpy(dtype=float)
 
 
-def finetune_and_evaluate(predictor: Any, train_cgs: Sequence[CG], train_y: Sequence[float],
+def finetune_and_evaluate(predictor: ScoringModel, train_cgs: Sequence[CG], train_y: Sequence[float],
                           eval_cgs: Sequence[CG], eval_y: Sequence[float], *, train_ids: Sequence[str] = (),
                           eval_ids: Sequence[str] = (), epochs: int = 20, seed: int = 0,
                           callback: Callback | None = None, selection: str | None = None) -> FinetuneOutcome:
