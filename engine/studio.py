@@ -273,7 +273,7 @@ def model_key(predictor: Any) -> str:
     return f"{type(predictor).__name__}-{id(predictor)}"
 
 
-def make_reference(predictor: ScoringModel, cgs: Sequence[CG]) -> Any:
+def make_reference(predictor: ScoringModel | None, cgs: Sequence[CG]) -> Any:
     """The predictor's fixed reference population for comparable scores across calls
     (``predictor.reference(cgs)``), or None for predictors whose scores are absolute."""
     if predictor is None or not hasattr(predictor, "reference") or len(cgs) == 0:
@@ -922,6 +922,7 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None) ->
     (the OFA families are ImageNet networks) it ranks them but is not their accuracy.  None when
     every listed family shares the labels' task, or the card names no label dataset."""
     from engine import families as registry
+    from engine.evaluate import zoo
 
     labels = sorted({str(p.get("dataset")) for p in (card or {}).get("label_provenance") or []
                      if isinstance(p, Mapping) and p.get("dataset")})
@@ -930,8 +931,8 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None) ->
     known = set(registry.names())
     other: dict[str, list[str]] = {}
     for fam in sorted(set(families)):
-        # registered families name their task; "zoo" is the hand-designed ImageNet check set
-        task = registry.get(fam).dataset if fam in known else ("imagenet" if fam == "zoo" else None)
+        # registered families name their task, and so does the hand-designed check set (engine.evaluate.zoo)
+        task = registry.get(fam).dataset if fam in known else (zoo.TASK if fam == zoo.FAMILY else None)
         name = _TASK_NAMES.get(task, task)
         if name is not None and name not in labels:
             other.setdefault(name, []).append(fam)

@@ -34,6 +34,9 @@ from torch import nn
 from engine.evaluate._io import check_parser, run_check, write_output
 from engine.graphs.cg import CG
 
+#: the family name of the check set's rows and CGs, and the task its networks were built for
+FAMILY = "zoo"
+TASK = "imagenet"
 SOURCE = ("torchvision model documentation (https://pytorch.org/vision/stable/models.html), "
           "ImageNet-1K acc@1 of the IMAGENET1K_V1 weights, 224 px single crop")
 
@@ -491,7 +494,7 @@ def to_cg(name: str) -> CG:
     from engine.graphs.fx_import import from_module
 
     cg = from_module(build(name), INPUT_SHAPE, name=name)
-    cg.meta.update({"family": "zoo", "kind": get(name).kind, "top1": get(name).top1})
+    cg.meta.update({"family": FAMILY, "kind": get(name).kind, "top1": get(name).top1})
     return cg
 
 
@@ -519,7 +522,7 @@ def dataset(selection: Sequence[str] | None = None, callback=None):
         notify(callback, "zoo", i, len(nets))
         graphs.append(to_cg(z.name))
     notify(callback, "zoo", len(nets), len(nets))
-    return ArchDataset.from_cgs("zoo_imagenet", graphs, [z.top1 for z in nets], provenance(), family="zoo",
+    return ArchDataset.from_cgs("zoo_imagenet", graphs, [z.top1 for z in nets], provenance(), family=FAMILY,
                                 ids=[z.name for z in nets],
                                 extras={"kind": [z.kind for z in nets], "published_params": [z.params for z in nets]},
                                 location="engine/evaluate/zoo.py")
