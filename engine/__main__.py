@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(commands[args.command.replace("-", "_")].run(args) or 0)
     except (ValueError, OSError, KeyError) as exc:  # user-facing input errors (bad values, paths, names)
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {msg}", file=sys.stderr)
+        from engine.graphs.cg import first_line
+
+        print(f"error: {first_line(exc, type(exc).__name__)}", file=sys.stderr)
         return 2
 
 

@@ -66,6 +66,13 @@ class CGError(ValueError):
     """Malformed computation graph; the message names the node / field and what was expected."""
 
 
+def first_line(exc: BaseException, default: str = "") -> str:
+    """The first non-empty line of ``exc``'s message (``default`` when it has none): what an
+    error message quotes of a library's multi-line exception."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else default
+
+
 # ---------------------------------------------------------------------------------------------
 # cost model
 # ---------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.proxy import Attribute, Proxy, TraceError
 
-from engine.graphs.cg import CG, SHAPE_PRESERVING_OPS, CGError, Node
+from engine.graphs.cg import CG, SHAPE_PRESERVING_OPS, CGError, Node, first_line
 from engine.graphs.ops import conv_kind
 
 Shape = tuple[int, int, int]
@@ -498,7 +498,7 @@ class _Tracer(fx.Tracer):
         except Exception as exc:  # noqa: BLE001 - any failure of the shape pass is reported
             what = node.target if node.op != "call_function" else _fn_name(node)
             raise CGError(f"shape propagation failed at {node.op} {what!s} ({node.name}): "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                          f"{type(exc).__name__}: {first_line(exc)}; "
                           "if the model is not traceable, export it to ONNX and use from_onnx") from None
         raise CGError(f"unsupported fx node kind {node.op!r}")
 
@@ -1371,8 +1371,7 @@ def from_module(module: nn.Module, input_shape, name: str = "", *, onnx_fallback
         if isinstance(exc, TraceError):
             reason = str(exc)
         else:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            reason = f"torch.fx failed ({type(exc).__name__}: {msg})"
+            reason = f"torch.fx failed ({type(exc).__name__}: {first_line(exc)})"
         if onnx_fallback:
             return _via_onnx(module, shape, dtype, name or type(module).__name__, reason)
         raise CGError(f"cannot trace {type(module).__name__}: {reason}; export the model to ONNX "
@@ -1418,9 +1417,8 @@ def _via_onnx(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, nam
     except CGError as exc:
         raise CGError(f"cannot trace {cls}: {reason}; the ONNX fallback failed too ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - exporter failures of any kind
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise CGError(f"cannot trace {cls}: {reason}; the ONNX fallback failed too "
-                      f"(torch.onnx.export: {type(exc).__name__}: {msg[:300]})") from None
+                      f"(torch.onnx.export: {type(exc).__name__}: {first_line(exc)[:300]})") from None
     note = (f"torch.fx could not trace {cls} ({reason[:300]}); imported through torch.onnx.export instead "
             "(TorchScript tracing of one seeded random input: data-dependent branches follow that input)")
     cg.meta["fallback"] = note

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.graphs.cg import CG, CGError, read_file
+from engine.graphs.cg import CG, CGError, first_line, read_file
 from engine.graphs.fx_import import (
     _EMPTY,
     _fold_batch,
@@ -119,7 +119,7 @@ def _load(source, label: str = "ONNX model") -> Any:
         model = onnx.load_model_from_string(data)
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types
         raise CGError(f"{label}: not a valid ONNX model ({type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0] if str(exc) else 'protobuf decode error'})") from None
+                      f"{first_line(exc, 'protobuf decode error')})") from None
     del data
     if not model.graph.node and not model.graph.output:
         raise CGError(f"{label}: not a valid ONNX model (no graph nodes or outputs; is this really an .onnx file?)")
@@ -935,7 +935,7 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:  # noqa: BLE001 - shape inference errors are model errors
-        warnings.warn(f"from_onnx: shape inference failed ({str(exc).splitlines()[0] if str(exc) else exc}); "
+        warnings.warn(f"from_onnx: shape inference failed ({first_line(exc, type(exc).__name__)}); "
                       "using the shapes stored in the model", stacklevel=2)
         inferred = model
     else:
