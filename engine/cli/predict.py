@@ -198,9 +198,9 @@ def read_input(path_str: str, errors: list[str] | None = None, callback=None) ->
     path = Path(path_str)
     if not path.exists():
         raise FileNotFoundError(f"{path}: input not found")
-    if path.is_file() and conversion_hint(path.suffix):
-        raise ValueError(f"{path}: not an input format (JSONL, CSV, .onnx or a folder of them). "
-                         f"{conversion_hint(path.suffix)}")
+    hint = conversion_hint(path.suffix) if path.is_file() else ""
+    if hint:
+        raise ValueError(f"{path}: not an input format (JSONL, CSV, .onnx or a folder of them). {hint}")
     if path.is_dir() or path.suffix.lower() == ".onnx":
         return read_onnx(path, errors, callback)
     if path.suffix.lower() == ".csv":
