@@ -198,10 +198,8 @@ def load_checkpoint(directory):
         raise ValueError(f"{spath}: field 'weights' must be non-negative ensemble weights with a positive sum, "
                          f"got {pred.weights}")
     if state.get("graph_stats") is not None:  # checkpoints before the graph_stats member have none
-        try:
+        with _entry(spath, "graph_stats"):
             pred.stats = GraphStatsRanker.from_state(state["graph_stats"])
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise ValueError(f"{spath}: bad graph_stats entry ({exc})") from None
     dom = state.get("domain")
     if isinstance(dom, dict) and dom.get("kind") == DOMAIN_KIND:  # older checkpoints: none (novelty = NaN)
         bpath = d / DOMAIN_FILE
