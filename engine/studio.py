@@ -406,8 +406,8 @@ def score_cgs(predictor: ScoringModel, cgs: Sequence[CG], callback: Callback | N
     """Run ``predictor`` over ``cgs``: a frame with ``score``, ``cluster``, ``entropy``,
     ``novelty`` (when the predictor has ``novelty_from_embeddings``), ``membership_<j>`` and
     ``member_<name>`` columns, and the ``(n, d)`` embeddings (None for no CGs), from one
-    ``predictor.predict_with_embeddings`` pass per chunk.  ``chunk`` bounds how many CGs go to the model at once; the
-    chunks are comparable only with a fixed ``reference`` (:func:`make_reference`)."""
+    ``predictor.predict_with_embeddings`` pass per chunk.  ``chunk`` bounds how many CGs go to the
+    model at once; the chunks are comparable only with a fixed ``reference`` (:func:`make_reference`)."""
     n = len(cgs)
     if n == 0:
         return pd.DataFrame({"score": np.zeros(0), "cluster": np.zeros(0, int), "entropy": np.zeros(0)}), None
@@ -973,8 +973,8 @@ def frame_fingerprint(frame: pd.DataFrame, columns: Sequence[str] | None = None)
 
 
 def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 10) -> dict[str, float]:
-    """``engine.metrics.all_metrics`` on finite pairs.  Predictions are scores, not accuracies, so MAE-type metrics are only
-    asked for when the engine says the scale is known."""
+    """``engine.metrics.all_metrics`` on finite pairs.  Predictions are scores, not accuracies, so
+    MAE-type metrics are only asked for when the engine says the scale is known."""
     from engine.metrics import all_metrics
 
     yt = np.asarray(y_true, dtype=float)

@@ -43,8 +43,8 @@ FLOPs (per sample) = 2 x MACs of conv / linear / matmul from the real operand sh
 ``nn.MultiheadAttention`` is a leaf expanded into ``linear (in-proj, D -> 3D) -> matmul ->
 softmax -> matmul -> linear (out-proj)`` (three separate q/k/v linears for cross-attention), and
 ``F.scaled_dot_product_attention`` into ``matmul -> [add: a mask / bias with parameters or from
-activations] -> softmax -> matmul``, i.e. exactly what a hand-written attention traces to.  ``x - y`` of two activations maps to ``add``, ``x / y`` to
-``mul``; reductions (``mean``, ``sum``, ``amax`` over dims, ``torch.norm``, global pools) map to
+activations] -> softmax -> matmul``, i.e. exactly what a hand-written attention traces to.
+``x - y`` of two activations maps to ``add``, ``x / y`` to ``mul``; reductions (``mean``, ``sum``, ``amax`` over dims, ``torch.norm``, global pools) map to
 ``mean``.  Activations without an op of their own map to the closest one (LeakyReLU, PReLU, ELU,
 CELU, SELU, RReLU -> ``relu``; Mish -> ``silu``), ``F.normalize`` to ``layernorm``.
 Functions that libraries hide from symbolic tracing (``torch.fx.wrap``) are traced into.

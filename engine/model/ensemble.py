@@ -24,8 +24,8 @@ Exact ties of the ensemble value are broken by the anchor (``TIE_EPS``).
 accuracy predictions (CL+FCM+T by default): the i-th best ensemble value in the reference gets
 the i-th best anchor prediction (:class:`QuantileMap`), bent into (0, 100) near the bounds
 (:func:`bounded_accuracy`).  The order of ``score`` is the ensemble's order; its values have the
-anchor's distribution.  With a single CG the ensemble is
-degenerate and ``score`` equals the anchor's prediction (bounded as above).
+anchor's distribution.  With a single CG the ensemble is degenerate and ``score`` equals the
+anchor's prediction (bounded as above).
 
 Note: with the default reference (the predicted set itself) ``score`` is *set-relative* -- a
 CG's score depends on the other CGs predicted with it.  Pass a fixed reference
