@@ -914,34 +914,92 @@ def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
 
 
 _TASK_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
+#: input size (None: any) and class count of the label tasks a CG's inputs and outputs are checked against
+TASK_IO: dict[str, tuple[tuple[int, int] | None, int]] = {
+    "CIFAR-10": ((32, 32), 10), "CIFAR-100": ((32, 32), 100), "ImageNet16-120": ((16, 16), 120), "ImageNet": (None, 1000)}
 
 
-def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None) -> str | None:
-    """A note when ``score`` is read on another task's scale: the score is in the units of the
-    checkpoint's labels (e.g. CIFAR-10 validation accuracy), so for families built for another task
-    (the OFA families are ImageNet networks) it ranks them but is not their accuracy.  None when
-    every listed family shares the labels' task, or the card names no label dataset."""
+def family_task(family: str) -> str | None:
+    """The task a family's networks are built for (``"CIFAR-10"``, ``"ImageNet"``), or None when
+    unknown (uploaded CGs / ONNX files have no family).  The hand-designed check set
+    (:mod:`engine.evaluate.zoo`) counts as a family here."""
     from engine import families as registry
     from engine.evaluate import zoo
 
+    if family in set(registry.names()):
+        task = registry.get(family).dataset
+    else:
+        task = zoo.TASK if family == zoo.FAMILY else None
+    return _TASK_NAMES.get(task, task)
+
+
+def cg_io(cg: CG) -> tuple[tuple[int, int], tuple[int, ...]] | None:
+    """``((H, W), output shape)`` of a CG: its first input node's size and the shape its output node
+    receives (``(1, 1, K)`` for a K-class classifier); None without an input or output node."""
+    first = next((n for n in cg.nodes if n.op == "input"), None)
+    out = next((n for n in cg.nodes if n.op == "output"), None)
+    if first is None or out is None:
+        return None
+    return (int(first.out_shape[0]), int(first.out_shape[1])), tuple(int(v) for v in out.in_shape)
+
+
+def _io_text(hw: tuple[int, int] | None, out: tuple[int, ...] | int) -> str:
+    size = "any-size" if hw is None else f"{hw[0]}×{hw[1]}"
+    if isinstance(out, int):
+        return f"{size} inputs and {out:,} classes"
+    width = f"{out[-1]:,} outputs" if all(v == 1 for v in out[:-1]) else f"{'×'.join(map(str, out))} outputs"
+    return f"{size} inputs and {width}"
+
+
+def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cgs: Iterable[CG] = ()) -> str | None:
+    """A note when ``score`` is read on another task's scale: the score is in the units of the
+    checkpoint's labels (e.g. CIFAR-10 validation accuracy), so for networks built for another task
+    (the OFA families are ImageNet networks) it ranks them but is not their accuracy.
+
+    ``families``: family names (their task: :func:`family_task`); ``cgs``: networks whose family
+    names no task (uploaded CGs, ONNX files), judged by their input size and output width
+    (:func:`cg_io`) against the labels' task (:data:`TASK_IO`).  None when everything matches the
+    labels' task, or the card names no label dataset."""
     labels = sorted({str(p.get("dataset")) for p in (card or {}).get("label_provenance") or []
                      if isinstance(p, Mapping) and p.get("dataset")})
     if not labels:
         return None
-    known = set(registry.names())
     other: dict[str, list[str]] = {}
     for fam in sorted(set(families)):
-        # registered families name their task, and so does the hand-designed check set (engine.evaluate.zoo)
-        task = registry.get(fam).dataset if fam in known else (zoo.TASK if fam == zoo.FAMILY else None)
-        name = _TASK_NAMES.get(task, task)
+        name = family_task(fam)
         if name is not None and name not in labels:
             other.setdefault(name, []).append(fam)
-    if not other:
+    parts = [f"{', '.join(fams)} are {task} networks" for task, fams in sorted(other.items())]
+    expected = [TASK_IO[t] for t in labels if t in TASK_IO]
+    shapes: dict[tuple, int] = {}
+    for cg in cgs if expected else ():
+        io = cg_io(cg)
+        if io is None:
+            continue
+        hw, out = io
+        fits = any((size is None or hw == size) and out == (1,) * (len(out) - 1) + (classes,)
+                   for size, classes in expected)
+        if not fits:
+            shapes[io] = shapes.get(io, 0) + 1
+    for (hw, out), count in sorted(shapes.items(), key=lambda kv: -kv[1]):
+        which = "network given as a graph takes" if count == 1 else "networks given as graphs take"
+        parts.append(f"{count:,} {which} {_io_text(hw, out)}")
+    if not parts:
         return None
-    which = "; ".join(f"{', '.join(fams)} are {task} networks" for task, fams in sorted(other.items()))
-    return (f"`score` is on the scale of the checkpoint's labels ({' / '.join(labels)} accuracy, %). {which}: "
-            "their score says where they rank, not their accuracy on that task. Compare architectures of "
-            "one task at a time.")
+    task_io = "; ".join(f"{t}: {_io_text(*TASK_IO[t])}" for t in labels if t in TASK_IO)
+    return (f"`score` is on the scale of the checkpoint's labels ({' / '.join(labels)} accuracy, %"
+            f"{'; ' + task_io if task_io and shapes else ''}). {'; '.join(parts)}: their score says where they "
+            "rank, not their accuracy on their own task. Compare architectures of one task at a time.")
+
+
+def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, ids: Iterable[str] | None = None) -> str | None:
+    """:func:`score_scale_note` for rows of a workspace (default all): their families, and the
+    graphs of rows whose family names no task."""
+    frame = ws.frame if ids is None else ws.frame[ws.frame["id"].isin(list(ids))]
+    fams = frame["family"].astype(str).unique()
+    untasked = {f for f in fams if family_task(f) is None}
+    cgs = [ws.cgs[i] for i, f in zip(frame["id"], frame["family"]) if f in untasked and i in ws.cgs]
+    return score_scale_note(fams, card, cgs)
 
 
 def family_titles() -> dict[str, str]:

@@ -505,3 +505,41 @@ def test_score_scale_note_names_families_of_another_task():
     imagenet = {"label_provenance": [{"dataset": "ImageNet"}]}
     assert studio.score_scale_note(["ofa_mbv3"], imagenet) is None
     assert "nb101 are CIFAR-10 networks" in studio.score_scale_note(["nb101", "ofa_mbv3"], imagenet)
+
+
+def _classifier_cg(hw: int, classes: int, name: str = "net"):
+    b = CGBuilder(name, input_hwc=(hw, hw, 3))
+    return b.output(b.linear(b.mean(b.conv(b.input(), 8, 3)), classes))
+
+
+def test_score_scale_note_judges_graphs_without_a_family_by_their_inputs_and_outputs():
+    """Uploaded CGs / ONNX files have no family: their input size and class count are compared
+    with the labels' task (before, 224x224 ImageNet networks uploaded as CGs got no note)."""
+    cifar = {"label_provenance": [{"dataset": "CIFAR-10"}]}
+    imagenet_like = [_classifier_cg(224, 1000, f"i{i}") for i in range(2)]
+    note = studio.score_scale_note(["custom"], cifar, [*imagenet_like, _classifier_cg(32, 10), _classifier_cg(64, 10)])
+    assert note.startswith("`score` is on the scale of the checkpoint's labels (CIFAR-10 accuracy, %; CIFAR-10: "
+                           "32×32 inputs and 10 classes).")
+    assert "2 networks given as graphs take 224×224 inputs and 1,000 outputs" in note
+    assert "1 network given as a graph takes 64×64 inputs and 10 outputs" in note
+    assert studio.score_scale_note(["custom"], cifar, [_classifier_cg(32, 10)]) is None
+    assert studio.score_scale_note(["custom"], cifar, [_classifier_cg(32, 100)]) is not None  # CIFAR-100-sized
+    imagenet = {"label_provenance": [{"dataset": "ImageNet"}]}
+    assert studio.score_scale_note(["custom"], imagenet, [_classifier_cg(240, 1000)]) is None  # any input size
+    assert studio.score_scale_note(["custom"], {"label_provenance": [{"dataset": "MyData"}]}, imagenet_like) is None
+    assert studio.cg_io(imagenet_like[0]) == ((224, 224), (1, 1, 1000))
+    assert studio.family_task("ofa_pn") == "ImageNet" and studio.family_task("nb201") == "CIFAR-10"
+    assert studio.family_task("custom") is None and studio.family_task("zoo") == "ImageNet"
+
+
+def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
+    demo = studio.demo_files()
+    part = studio.part_from_upload(studio.parse_upload(demo["hand_designed_cgs.jsonl"].read_bytes(),
+                                                       "hand_designed_cgs.jsonl"))
+    cifar = {"label_provenance": [{"dataset": "CIFAR-10"}]}
+    assert set(part.frame["family"]) == {"custom"}
+    assert "6 networks given as graphs take 224×224 inputs and 1,000 outputs" in studio.workspace_scale_note(part, cifar)
+    onnx = studio.part_from_upload(studio.parse_upload(demo["small_cnn.onnx"].read_bytes(), "small_cnn.onnx"))
+    assert studio.workspace_scale_note(onnx, cifar) is None  # a 32x32, 10-class network
+    both = studio.concat_parts([part, onnx])
+    assert studio.workspace_scale_note(both, cifar, onnx.frame["id"]) is None  # only the rows asked about

@@ -388,6 +388,8 @@ def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     goto(at, "rankings.py")
     assert not at.exception, [e.value for e in at.exception]
     assert not any("ImageNet networks" in w.value for w in at.warning)  # tiny families: task unknown
+    # ... but the uploaded graphs take 16x16 inputs, not CIFAR-10's 32x32
+    assert any("given as graphs take 16×16 inputs and 10 outputs" in w.value for w in at.warning)
     fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
     mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
                              shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)

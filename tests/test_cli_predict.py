@@ -250,6 +250,20 @@ def test_predict_notes_when_families_of_another_task_are_scored(tmp_path, capsys
     assert pd.read_csv(tmp_path / "p.csv")["id"].tolist() == ["a", "b", "c"]
 
 
+def test_predict_notes_graphs_sized_for_another_task(tmp_path, capsys):
+    """A CG row without a family is judged by its input size and class count: a 224x224,
+    1000-class network is not on the CIFAR-10 labels' scale."""
+    from engine.graphs.cg import CGBuilder
+
+    b = CGBuilder("big", input_hwc=(224, 224, 3))
+    big = b.output(b.linear(b.mean(b.conv(b.input(), 8, 3, stride=2)), 1000))
+    rows = [{"id": "big", "cg": big.to_dict()}, {"id": "small", "cg": synthetic_dataset(1, seed=4)[0][0].to_dict()}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["predict", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "p.csv"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 network given as a graph takes 224×224 inputs and 1,000 outputs" in err
+
+
 def test_predict_names_a_pytorch_checkpoint_given_as_input(tmp_path, capsys):
     (tmp_path / "model.pth").write_bytes(b"\x80\x02weights")
     assert main(["predict", "--input", str(tmp_path / "model.pth"), "--output", str(tmp_path / "p.csv")]) == 2

@@ -147,7 +147,7 @@ def test_report_warns_when_the_score_is_read_on_another_tasks_scale():
     ws = tiny_workspace(12)
     card = {**ws.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
     same = studio.Workspace(ws.frame, model_card=card)
-    assert "not their accuracy on that task" not in report_html(same, {})
+    assert "not their accuracy on their own task" not in report_html(same, {})
     fam = np.where(np.arange(len(ws)) % 2 == 0, "nb201", "ofa_mbv3")
     mixed = studio.Workspace(ws.frame.assign(family=fam), model_card=card)
     assert "ofa_mbv3 are ImageNet networks: their score says where they rank" in report_html(mixed, {})

@@ -41,7 +41,7 @@ elif seen and rank_by == "score":
     st.info(f"The checkpoint was trained on {', '.join(seen)}. Its score is chosen for families it has never "
             "seen; on its own training families the learned members (e.g. `member_pairwise_fcm`, "
             "`member_cl_fcm`) rank better — pick one under *Rank by*, or fine-tune.")
-note = studio.score_scale_note(view["family"].unique(), card) if rank_by != "fine-tuned score" else None
+note = studio.workspace_scale_note(ws, card, view["id"]) if rank_by != "fine-tuned score" else None
 if note:
     st.warning(note + " The *Family* filter above selects them.", icon=":material/straighten:")
 st.caption(f"{len(view):,} architectures, best first. Each member's own score is in the `member_*` columns; "

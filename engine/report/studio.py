@@ -105,7 +105,7 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     sec = rep.section("The model")
     sec.text("The model card of the checkpoint that produced the scores.")
     sec.facts(card or {"model": "no model card available"})
-    from engine.studio import score_scale_note, zero_shot_evidence
+    from engine.studio import workspace_scale_note, zero_shot_evidence
 
     evidence = zero_shot_evidence(ws.model_card)
     if len(evidence):
@@ -157,7 +157,7 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     sec = rep.section("Rankings")
     if ws.has_scores:
         sec.table(_top_table(ws), "Top architectures by GENNAPE score.")
-        note = score_scale_note(ws.frame["family"].unique(), ws.model_card)
+        note = workspace_scale_note(ws, ws.model_card)
         if note:
             sec.text(note)
     else:
