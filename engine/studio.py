@@ -896,17 +896,18 @@ def nearest_neighbours(ws: Workspace, arch_id: str, k: int = 10) -> pd.DataFrame
 
 
 def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
-    """The combined table (display order): id, name, family, source, score, rank, label,
-    FLOPs (M), params (M), cluster, entropy, novelty, provenance, member scores."""
+    """The combined table (display order): id, name, family, task (:func:`row_tasks`), source, score,
+    rank, label, FLOPs (M), params (M), cluster, entropy, novelty, provenance, member scores."""
     f = ws.frame
     out = pd.DataFrame({
-        "id": f["id"], "name": f["name"], "family": f["family"], "source": f["source"],
+        "id": f["id"], "name": f["name"], "family": f["family"], "task": row_tasks(ws), "source": f["source"],
         "score": f["score"], "label": f["label"],
         "MFLOPs": f["flops"] / 1e6, "M params": f["params"] / 1e6,
         "cluster": f["cluster"], "entropy": f["entropy"], "novelty": f["novelty"], "dataset": f["dataset"], "provenance": f["provenance"],
     })
     if ws.has_scores:
-        out.insert(5, "rank", f["score"].rank(ascending=False, method="min").astype("Int64"))
+        rank = f["score"].rank(ascending=False, method="min").astype("Int64")
+        out.insert(out.columns.get_loc("score") + 1, "rank", rank)
     if members:
         for c in ws.member_columns:
             out[c] = f[c]
@@ -934,10 +935,10 @@ def family_task(family: str) -> str | None:
 
 
 def cg_io(cg: CG) -> tuple[tuple[int, int], tuple[int, ...]] | None:
-    """``((H, W), output shape)`` of a CG: its first input node's size and the shape its output node
-    receives (``(1, 1, K)`` for a K-class classifier); None without an input or output node."""
+    """``((H, W), output shape)`` of a CG: its first input node's size and the shape its (last)
+    output node receives (``(1, 1, K)`` for a K-class classifier); None without an input or output node."""
     first = next((n for n in cg.nodes if n.op == "input"), None)
-    out = next((n for n in cg.nodes if n.op == "output"), None)
+    out = next((n for n in reversed(cg.nodes) if n.op == "output"), None)  # usually the last node
     if first is None or out is None:
         return None
     return (int(first.out_shape[0]), int(first.out_shape[1])), tuple(int(v) for v in out.in_shape)
@@ -951,6 +952,49 @@ def _io_text(hw: tuple[int, int] | None, out: tuple[int, ...] | int) -> str:
     return f"{size} inputs and {width}"
 
 
+def _fits(io: tuple[tuple[int, int], tuple[int, ...]], task: str) -> bool:
+    size, classes = TASK_IO[task]
+    hw, out = io
+    return (size is None or hw == size) and out == (1,) * (len(out) - 1) + (classes,)
+
+
+def cg_task(cg: CG) -> str | None:
+    """The task of :data:`TASK_IO` whose input size and class count a CG has (a 32×32, 10-class
+    network: ``"CIFAR-10"``; any 1000-class one: ``"ImageNet"``), else None."""
+    io = cg_io(cg)
+    return None if io is None else next((t for t in TASK_IO if _fits(io, t)), None)
+
+
+def row_tasks(ws: Workspace) -> pd.Series:
+    """Per row of ``ws.frame``: the task its network is built for -- its family's
+    (:func:`family_task`), else, for a graph row, the one its inputs and outputs fit (:func:`cg_task`),
+    else ``"unknown"``."""
+    f = ws.frame
+    by_family = {fam: family_task(fam) for fam in f["family"].astype(str).unique()}
+    out = []
+    for arch_id, fam in zip(f["id"], f["family"].astype(str)):
+        task = by_family[fam]
+        if task is None and arch_id in ws.cgs:
+            task = cg_task(ws.cgs[arch_id])
+        out.append(task or "unknown")
+    return pd.Series(out, index=f.index, dtype=object)
+
+
+def default_task(tasks: Iterable[str], card: Mapping[str, Any] | None) -> str | None:
+    """The task a ranking should show first: when rows of several tasks are present, the first
+    label task of the model card among them (its score is on that task's scale); else None (all)."""
+    present = set(tasks)
+    if len(present) < 2:
+        return None
+    return next((t for t in label_tasks(card) if t in present), None)
+
+
+def label_tasks(card: Mapping[str, Any] | None) -> list[str]:
+    """The label datasets a model card names (``label_provenance``), sorted."""
+    return sorted({str(p.get("dataset")) for p in (card or {}).get("label_provenance") or []
+                   if isinstance(p, Mapping) and p.get("dataset")})
+
+
 def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cgs: Iterable[CG] = ()) -> str | None:
     """A note when ``score`` is read on another task's scale: the score is in the units of the
     checkpoint's labels (e.g. CIFAR-10 validation accuracy), so for networks built for another task
@@ -960,8 +1004,7 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cg
     names no task (uploaded CGs, ONNX files), judged by their input size and output width
     (:func:`cg_io`) against the labels' task (:data:`TASK_IO`).  None when everything matches the
     labels' task, or the card names no label dataset."""
-    labels = sorted({str(p.get("dataset")) for p in (card or {}).get("label_provenance") or []
-                     if isinstance(p, Mapping) and p.get("dataset")})
+    labels = label_tasks(card)
     if not labels:
         return None
     other: dict[str, list[str]] = {}
@@ -970,16 +1013,11 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cg
         if name is not None and name not in labels:
             other.setdefault(name, []).append(fam)
     parts = [f"{', '.join(fams)} are {task} networks" for task, fams in sorted(other.items())]
-    expected = [TASK_IO[t] for t in labels if t in TASK_IO]
+    expected = [t for t in labels if t in TASK_IO]
     shapes: dict[tuple, int] = {}
     for cg in cgs if expected else ():
         io = cg_io(cg)
-        if io is None:
-            continue
-        hw, out = io
-        fits = any((size is None or hw == size) and out == (1,) * (len(out) - 1) + (classes,)
-                   for size, classes in expected)
-        if not fits:
+        if io is not None and not any(_fits(io, t) for t in expected):
             shapes[io] = shapes.get(io, 0) + 1
     for (hw, out), count in sorted(shapes.items(), key=lambda kv: -kv[1]):
         which = "network given as a graph takes" if count == 1 else "networks given as graphs take"

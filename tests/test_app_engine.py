@@ -530,6 +530,10 @@ def test_score_scale_note_judges_graphs_without_a_family_by_their_inputs_and_out
     assert studio.cg_io(imagenet_like[0]) == ((224, 224), (1, 1, 1000))
     assert studio.family_task("ofa_pn") == "ImageNet" and studio.family_task("nb201") == "CIFAR-10"
     assert studio.family_task("custom") is None and studio.family_task("zoo") == "ImageNet"
+    assert studio.cg_task(imagenet_like[0]) == "ImageNet" and studio.cg_task(_classifier_cg(32, 10)) == "CIFAR-10"
+    assert studio.cg_task(_classifier_cg(64, 10)) is None
+    assert studio.default_task(["CIFAR-10", "ImageNet"], cifar) == "CIFAR-10"
+    assert studio.default_task(["CIFAR-10"], cifar) is None and studio.default_task(["ImageNet", "unknown"], cifar) is None
 
 
 def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
@@ -543,3 +547,6 @@ def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
     assert studio.workspace_scale_note(onnx, cifar) is None  # a 32x32, 10-class network
     both = studio.concat_parts([part, onnx])
     assert studio.workspace_scale_note(both, cifar, onnx.frame["id"]) is None  # only the rows asked about
+    tasks = studio.row_tasks(both)
+    assert list(tasks) == ["ImageNet"] * 6 + ["CIFAR-10"]  # graph rows: by their inputs and outputs
+    assert list(studio.architecture_table(both)["task"]) == list(tasks)

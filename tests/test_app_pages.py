@@ -380,6 +380,49 @@ def test_rankings_explain_the_in_domain_gate_of_the_model_card(shared_ws):
     assert any("scored with its learned members (cl_fcm, cl)" in i.value for i in at.info)
 
 
+def test_rankings_show_the_labels_task_first_when_tasks_are_mixed(shared_ws):
+    """With CIFAR-10 labels and both CIFAR-10 and ImageNet families in the workspace (as in the
+    shipped default), the ranking opens on the CIFAR-10 rows (before: 72 OFA networks, scored on
+    the CIFAR-10 scale, headed it); *all tasks* brings the others back, with the warning."""
+    tiny = TinyPredictor()
+    tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
+    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", "nb201")
+    mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
+                             shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)
+    at = make_app(mixed, predictor=tiny)
+    at.run()
+    goto(at, "rankings.py")
+    assert not at.exception, [e.value for e in at.exception]
+    box = at.selectbox(key="rank_task")
+    assert box.value == "CIFAR-10" and box.options == ["all tasks", "CIFAR-10", "ImageNet"]
+    ranked = at.dataframe(key="rank_table").value
+    assert set(ranked["family"]) == {"nb201"} and set(ranked["task"]) == {"CIFAR-10"}
+    expected = ranked["score"].rank(ascending=False, method="min").astype(int)  # positions in this view (ties share)
+    assert ranked["rank"].iloc[0] == 1 and list(ranked["rank"]) == list(expected)
+    assert not any("ImageNet networks" in w.value for w in at.warning)
+    box.set_value("all tasks").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe(key="rank_table").value) == len(mixed)
+    assert any("ofa_pn are ImageNet networks" in w.value for w in at.warning)
+
+
+def test_architecture_suggests_the_top_of_the_labels_task(shared_ws):
+    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", "nb201")
+    card = {**shared_ws.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
+    f = shared_ws.frame.assign(family=fam)
+    mixed = studio.Workspace(f, shared_ws.embedding, shared_ws.cgs, shared_ws.provenances, card, shared_ws.meta,
+                             shared_ws.pca)
+    at = make_app(mixed)
+    at.run()
+    goto(at, "architecture.py")
+    assert not at.exception, [e.value for e in at.exception]
+    best = f[f["family"] == "nb201"].nlargest(1, "score")["id"].iloc[0]
+    button = at.button(key="arch_show_top")
+    assert button.label == f"Show the top-scored CIFAR-10 architecture ({best})"
+    button.click().run()
+    assert not at.exception and at.session_state[state.SELECTED] == best
+
+
 def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     tiny = TinyPredictor()
     tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}

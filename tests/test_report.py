@@ -150,4 +150,10 @@ def test_report_warns_when_the_score_is_read_on_another_tasks_scale():
     assert "not their accuracy on their own task" not in report_html(same, {})
     fam = np.where(np.arange(len(ws)) % 2 == 0, "nb201", "ofa_mbv3")
     mixed = studio.Workspace(ws.frame.assign(family=fam), model_card=card)
-    assert "ofa_mbv3 are ImageNet networks: their score says where they rank" in report_html(mixed, {})
+    html = report_html(mixed, {})
+    assert "ofa_mbv3 are ImageNet networks: their score says where they rank" in html
+    # one top table per task, the labels' task first
+    n = len(mixed) // 2
+    assert html.index(f"Top CIFAR-10 architectures by GENNAPE score ({n} in all)") < html.index(
+        f"Top ImageNet architectures by GENNAPE score ({n} in all)")
+    assert "Top architectures by GENNAPE score." not in html and "Top architectures by GENNAPE score." in report_html(same, {})

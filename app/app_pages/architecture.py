@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from app.ui import cached, charts, graph_view, state, widgets
+from engine import studio
 
 st.title("Architecture")
 ws = widgets.workspace_or_stop()
@@ -11,9 +12,14 @@ ws = widgets.workspace_or_stop()
 arch = widgets.id_input(ws, "Architecture id", "arch_id",
                         placeholder="select on the Embedding map / a table, or type an id")
 if not arch:
-    top = ws.frame.nlargest(1, "score") if ws.has_scores else ws.frame.head(1)
+    # with tasks mixed, the top of the labels' task (scores of other tasks are on its scale, see Rankings)
+    tasks = studio.row_tasks(ws)
+    first = studio.default_task(tasks.unique(), ws.model_card) if ws.has_scores else None
+    pool = ws.frame[(tasks == first).to_numpy()] if first else ws.frame
+    top = pool.nlargest(1, "score") if ws.has_scores else pool.head(1)
     st.info("Pick an architecture: click one on the **Embedding map**, a row in a table, or type its id.")
-    if len(top) and st.button(f"Show the top-scored architecture ({top['id'].iloc[0]})", key="arch_show_top"):
+    what = f"top-scored {first}" if first else "top-scored"
+    if len(top) and st.button(f"Show the {what} architecture ({top['id'].iloc[0]})", key="arch_show_top"):
         state.select(top["id"].iloc[0])
         st.rerun()
     st.stop()

@@ -14,15 +14,24 @@ ft = state.get(state.FINETUNE)
 if ft is not None:
     after = dict(zip(ft.eval_ids, ft.after))
     table.insert(table.columns.get_loc("score") + 1, "fine-tuned score", table["id"].map(after))
-c = st.columns([2, 2, 2, 1])
-fams = c[0].multiselect("Family", sorted(table["family"].unique()), key="rank_family")
-srcs = c[1].multiselect("Source", sorted(table["source"].unique()), key="rank_source")
+card = getattr(cached.base_predictor()[0], "model_card", None) or ws.model_card or {}
+c = st.columns([3, 3, 3, 3, 2])
+tasks = sorted(table["task"].unique())
+first = studio.default_task(tasks, card)
+task = c[0].selectbox("Task", ["all tasks", *tasks], index=1 + tasks.index(first) if first else 0, key="rank_task",
+                      help="What the networks are built for (their family's task, or for uploaded graphs their input "
+                           "size and class count). The score is on the scale of the model's labels "
+                           f"({' / '.join(studio.label_tasks(card)) or 'unknown'}): rank one task at a time.")
+fams = c[1].multiselect("Family", sorted(table["family"].unique()), key="rank_family")
+srcs = c[2].multiselect("Source", sorted(table["source"].unique()), key="rank_source")
 rank_cols = ["score"] + (["fine-tuned score"] if "fine-tuned score" in table else []) + [
     m for m in ws.member_columns if np.isfinite(table[m].to_numpy(dtype=float)).any()]
-rank_by = c[2].selectbox("Rank by", rank_cols, key="rank_by",
+rank_by = c[3].selectbox("Rank by", rank_cols, key="rank_by",
                          help="The GENNAPE score, or one ensemble member's own score (member_*).")
-only_labelled = c[3].toggle("Only labelled", key="rank_labelled")
+only_labelled = c[4].toggle("Only labelled", key="rank_labelled")
 view = table
+if task != "all tasks":
+    view = view[view["task"] == task]
 if fams:
     view = view[view["family"].isin(fams)]
 if srcs:
@@ -30,7 +39,8 @@ if srcs:
 if only_labelled:
     view = view[np.isfinite(view["label"].to_numpy(dtype=float))]
 view = view.sort_values(rank_by, ascending=False, na_position="last")
-card = getattr(cached.base_predictor()[0], "model_card", None) or ws.model_card or {}
+if "rank" in view:  # the position in this view, by the chosen column
+    view = view.assign(rank=view[rank_by].rank(ascending=False, method="min").astype("Int64"))
 seen = sorted(set(card.get("source_families") or []) & set(view["family"].unique()))
 gate = card.get("in_domain_gate") if isinstance(card.get("in_domain_gate"), dict) else {}
 if seen and rank_by == "score" and gate.get("adopted"):
@@ -43,9 +53,11 @@ elif seen and rank_by == "score":
             "`member_cl_fcm`) rank better — pick one under *Rank by*, or fine-tune.")
 note = studio.workspace_scale_note(ws, card, view["id"]) if rank_by != "fine-tuned score" else None
 if note:
-    st.warning(note + " The *Family* filter above selects them.", icon=":material/straighten:")
-st.caption(f"{len(view):,} architectures, best first. Each member's own score is in the `member_*` columns; "
-           "the label's provenance is in the last columns. Click a row to select the architecture.")
+    st.warning(note + " The *Task* filter above shows one task.", icon=":material/straighten:")
+hidden = f" ({len(table) - len(view):,} of other tasks or filtered out)" if len(view) < len(table) else ""
+st.caption(f"{len(view):,} architectures{hidden}, best first by `{rank_by}` (`rank`: the position in this view). "
+           "Each member's own score is in the `member_*` columns; the label's provenance is in the last columns. "
+           "Click a row to select the architecture.")
 ev = widgets.table(view, "rank_table", select="single-row", height=460)
 picked = widgets.selected_row_ids(ev, view)
 if picked and picked[0] != state.get(state.SELECTED):
@@ -58,7 +70,7 @@ labelled = ws.frame[np.isfinite(ws.frame["label"].to_numpy(dtype=float))]
 if len(labelled) < 3:
     st.info("No true labels in this workspace: add a labelled benchmark dataset or upload labels on the Data page.")
     st.stop()
-sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if (fams or srcs) else ws
+sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if len(view) < len(table) else ws
 metric_col = rank_by if rank_by in sub.frame.columns else "score"  # the fine-tuned score lives in the table only
 if metric_col != rank_by:
     st.caption("Metrics below are for the base score; the fine-tuned score's metrics are on the Fine-tune page.")

@@ -78,8 +78,9 @@ def _provenance_table(ws: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "rows", "families", "label", "notes"])
 
 
-def _top_table(ws: Any, n: int = 25) -> pd.DataFrame:
-    f = ws.frame
+def _top_table(ws: Any, n: int = 25, rows: Any = None) -> pd.DataFrame:
+    """The ``n`` top-scored rows (of the boolean mask ``rows``, default all)."""
+    f = ws.frame if rows is None else ws.frame[rows]
     top = f[np.isfinite(f["score"].to_numpy(dtype=float))].nlargest(n, "score")
     out = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top["id"], "family": top["family"],
                         "source": top["source"], "GENNAPE score": top["score"], "true label": top["label"],
@@ -105,7 +106,7 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     sec = rep.section("The model")
     sec.text("The model card of the checkpoint that produced the scores.")
     sec.facts(card or {"model": "no model card available"})
-    from engine.studio import workspace_scale_note, zero_shot_evidence
+    from engine.studio import label_tasks, row_tasks, workspace_scale_note, zero_shot_evidence
 
     evidence = zero_shot_evidence(ws.model_card)
     if len(evidence):
@@ -156,7 +157,15 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
 
     sec = rep.section("Rankings")
     if ws.has_scores:
-        sec.table(_top_table(ws), "Top architectures by GENNAPE score.")
+        tasks = row_tasks(ws)
+        if tasks.nunique() > 1:  # one table per task, the labels' task first (scores are on its scale)
+            first = label_tasks(ws.model_card)
+            for task in sorted(tasks.unique(), key=lambda t: (t not in first, t == "unknown", t)):
+                what = "architectures of unknown task" if task == "unknown" else f"{task} architectures"
+                sec.table(_top_table(ws, rows=(tasks == task).to_numpy()),
+                          f"Top {what} by GENNAPE score ({int((tasks == task).sum()):,} in all).")
+        else:
+            sec.table(_top_table(ws), "Top architectures by GENNAPE score.")
         note = workspace_scale_note(ws, ws.model_card)
         if note:
             sec.text(note)
