@@ -1030,14 +1030,14 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cg
             "rank, not their accuracy on their own task. Compare architectures of one task at a time.")
 
 
-def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, ids: Iterable[str] | None = None) -> str | None:
-    """:func:`score_scale_note` for rows of a workspace (default all): their families, and the
-    graphs of rows whose family names no task."""
-    frame = ws.frame if ids is None else ws.frame[ws.frame["id"].isin(list(ids))]
+def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, rows: pd.Index | None = None) -> str | None:
+    """:func:`score_scale_note` for rows of a workspace (``rows``: labels of ``ws.frame``'s index,
+    default all): their families, and the graphs of rows whose family names no task."""
+    frame = ws.frame if rows is None else ws.frame.loc[rows]
     fams = frame["family"].astype(str).unique()
-    untasked = {f for f in fams if family_task(f) is None}
-    cgs = [ws.cgs[i] for i, f in zip(frame["id"], frame["family"]) if f in untasked and i in ws.cgs]
-    return score_scale_note(fams, card, cgs)
+    untasked = [f for f in fams if family_task(f) is None]
+    ids = frame.loc[frame["family"].isin(untasked), "id"] if untasked else ()
+    return score_scale_note(fams, card, [ws.cgs[i] for i in ids if i in ws.cgs])
 
 
 def family_titles() -> dict[str, str]:

@@ -546,7 +546,8 @@ def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
     onnx = studio.part_from_upload(studio.parse_upload(demo["small_cnn.onnx"].read_bytes(), "small_cnn.onnx"))
     assert studio.workspace_scale_note(onnx, cifar) is None  # a 32x32, 10-class network
     both = studio.concat_parts([part, onnx])
-    assert studio.workspace_scale_note(both, cifar, onnx.frame["id"]) is None  # only the rows asked about
+    assert studio.workspace_scale_note(both, cifar, both.frame.index[-1:]) is None  # only the rows asked about
+    assert studio.workspace_scale_note(both, cifar, both.frame.index[:2]).count("2 networks given as graphs") == 1
     tasks = studio.row_tasks(both)
     assert list(tasks) == ["ImageNet"] * 6 + ["CIFAR-10"]  # graph rows: by their inputs and outputs
     assert list(studio.architecture_table(both)["task"]) == list(tasks)

@@ -51,7 +51,7 @@ elif seen and rank_by == "score":
     st.info(f"The checkpoint was trained on {', '.join(seen)}. Its score is chosen for families it has never "
             "seen; on its own training families the learned members (e.g. `member_pairwise_fcm`, "
             "`member_cl_fcm`) rank better — pick one under *Rank by*, or fine-tune.")
-note = studio.workspace_scale_note(ws, card, view["id"]) if rank_by != "fine-tuned score" else None
+note = studio.workspace_scale_note(ws, card, view.index) if rank_by != "fine-tuned score" else None
 if note:
     st.warning(note + " The *Task* filter above shows one task.", icon=":material/straighten:")
 hidden = f" ({len(table) - len(view):,} of other tasks or filtered out)" if len(view) < len(table) else ""
@@ -66,11 +66,14 @@ st.download_button("Download the ranking (CSV)", cached.csv_bytes(view), "gennap
                    "text/csv", key="rank_download")
 
 st.subheader("How well does the score rank the true labels?")
-labelled = ws.frame[np.isfinite(ws.frame["label"].to_numpy(dtype=float))]
-if len(labelled) < 3:
+has_label = np.isfinite(ws.frame["label"].to_numpy(dtype=float))
+if has_label.sum() < 3:
     st.info("No true labels in this workspace: add a labelled benchmark dataset or upload labels on the Data page.")
     st.stop()
-sub = studio.Workspace(ws.frame[ws.frame["id"].isin(set(view["id"]))]) if len(view) < len(table) else ws
+# the rows of the view (the table shares the workspace frame's index); the whole workspace when the view
+# holds every labelled row (the metrics and the scatter only use those)
+in_view = ws.frame.index.isin(view.index)
+sub = ws if in_view[has_label].all() else studio.Workspace(ws.frame[in_view])
 metric_col = rank_by if rank_by in sub.frame.columns else "score"  # the fine-tuned score lives in the table only
 if metric_col != rank_by:
     st.caption("Metrics below are for the base score; the fine-tuned score's metrics are on the Fine-tune page.")
