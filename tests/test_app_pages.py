@@ -249,6 +249,22 @@ def test_default_workspace_file_loads(tmp_path, monkeypatch, shared_ws):
     assert not at.exception and not at.info
 
 
+def test_embedding_map_colours_by_task(shared_ws):
+    import json
+
+    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
+    mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
+                             shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)
+    at = make_app(mixed)
+    at.run()
+    goto(at, "embedding_map.py")
+    at.selectbox(key="map_colour").set_value("Task").run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {tr.get("name") for tr in spec["data"]}
+    assert {"ImageNet", "unknown"} <= names  # one legend entry per task (the tiny families have none)
+
+
 def test_rankings_rank_by_a_member(shared_ws):
     at = make_app(shared_ws)
     at.run()

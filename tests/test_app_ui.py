@@ -33,6 +33,7 @@ def _big_frame(n: int = 2000, k: int = 4) -> pd.DataFrame:
                       "source": "benchmark", "score": rng.normal(size=n), "label": rng.normal(90, 2, n),
                       "flops": rng.uniform(1e6, 1e9, n), "cluster": u.argmax(1), "entropy": rng.uniform(0, 1, n),
                       "tsne_x": rng.normal(size=n), "tsne_y": rng.normal(size=n), "dataset": "d"})
+    f["task"] = np.where(f["family"] == "nb201", "CIFAR-10", "ImageNet")  # added by the page (studio.row_tasks)
     for j in range(k):
         f[f"membership_{j}"] = u[:, j]
     f.loc[:4, "source"] = "upload"

@@ -59,6 +59,8 @@ else:
     st.caption("PCA: the two directions of largest variance of the embeddings (exact for every architecture).")
 if fam_filter:
     view = view[view["family"].isin(fam_filter)]
+if charts.COLOUR_OPTIONS[colour][0] == "task":  # not a frame column: each row's task (engine.studio.row_tasks)
+    view = view.assign(task=studio.row_tasks(ws).loc[view.index])
 x, y = ("tsne_x", "tsne_y") if proj == "t-SNE" else ("pca_x", "pca_y")
 
 fig = charts.embedding_map(view, x, y, colour, selected=state.get(state.SELECTED))

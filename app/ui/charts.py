@@ -24,6 +24,7 @@ MISSING_COLOUR = "#c8c8c8"
 #: "colour by" choices of the map: label -> (frame column, kind)
 COLOUR_OPTIONS: dict[str, tuple[str, str]] = {
     "Family": ("family", "category"),
+    "Task": ("task", "category"),
     "FCM cluster": ("cluster", "category"),
     "GENNAPE score": ("score", "continuous"),
     "True label": ("label", "continuous"),
