@@ -87,3 +87,27 @@ def test_predictor_without_cl_fcm_t_falls_back_to_score():
     at.button(key="search_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Score column: `score`" in c.value for c in at.caption)
+
+
+def test_search_notes_a_start_sized_for_another_task():
+    """With CIFAR-10 labels, an NB-201 start gets no scale note; a 16x16 uploaded graph does."""
+    from test_app_engine import tiny_workspace
+
+    class CifarPredictor(AbsPredictor):
+        model_card = {**AbsPredictor.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.WORKSPACE] = tiny_workspace(12, with_upload=True)
+    at.session_state[state.PREDICTOR] = CifarPredictor()
+    at.run()
+    at.switch_page("app_pages/search.py")
+    at.run()
+    at.number_input(key="search_budget").set_value(8)
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("scale of the checkpoint" in i.value for i in at.info)
+    at.segmented_control(key="search_source").set_value("Session architecture").run()
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    note = next(i.value for i in at.info if "scale of the checkpoint" in i.value)
+    assert "1 network given as a graph takes 16×16 inputs and 10 outputs" in note and "read the scores as a ranking" in note

@@ -16,7 +16,7 @@ import streamlit as st
 
 from app.ui import cached, graph_view, state
 from app.ui.progress import StreamlitProgress
-from engine import families
+from engine import families, studio
 from engine.graphs.cg import CG
 from engine.search.diff import STATUS_COLOURS, CGDiff, diff_cgs, union_view
 from engine.search.evolution import SearchConfig
@@ -151,6 +151,14 @@ def run(start_obj, fam) -> None:
     if scorer is None:
         st.warning(note)
         return
+    # an ImageNet start (an OFA sample, an uploaded 224x224 network) is scored on the labels' (CIFAR-10) scale
+    known = fam is not None and studio.family_task(fam) is not None
+    scale = studio.score_scale_note([fam] if known else [], getattr(scorer, "model_card", None),
+                                    [] if known else [start_cg])
+    if scale:
+        scale = scale.replace(" Compare architectures of one task at a time.", "") + (
+            " A search only compares the start with its own mutations: read the scores as a ranking.")
+        note = f"{note} {scale}".strip()
     if note:
         st.info(note)
     cfg = SearchConfig(budget=int(budget), population=int(population), flops_target=float(target),
