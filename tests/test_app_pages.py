@@ -7,6 +7,8 @@ session-state keys, so the suite needs no checkpoint and runs in seconds per pag
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -253,8 +255,7 @@ def test_embedding_map_colours_by_task(shared_ws):
     import json
 
     fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
-    mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
-                             shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)
+    mixed = dataclasses.replace(shared_ws, frame=shared_ws.frame.assign(family=fam))
     at = make_app(mixed)
     at.run()
     goto(at, "embedding_map.py")
@@ -363,8 +364,7 @@ def test_finetune_on_the_hand_designed_zoo_with_few_held_out(zoo_ws):
 @pytest.mark.parametrize("script", ["clusters.py", "architecture.py", "rankings.py", "embedding_map.py", "home.py"])
 def test_pages_show_novelty_when_the_model_has_a_domain_reference(script, shared_ws):
     f = shared_ws.frame
-    ws = studio.Workspace(f.assign(novelty=np.linspace(0.1, 2.5, len(f))), shared_ws.embedding, shared_ws.cgs,
-                          shared_ws.provenances, shared_ws.model_card, shared_ws.meta)
+    ws = dataclasses.replace(shared_ws, frame=f.assign(novelty=np.linspace(0.1, 2.5, len(f))))
     far = ws.frame["id"].iloc[-1]
     at = make_app(ws, **{state.SELECTED: far, "clusters_arch_id": far})
     at.run()
@@ -403,8 +403,7 @@ def test_rankings_show_the_labels_task_first_when_tasks_are_mixed(shared_ws):
     tiny = TinyPredictor()
     tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
     fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", "nb201")
-    mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
-                             shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)
+    mixed = dataclasses.replace(shared_ws, frame=shared_ws.frame.assign(family=fam))
     at = make_app(mixed, predictor=tiny)
     at.run()
     goto(at, "rankings.py")
@@ -426,8 +425,7 @@ def test_architecture_suggests_the_top_of_the_labels_task(shared_ws):
     fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", "nb201")
     card = {**shared_ws.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
     f = shared_ws.frame.assign(family=fam)
-    mixed = studio.Workspace(f, shared_ws.embedding, shared_ws.cgs, shared_ws.provenances, card, shared_ws.meta,
-                             shared_ws.pca)
+    mixed = dataclasses.replace(shared_ws, frame=f, model_card=card)
     at = make_app(mixed)
     at.run()
     goto(at, "architecture.py")
@@ -450,8 +448,7 @@ def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     # ... but the uploaded graphs take 16x16 inputs, not CIFAR-10's 32x32
     assert any("given as graphs take 16×16 inputs and 10 outputs" in w.value for w in at.warning)
     fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
-    mixed = studio.Workspace(shared_ws.frame.assign(family=fam), shared_ws.embedding, shared_ws.cgs,
-                             shared_ws.provenances, shared_ws.model_card, shared_ws.meta, shared_ws.pca)
+    mixed = dataclasses.replace(shared_ws, frame=shared_ws.frame.assign(family=fam))
     at = make_app(mixed, predictor=tiny)
     at.run()
     goto(at, "rankings.py")

@@ -24,16 +24,21 @@ class AbsPredictor:
                              "cl_fcm_t": acc})
 
 
-@pytest.fixture()
-def app():
+def search_app(predictor, with_upload: bool = True) -> AppTest:
+    """The app on the Search page with a tiny workspace and ``predictor``."""
     from test_app_engine import tiny_workspace
 
     at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.WORKSPACE] = tiny_workspace(12, with_upload=True)
-    at.session_state[state.PREDICTOR] = AbsPredictor()
+    at.session_state[state.WORKSPACE] = tiny_workspace(12, with_upload=with_upload)
+    at.session_state[state.PREDICTOR] = predictor
     at.run()
     at.switch_page("app_pages/search.py")
     return at.run()
+
+
+@pytest.fixture()
+def app():
+    return search_app(AbsPredictor())
 
 
 def test_search_page_runs_and_shows_results(app):
@@ -75,14 +80,9 @@ def test_bad_spec_is_a_warning_not_a_crash(app):
 
 
 def test_predictor_without_cl_fcm_t_falls_back_to_score():
-    from test_app_engine import TinyPredictor, tiny_workspace
+    from test_app_engine import TinyPredictor
 
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.WORKSPACE] = tiny_workspace(12)
-    at.session_state[state.PREDICTOR] = TinyPredictor()
-    at.run()
-    at.switch_page("app_pages/search.py")
-    at.run()
+    at = search_app(TinyPredictor(), with_upload=False)
     at.number_input(key="search_budget").set_value(8)
     at.button(key="search_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -91,17 +91,11 @@ def test_predictor_without_cl_fcm_t_falls_back_to_score():
 
 def test_search_notes_a_start_sized_for_another_task():
     """With CIFAR-10 labels, an NB-201 start gets no scale note; a 16x16 uploaded graph does."""
-    from test_app_engine import tiny_workspace
 
     class CifarPredictor(AbsPredictor):
         model_card = {**AbsPredictor.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
 
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state[state.WORKSPACE] = tiny_workspace(12, with_upload=True)
-    at.session_state[state.PREDICTOR] = CifarPredictor()
-    at.run()
-    at.switch_page("app_pages/search.py")
-    at.run()
+    at = search_app(CifarPredictor())
     at.number_input(key="search_budget").set_value(8)
     at.button(key="search_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
