@@ -1040,6 +1040,34 @@ def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, rows: pd
     return score_scale_note(fams, card, [ws.cgs[i] for i in ids if i in ws.cgs])
 
 
+def member_range_note(values: Mapping[str, Any]) -> str | None:
+    """A note when accuracy members (every member but the score-type baselines and ``graph_stats``)
+    leave 0..100: they extrapolate outside the labelled families' range -- the Eq. 5 members
+    multiply by ``log10(GFLOPs + 1) + 1``, which grows with FLOPs -- so only their order is
+    meaningful there.  ``values``: member name (optionally ``member_``-prefixed) -> values."""
+    from engine.model.config import MEMBERS
+    from engine.model.predictor import SCORE_MEMBERS
+
+    parts = []
+    for name, vals in values.items():
+        member = name.removeprefix(MEMBER_PREFIX)
+        if member not in MEMBERS or member in SCORE_MEMBERS:
+            continue
+        v = np.asarray(vals, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        out = int(np.sum((v > 100.0) | (v < 0.0)))
+        if out:
+            ends = ([f"up to {v.max():.1f}"] if v.max() > 100.0 else []) + (
+                [f"down to {v.min():.1f}"] if v.min() < 0.0 else [])
+            parts.append(f"{name}: {out:,} of {v.size:,}, {' and '.join(ends)}")
+    if not parts:
+        return None
+    return (f"Member predictions outside 0–100 ({'; '.join(parts)}): the members "
+            "extrapolate beyond the labelled families' range (the Eq. 5 members, CL+T and CL+FCM+T, multiply by "
+            "log10(GFLOPs + 1) + 1, which grows with FLOPs), so there only their order is meaningful. `score` "
+            "stays within 0–100.")
+
+
 def family_titles() -> dict[str, str]:
     """Registered family name -> UI title."""
     from engine import families

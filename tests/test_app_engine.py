@@ -536,6 +536,16 @@ def test_score_scale_note_judges_graphs_without_a_family_by_their_inputs_and_out
     assert studio.default_task(["CIFAR-10"], cifar) is None and studio.default_task(["ImageNet", "unknown"], cifar) is None
 
 
+def test_member_range_note_names_members_outside_0_to_100():
+    vals = {"member_cl_fcm_t": [90.0, 133.5, np.nan], "member_cl": [80.0, -2.5, 50.0],
+            "member_flops_baseline": [900.0, 1.0, 2.0], "score": [150.0, 1.0, 2.0]}
+    note = studio.member_range_note(vals)
+    assert note.startswith("Member predictions outside 0–100 (member_cl_fcm_t: 1 of 2, up to 133.5; "
+                           "member_cl: 1 of 3, down to -2.5)")
+    assert "flops_baseline" not in note and "score:" not in note  # score-type members and non-members are skipped
+    assert studio.member_range_note({"cl_t": [0.0, 100.0], "graph_stats": [-5.0]}) is None
+
+
 def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
     demo = studio.demo_files()
     part = studio.part_from_upload(studio.parse_upload(demo["hand_designed_cgs.jsonl"].read_bytes(),

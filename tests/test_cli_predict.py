@@ -262,6 +262,21 @@ def test_predict_notes_graphs_sized_for_another_task(tmp_path, capsys):
     assert main(["predict", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "p.csv"), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "1 network given as a graph takes 224×224 inputs and 1,000 outputs" in err
+    assert "Member predictions outside" not in err  # a small network: every member within 0..100
+
+
+def test_predict_notes_members_outside_0_to_100(tmp_path, capsys):
+    """The shipped hand-designed ImageNet CGs: the Eq. 5 members extrapolate past 100 on them."""
+    from engine.studio import demo_files
+
+    out = tmp_path / "p.csv"
+    assert main(["predict", "--input", str(demo_files()["hand_designed_cgs.jsonl"]), "--output", str(out),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    df = pd.read_csv(out)
+    over = int((df["cl_fcm_t"] > 100).sum())
+    assert over > 0 and f"note: Member predictions outside 0–100 (cl_fcm_t: {over} of {len(df)}, up to" in err
+    assert df["score"].between(0, 100).all()
 
 
 def test_predict_names_a_pytorch_checkpoint_given_as_input(tmp_path, capsys):

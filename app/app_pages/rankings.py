@@ -59,6 +59,9 @@ st.caption(f"{len(view):,} architectures{hidden}, best first by `{rank_by}` (`ra
            "Each member's own score is in the `member_*` columns; the label's provenance is in the last columns. "
            "Click a row to select the architecture.")
 ev = widgets.table(view, "rank_table", select="single-row", height=460)
+range_note = studio.member_range_note({c: view[c] for c in ws.member_columns if c in view})
+if range_note:
+    st.caption(range_note)
 picked = widgets.selected_row_ids(ev, view)
 if picked and picked[0] != state.get(state.SELECTED):
     state.select(picked[0])

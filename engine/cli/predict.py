@@ -242,11 +242,14 @@ def run(args: argparse.Namespace) -> int:
     if inside is not None:
         print(f"score: {inside} of {len(df)} architectures lie inside the training domain and are scored with "
               f"{', '.join(pred.inside_weights)}; the others with {', '.join(pred.weights)}", file=sys.stderr)
-    from engine.studio import family_task, score_scale_note
+    from engine.studio import family_task, member_range_note, score_scale_note
 
     families = [f if isinstance(f := (cg.meta or {}).get("family"), str) else "" for cg in cgs]
     untasked = [cg for cg, f in zip(cgs, families) if family_task(f) is None]
     note = score_scale_note({f for f in families if f}, pred.model_card, untasked)
+    if note:
+        print(f"note: {note.replace('`', '')}", file=sys.stderr)
+    note = member_range_note({m: df[m] for m in df.columns})
     if note:
         print(f"note: {note.replace('`', '')}", file=sys.stderr)
     if args.novelty:
