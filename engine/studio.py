@@ -914,10 +914,20 @@ def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
     return out
 
 
-_TASK_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
+#: spellings of tasks in family and provenance records (lower case, letters and digits only) -> one name
+_TASK_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16120": "ImageNet16-120",
+               "imagenet": "ImageNet", "imagenet1k": "ImageNet", "ilsvrc2012": "ImageNet"}
 #: input size (None: any) and class count of the label tasks a CG's inputs and outputs are checked against
 TASK_IO: dict[str, tuple[tuple[int, int] | None, int]] = {
     "CIFAR-10": ((32, 32), 10), "CIFAR-100": ((32, 32), 100), "ImageNet16-120": ((16, 16), 120), "ImageNet": (None, 1000)}
+
+
+def task_name(raw: Any) -> str | None:
+    """One name for a task however a record spells it (``"cifar10"``, ``"CIFAR-10"`` -> ``"CIFAR-10"``;
+    ``"ImageNet-1K"`` -> ``"ImageNet"``), or None when it is not one of :data:`TASK_IO`'s."""
+    import re
+
+    return _TASK_NAMES.get(re.sub(r"[^a-z0-9]", "", str(raw).lower())) if raw else None
 
 
 def family_task(family: str) -> str | None:
@@ -928,10 +938,8 @@ def family_task(family: str) -> str | None:
     from engine.evaluate import zoo
 
     if family in set(registry.names()):
-        task = registry.get(family).dataset
-    else:
-        task = zoo.TASK if family == zoo.FAMILY else None
-    return _TASK_NAMES.get(task, task)
+        return task_name(registry.get(family).dataset)
+    return task_name(zoo.TASK) if family == zoo.FAMILY else None
 
 
 def cg_io(cg: CG) -> tuple[tuple[int, int], tuple[int, ...]] | None:
@@ -966,14 +974,16 @@ def cg_task(cg: CG) -> str | None:
 
 
 def row_tasks(ws: Workspace) -> pd.Series:
-    """Per row of ``ws.frame``: the task its network is built for -- its family's
-    (:func:`family_task`), else, for a graph row, the one its inputs and outputs fit (:func:`cg_task`),
-    else ``"unknown"``."""
+    """Per row of ``ws.frame``: the task its network is built for -- the dataset its label's
+    provenance names (NB-201's CIFAR-100 rows are CIFAR-100 networks), else its family's
+    (:func:`family_task`), else, for a graph row, the one its inputs and outputs fit
+    (:func:`cg_task`), else ``"unknown"``."""
     f = ws.frame
     by_family = {fam: family_task(fam) for fam in f["family"].astype(str).unique()}
+    by_label = {label: task_name(p.get("dataset")) for label, p in ws.provenances.items() if isinstance(p, Mapping)}
     out = []
-    for arch_id, fam in zip(f["id"], f["family"].astype(str)):
-        task = by_family[fam]
+    for arch_id, fam, prov in zip(f["id"], f["family"].astype(str), f["provenance"]):
+        task = by_label.get(prov) or by_family[fam]
         if task is None and arch_id in ws.cgs:
             task = cg_task(ws.cgs[arch_id])
         out.append(task or "unknown")
@@ -990,9 +1000,9 @@ def default_task(tasks: Iterable[str], card: Mapping[str, Any] | None) -> str | 
 
 
 def label_tasks(card: Mapping[str, Any] | None) -> list[str]:
-    """The label datasets a model card names (``label_provenance``), sorted."""
-    return sorted({str(p.get("dataset")) for p in (card or {}).get("label_provenance") or []
-                   if isinstance(p, Mapping) and p.get("dataset")})
+    """The label datasets a model card names (``label_provenance``; :func:`task_name` where known), sorted."""
+    return sorted({task_name(p.get("dataset")) or str(p.get("dataset"))
+                   for p in (card or {}).get("label_provenance") or [] if isinstance(p, Mapping) and p.get("dataset")})
 
 
 def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cgs: Iterable[CG] = ()) -> str | None:
@@ -1005,14 +1015,19 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cg
     (:func:`cg_io`) against the labels' task (:data:`TASK_IO`).  None when everything matches the
     labels' task, or the card names no label dataset."""
     labels = label_tasks(card)
-    if not labels:
-        return None
     other: dict[str, list[str]] = {}
     for fam in sorted(set(families)):
         name = family_task(fam)
         if name is not None and name not in labels:
             other.setdefault(name, []).append(fam)
-    parts = [f"{', '.join(fams)} are {task} networks" for task, fams in sorted(other.items())]
+    return _scale_note(labels, other, cgs)
+
+
+def _scale_note(labels: list[str], other: Mapping[str, list[str]], cgs: Iterable[CG]) -> str | None:
+    """:func:`score_scale_note`'s text: ``other`` = task -> names of the sets built for it."""
+    if not labels:
+        return None
+    parts = [f"{', '.join(names)} are {task} networks" for task, names in sorted(other.items())]
     expected = [t for t in labels if t in TASK_IO]
     shapes: dict[tuple, int] = {}
     for cg in cgs if expected else ():
@@ -1032,12 +1047,22 @@ def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cg
 
 def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, rows: pd.Index | None = None) -> str | None:
     """:func:`score_scale_note` for rows of a workspace (``rows``: labels of ``ws.frame``'s index,
-    default all): their families, and the graphs of rows whose family names no task."""
+    default all), by :func:`row_tasks`: a set of rows built for another task than the labels' is
+    named by its family, or by its dataset where the family's task is not the rows' (NB-201's
+    CIFAR-100 rows, uploaded ImageNet graphs); graphs of no known task are described by their
+    inputs and outputs."""
+    labels = label_tasks(card)
+    if not labels:
+        return None
     frame = ws.frame if rows is None else ws.frame.loc[rows]
-    fams = frame["family"].astype(str).unique()
-    untasked = [f for f in fams if family_task(f) is None]
-    ids = frame.loc[frame["family"].isin(untasked), "id"] if untasked else ()
-    return score_scale_note(fams, card, [ws.cgs[i] for i in ids if i in ws.cgs])
+    tasks = row_tasks(ws).loc[frame.index].to_numpy()
+    other: dict[str, set[str]] = {}
+    for task in sorted(set(tasks) - set(labels) - {"unknown"}):
+        sel = frame[tasks == task]
+        other[task] = {fam if family_task(fam) == task else str(ds)
+                       for fam, ds in zip(sel["family"].astype(str), sel["dataset"])}
+    ids = frame.loc[tasks == "unknown", "id"]
+    return _scale_note(labels, {t: sorted(n) for t, n in other.items()}, [ws.cgs[i] for i in ids if i in ws.cgs])
 
 
 def member_range_note(values: Mapping[str, Any]) -> str | None:

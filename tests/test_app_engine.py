@@ -536,6 +536,28 @@ def test_score_scale_note_judges_graphs_without_a_family_by_their_inputs_and_out
     assert studio.default_task(["CIFAR-10"], cifar) is None and studio.default_task(["ImageNet", "unknown"], cifar) is None
 
 
+def test_row_tasks_read_the_label_provenance_first():
+    """NB-201 rows labelled on CIFAR-100 are CIFAR-100 networks (100-class head), though the
+    family's default network is CIFAR-10's; the zoo's 'ImageNet-1K' provenance is ImageNet."""
+    ws = tiny_workspace(12)
+    n = len(ws)
+    fam = np.where(np.arange(n) < n // 2, "nb201", "zoo")
+    prov = np.where(np.arange(n) % 4 == 0, "c100", np.where(fam == "zoo", "in1k", ""))
+    ds = np.where(prov == "c100", "nb201_cifar100", np.where(fam == "zoo", "zoo_imagenet", "nb201_cifar10"))
+    w = studio.Workspace(ws.frame.assign(family=fam, provenance=prov, dataset=ds),
+                         provenances={"c100": {"dataset": "CIFAR-100"}, "in1k": {"dataset": "ImageNet-1K"}})
+    tasks = studio.row_tasks(w)
+    expected = np.where(prov == "c100", "CIFAR-100", np.where(fam == "zoo", "ImageNet", "CIFAR-10"))
+    assert list(tasks) == list(expected)
+    note = studio.workspace_scale_note(w, {"label_provenance": [{"dataset": "cifar10"}]})
+    assert "nb201_cifar100, zoo are CIFAR-100 networks" not in note
+    assert "nb201_cifar100 are CIFAR-100 networks" in note and "zoo are ImageNet networks" in note
+    assert studio.task_name("ImageNet-1K") == "ImageNet" and studio.task_name("cifar-100") == "CIFAR-100"
+    assert studio.task_name("MyData") is None and studio.task_name(None) is None
+    assert studio.label_tasks({"label_provenance": [{"dataset": "cifar10"}, {"dataset": "MyData"}]}) == [
+        "CIFAR-10", "MyData"]
+
+
 def test_member_range_note_names_members_outside_0_to_100():
     vals = {"member_cl_fcm_t": [90.0, 133.5, np.nan], "member_cl": [80.0, -2.5, 50.0],
             "member_flops_baseline": [900.0, 1.0, 2.0], "score": [150.0, 1.0, 2.0]}
@@ -552,12 +574,13 @@ def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
                                                        "hand_designed_cgs.jsonl"))
     cifar = {"label_provenance": [{"dataset": "CIFAR-10"}]}
     assert set(part.frame["family"]) == {"custom"}
-    assert "6 networks given as graphs take 224×224 inputs and 1,000 outputs" in studio.workspace_scale_note(part, cifar)
+    # graphs that fit a known task are named by their dataset, the others described by their inputs and outputs
+    assert "hand_designed_cgs are ImageNet networks" in studio.workspace_scale_note(part, cifar)
     onnx = studio.part_from_upload(studio.parse_upload(demo["small_cnn.onnx"].read_bytes(), "small_cnn.onnx"))
     assert studio.workspace_scale_note(onnx, cifar) is None  # a 32x32, 10-class network
     both = studio.concat_parts([part, onnx])
     assert studio.workspace_scale_note(both, cifar, both.frame.index[-1:]) is None  # only the rows asked about
-    assert studio.workspace_scale_note(both, cifar, both.frame.index[:2]).count("2 networks given as graphs") == 1
+    assert "hand_designed_cgs are ImageNet networks" in studio.workspace_scale_note(both, cifar, both.frame.index[:2])
     tasks = studio.row_tasks(both)
     assert list(tasks) == ["ImageNet"] * 6 + ["CIFAR-10"]  # graph rows: by their inputs and outputs
     assert list(studio.architecture_table(both)["task"]) == list(tasks)

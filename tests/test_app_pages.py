@@ -38,6 +38,16 @@ def make_app(ws, predictor=None, **extra) -> AppTest:
     return at
 
 
+def with_ofa(ws, rest: str | None = None, **changes):
+    """``ws`` with every third row an unlabelled ``ofa_pn`` (ImageNet) sample, as the OFA samples
+    of the default workspace; the other rows keep their family, or all get ``rest``."""
+    f = ws.frame
+    ofa = np.arange(len(ws)) % 3 == 0
+    frame = f.assign(family=np.where(ofa, "ofa_pn", f["family"] if rest is None else rest),
+                     label=np.where(ofa, np.nan, f["label"]), provenance=np.where(ofa, "", f["provenance"]))
+    return dataclasses.replace(ws, frame=frame, **changes)
+
+
 def goto(at: AppTest, script: str) -> AppTest:
     at.switch_page(f"app_pages/{script}")
     return at.run()
@@ -254,8 +264,7 @@ def test_default_workspace_file_loads(tmp_path, monkeypatch, shared_ws):
 def test_embedding_map_colours_by_task(shared_ws):
     import json
 
-    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
-    mixed = dataclasses.replace(shared_ws, frame=shared_ws.frame.assign(family=fam))
+    mixed = with_ofa(shared_ws)
     at = make_app(mixed)
     at.run()
     goto(at, "embedding_map.py")
@@ -402,8 +411,7 @@ def test_rankings_show_the_labels_task_first_when_tasks_are_mixed(shared_ws):
     the CIFAR-10 scale, headed it); *all tasks* brings the others back, with the warning."""
     tiny = TinyPredictor()
     tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
-    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", "nb201")
-    mixed = dataclasses.replace(shared_ws, frame=shared_ws.frame.assign(family=fam))
+    mixed = with_ofa(shared_ws, "nb201")
     at = make_app(mixed, predictor=tiny)
     at.run()
     goto(at, "rankings.py")
@@ -422,10 +430,9 @@ def test_rankings_show_the_labels_task_first_when_tasks_are_mixed(shared_ws):
 
 
 def test_architecture_suggests_the_top_of_the_labels_task(shared_ws):
-    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", "nb201")
     card = {**shared_ws.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
-    f = shared_ws.frame.assign(family=fam)
-    mixed = dataclasses.replace(shared_ws, frame=f, model_card=card)
+    mixed = with_ofa(shared_ws, "nb201", model_card=card)
+    f = mixed.frame
     at = make_app(mixed)
     at.run()
     goto(at, "architecture.py")
@@ -444,15 +451,18 @@ def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     at.run()
     goto(at, "rankings.py")
     assert not at.exception, [e.value for e in at.exception]
-    assert not any("ImageNet networks" in w.value for w in at.warning)  # tiny families: task unknown
-    # ... but the uploaded graphs take 16x16 inputs, not CIFAR-10's 32x32
+    assert not any("ImageNet networks" in w.value for w in at.warning)
+    # the labelled rows (CIFAR-10 provenance) are shown first; with every task, the uploaded graphs,
+    # which take 16x16 inputs (not CIFAR-10's 32x32), are noted
+    assert at.selectbox(key="rank_task").value == "CIFAR-10" and not at.warning
+    at.selectbox(key="rank_task").set_value("all tasks").run()
     assert any("given as graphs take 16×16 inputs and 10 outputs" in w.value for w in at.warning)
-    fam = np.where(np.arange(len(shared_ws)) % 3 == 0, "ofa_pn", shared_ws.frame["family"])
-    mixed = dataclasses.replace(shared_ws, frame=shared_ws.frame.assign(family=fam))
+    mixed = with_ofa(shared_ws)
     at = make_app(mixed, predictor=tiny)
     at.run()
     goto(at, "rankings.py")
     assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="rank_task").set_value("all tasks").run()
     assert any("ofa_pn are ImageNet networks" in w.value for w in at.warning)
 
 
