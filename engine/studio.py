@@ -979,14 +979,16 @@ def row_tasks(ws: Workspace) -> pd.Series:
     (:func:`family_task`), else, for a graph row, the one its inputs and outputs fit
     (:func:`cg_task`), else ``"unknown"``."""
     f = ws.frame
-    by_family = {fam: family_task(fam) for fam in f["family"].astype(str).unique()}
+    fams = f["family"].astype(object)
+    by_family = {fam: family_task(str(fam)) for fam in fams.unique()}
     by_label = {label: task_name(p.get("dataset")) for label, p in ws.provenances.items() if isinstance(p, Mapping)}
-    out = []
-    for arch_id, fam, prov in zip(f["id"], f["family"].astype(str), f["provenance"]):
-        task = by_label.get(prov) or by_family[fam]
-        if task is None and arch_id in ws.cgs:
-            task = cg_task(ws.cgs[arch_id])
-        out.append(task or "unknown")
+    out = f["provenance"].astype(object).map(by_label).to_numpy(dtype=object, copy=True)
+    fill = pd.isna(out)
+    out[fill] = fams[fill].map(by_family).to_numpy(dtype=object)
+    ids = f["id"].to_numpy(dtype=object)
+    for i in np.flatnonzero(pd.isna(out)):  # graph rows of no known family
+        cg = ws.cgs.get(ids[i])
+        out[i] = (cg_task(cg) if cg is not None else None) or "unknown"
     return pd.Series(out, index=f.index, dtype=object)
 
 
