@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -973,11 +974,17 @@ def cg_task(cg: CG) -> str | None:
     return None if io is None else next((t for t in TASK_IO if _fits(io, t)), None)
 
 
+_ROW_TASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def row_tasks(ws: Workspace) -> pd.Series:
     """Per row of ``ws.frame``: the task its network is built for -- the dataset its label's
     provenance names (NB-201's CIFAR-100 rows are CIFAR-100 networks), else its family's
     (:func:`family_task`), else, for a graph row, the one its inputs and outputs fit
-    (:func:`cg_task`), else ``"unknown"``."""
+    (:func:`cg_task`), else ``"unknown"``.  Memoised per workspace object (workspaces are read-only)."""
+    hit = _ROW_TASKS.get(ws)
+    if hit is not None and hit[0] is ws.frame:
+        return hit[1].copy()
     f = ws.frame
     fams = f["family"].astype(object)
     by_family = {fam: family_task(str(fam)) for fam in fams.unique()}
@@ -989,7 +996,9 @@ def row_tasks(ws: Workspace) -> pd.Series:
     for i in np.flatnonzero(pd.isna(out)):  # graph rows of no known family
         cg = ws.cgs.get(ids[i])
         out[i] = (cg_task(cg) if cg is not None else None) or "unknown"
-    return pd.Series(out, index=f.index, dtype=object)
+    tasks = pd.Series(out, index=f.index, dtype=object)
+    _ROW_TASKS[ws] = (f, tasks)
+    return tasks.copy()
 
 
 def default_task(tasks: Iterable[str], card: Mapping[str, Any] | None) -> str | None:
