@@ -510,7 +510,9 @@ def part_from_dataset(dataset: Any, *, source: str, prefix: str, predictor: Scor
         scores, emb = score_cgs(predictor, store, callback=callback, chunk=chunk, reference=reference)
         for c in scores.columns:
             frame[c] = scores[c].to_numpy()
-    return Workspace(_normalise_frame(frame), emb, cgs, provs, model_card_dict(predictor), {})
+    opts = dict(getattr(dataset, "cg_options", None) or {})
+    meta = {CG_OPTIONS: {str(frame["dataset"].iloc[0]): opts}} if opts and len(frame) else {}
+    return Workspace(_normalise_frame(frame), emb, cgs, provs, model_card_dict(predictor), meta)
 
 
 def sample_dataset(family: str, n: int, seed: int = 0) -> Any:
@@ -546,7 +548,19 @@ def concat_parts(parts: Sequence[Workspace], model_card: Mapping[str, Any] | Non
         cgs.update(p.cgs)
         provs.update(p.provenances)
     card = dict(model_card or next((p.model_card for p in parts if p.model_card), {}))
-    return Workspace(_normalise_frame(frame[keep]), emb, cgs, provs, card, dict(parts[0].meta), parts[0].pca)
+    return Workspace(_normalise_frame(frame[keep]), emb, cgs, provs, card, _merged_meta(parts[0].meta, parts[1:]),
+                     parts[0].pca)
+
+
+def _merged_meta(meta: Mapping[str, Any], parts: Sequence[Workspace]) -> dict[str, Any]:
+    """``meta`` with the :data:`CG_OPTIONS` of ``parts`` added (the rest of ``meta`` is kept)."""
+    out = dict(meta)
+    opts = dict(meta.get(CG_OPTIONS) or {})
+    for p in parts:
+        opts.update(p.meta.get(CG_OPTIONS) or {})
+    if opts:
+        out[CG_OPTIONS] = opts
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,7 +680,7 @@ def extend(ws: Workspace, part: Workspace, *, neighbours: int = 5, tsne_limit: i
     frame = _normalise_frame(pd.concat([ws.frame, pframe], ignore_index=True, sort=False))
     cgs = {**ws.cgs, **{k: v for k, v in part.cgs.items() if k in set(pframe["id"])}}
     provs = {**ws.provenances, **part.provenances}
-    out = Workspace(frame, emb, cgs, provs, ws.model_card or part.model_card, ws.meta, ws.pca)
+    out = Workspace(frame, emb, cgs, provs, ws.model_card or part.model_card, _merged_meta(ws.meta, [part]), ws.pca)
     if emb is None:
         return out
     okp = _finite_rows(pemb)
@@ -855,22 +869,30 @@ def demo_files() -> dict[str, Path]:
 # queries used by the pages
 # ---------------------------------------------------------------------------------------------
 
+def cg_options(ws: Workspace, arch_id: str) -> dict[str, Any]:
+    """The family ``to_cg`` options an architecture's dataset was built with (NB-201's CIFAR-100
+    rows: ``{"num_classes": 100}``; :data:`CG_OPTIONS`), ``{}`` for the family's default network."""
+    return dict((ws.meta.get(CG_OPTIONS) or {}).get(str(ws.row(arch_id)["dataset"])) or {})
+
+
 def cg_of(ws: Workspace, arch_id: str) -> CG:
-    """The CG of one architecture: the stored one (uploads) or rebuilt from family + spec."""
+    """The CG of one architecture: the stored one (uploads) or rebuilt from family + spec, with its
+    dataset's options (:func:`cg_options`) -- the network its row was scored as."""
     if arch_id in ws.cgs:
         return ws.cgs[arch_id]
     row = ws.row(arch_id)
-    return build_cg(row["family"], row["spec"])
+    return build_cg(row["family"], row["spec"], cg_options(ws, arch_id))
 
 
-def build_cg(family: str, spec: str) -> CG:
-    """CG of a canonical spec string of ``family`` (raises with the family and reason)."""
+def build_cg(family: str, spec: str, options: Mapping[str, Any] | None = None) -> CG:
+    """CG of a canonical spec string of ``family`` (raises with the family and reason);
+    ``options``: keyword arguments of the family's ``to_cg`` (another head / input size)."""
     from engine.data.dataset import decode_spec
     from engine.families import get
 
     if not spec:
         raise ValueError(f"no spec stored for this {family} architecture and no CG was uploaded")
-    return get(family).to_cg(decode_spec(family, spec))
+    return get(family).to_cg(decode_spec(family, spec), **dict(options or {}))
 
 
 def nearest_neighbours(ws: Workspace, arch_id: str, k: int = 10) -> pd.DataFrame:
@@ -975,6 +997,8 @@ def cg_task(cg: CG) -> str | None:
 
 
 _ROW_TASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: workspace ``meta`` key: dataset name -> the family ``to_cg`` options its rows were built with
+CG_OPTIONS = "cg_options"
 
 
 def row_tasks(ws: Workspace) -> pd.Series:

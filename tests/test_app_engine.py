@@ -558,6 +558,30 @@ def test_row_tasks_read_the_label_provenance_first():
         "CIFAR-10", "MyData"]
 
 
+def test_rows_built_with_dataset_options_are_rebuilt_with_them(tmp_path):
+    """NB-201's CIFAR-100 / ImageNet16-120 rows are scored as the network of that dataset (another
+    head, a 16x16 input): the Architecture, Fine-tune and Search pages rebuild that network, not
+    the family's CIFAR-10 default (before: cg_of ignored the options)."""
+    from engine.families import get
+
+    specs = get("nb201").sample(3, seed=2)
+    prov = Provenance(dataset="ImageNet16-120", metric="validation accuracy", split="validation", source="unit test")
+    ds = ArchDataset.from_specs("nb201_in16", "nb201", specs, [30.0, 31.0, 32.0], prov,
+                                cg_options={"num_classes": 120, "input_hw": 16})
+    part = studio.part_from_dataset(ds, source="benchmark", prefix="in16")
+    assert part.meta[studio.CG_OPTIONS] == {"nb201_in16": {"num_classes": 120, "input_hw": 16}}
+    base = tiny_workspace(6)
+    for ws in (studio.concat_parts([base, part]), studio.extend(base, part)):
+        arch = "in16:" + str(ds.frame["id"].iloc[0])
+        cg = studio.cg_of(ws, arch)
+        assert studio.cg_io(cg) == ((16, 16), (1, 1, 120)) and studio.row_tasks(ws).iloc[-1] == "ImageNet16-120"
+        assert cg.flops == ws.row(arch)["flops"]  # the network the row was scored as
+        assert studio.cg_options(ws, ws.frame["id"].iloc[0]) == {}  # rows of other datasets: the default network
+    path = tmp_path / "ws.npz"
+    studio.save_workspace(studio.concat_parts([base, part]), path)
+    assert studio.load_workspace(path).meta[studio.CG_OPTIONS] == part.meta[studio.CG_OPTIONS]
+
+
 def test_member_range_note_names_members_outside_0_to_100():
     vals = {"member_cl_fcm_t": [90.0, 133.5, np.nan], "member_cl": [80.0, -2.5, 50.0],
             "member_flops_baseline": [900.0, 1.0, 2.0], "score": [150.0, 1.0, 2.0]}

@@ -444,6 +444,27 @@ def test_architecture_suggests_the_top_of_the_labels_task(shared_ws):
     assert not at.exception and at.session_state[state.SELECTED] == best
 
 
+def test_architecture_page_builds_a_rows_dataset_network(shared_ws):
+    """An NB-201 ImageNet16-120 row is drawn as the 16x16, 120-class network it was scored as."""
+    from engine.data.dataset import ArchDataset
+    from engine.data.provenance import Provenance
+    from engine.families import get
+
+    prov = Provenance(dataset="ImageNet16-120", metric="validation accuracy", split="validation", source="unit test")
+    ds = ArchDataset.from_specs("nb201_in16", "nb201", get("nb201").sample(2, seed=3), [30.0, 31.0], prov,
+                                cg_options={"num_classes": 120, "input_hw": 16})
+    ws = studio.concat_parts([shared_ws, studio.part_from_dataset(ds, source="benchmark", prefix="in16")])
+    arch = ws.frame["id"].iloc[-1]
+    at = make_app(ws, **{state.SELECTED: arch, "arch_id": arch})
+    at.run()
+    goto(at, "architecture.py")
+    assert not at.exception, [e.value for e in at.exception]
+    expected = studio.cg_of(ws, arch)
+    assert studio.cg_io(expected) == ((16, 16), (1, 1, 120))
+    assert {m.label: m.value for m in at.metric}["MFLOPs (CG)"] == f"{expected.flops / 1e6:,.2f}"
+    assert expected.flops == ws.row(arch)["flops"]
+
+
 def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     tiny = TinyPredictor()
     tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}
