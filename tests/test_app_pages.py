@@ -299,6 +299,17 @@ def test_ranking_metrics_unknown_column(shared_ws):
         studio.ranking_metrics(shared_ws, column="member_nope")
 
 
+def test_home_counts_architectures_by_task_and_family(shared_ws):
+    mixed = with_ofa(shared_ws)
+    at = make_app(mixed)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    counts = next(d.value for d in at.dataframe if d.value.index.nlevels == 2)  # (task, family) x source
+    tasks = studio.row_tasks(mixed)
+    assert counts.loc[("ImageNet", "ofa_pn")].sum() == int((tasks == "ImageNet").sum()) > 0
+    assert int(counts.to_numpy().sum()) == len(mixed)
+
+
 def test_home_shows_zero_shot_evidence_from_the_model_card(shared_ws):
     pred = TinyPredictor()
     lofo = [{"target": "famA", "method": m, "srcc": s, "ndcg@10": n}

@@ -69,7 +69,8 @@ with right:
     c[1].metric("with true labels", f"{ws.num_labelled:,}")
     c[2].metric("families", f"{f['family'].nunique() if len(f) else 0}")
     if len(f):
-        counts = f.groupby(["family", "source"]).size().unstack(fill_value=0)
+        # task first: scores of networks built for another task than the labels' are ranks on the labels' scale
+        counts = f.assign(task=studio.row_tasks(ws)).groupby(["task", "family", "source"]).size().unstack(fill_value=0)
         st.dataframe(counts, key="home_counts")
         labelled = f[np.isfinite(f["label"].to_numpy(dtype=float))]
         for prov in labelled["provenance"].unique():
