@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +56,8 @@ NUMERIC_COLUMNS = ("label", "flops", "params", "score", "cluster", "entropy", "n
 CORE_COLUMNS = STRING_COLUMNS + NUMERIC_COLUMNS
 MEMBERSHIP_PREFIX = "membership_"
 MEMBER_PREFIX = "member_"
+#: workspace ``meta`` key: dataset name -> the family ``to_cg`` options its rows were built with
+CG_OPTIONS = "cg_options"
 #: predictor output columns that are not ensemble-member scores
 _NOT_MEMBERS = {"score", "flops", "params", "cluster", "id", "row", "entropy", "novelty"}
 
@@ -948,8 +951,6 @@ TASK_IO: dict[str, tuple[tuple[int, int] | None, int]] = {
 def task_name(raw: Any) -> str | None:
     """One name for a task however a record spells it (``"cifar10"``, ``"CIFAR-10"`` -> ``"CIFAR-10"``;
     ``"ImageNet-1K"`` -> ``"ImageNet"``), or None when it is not one of :data:`TASK_IO`'s."""
-    import re
-
     return _TASK_NAMES.get(re.sub(r"[^a-z0-9]", "", str(raw).lower())) if raw else None
 
 
@@ -996,9 +997,8 @@ def cg_task(cg: CG) -> str | None:
     return None if io is None else next((t for t in TASK_IO if _fits(io, t)), None)
 
 
+#: row_tasks results per workspace object: (the frame they were computed for, the tasks)
 _ROW_TASKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: workspace ``meta`` key: dataset name -> the family ``to_cg`` options its rows were built with
-CG_OPTIONS = "cg_options"
 
 
 def row_tasks(ws: Workspace) -> pd.Series:
