@@ -19,8 +19,9 @@ c = st.columns([3, 3, 3, 3, 2])
 tasks = sorted(table["task"].unique())
 first = studio.default_task(tasks, card)
 task = c[0].selectbox("Task", ["all tasks", *tasks], index=1 + tasks.index(first) if first else 0, key="rank_task",
-                      help="What the networks are built for (their family's task, or for uploaded graphs their input "
-                           "size and class count). The score is on the scale of the model's labels "
+                      help="What the networks are built for: the dataset of their labels, else their family's task, "
+                           "else, for uploaded graphs, the one their input size and class count fit. The score is on "
+                           "the scale of the model's labels "
                            f"({' / '.join(studio.label_tasks(card)) or 'unknown'}): rank one task at a time.")
 fams = c[1].multiselect("Family", sorted(table["family"].unique()), key="rank_family")
 srcs = c[2].multiselect("Source", sorted(table["source"].unique()), key="rank_source")
