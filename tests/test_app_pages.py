@@ -116,6 +116,16 @@ def test_graph_html_is_offline(shared_ws):
         assert f'"id": {nd.id}' in doc
 
 
+def test_data_page_lists_each_benchmarks_task(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    assert not at.exception, [e.value for e in at.exception]
+    table = table_with(at, "in workspace").set_index("name")
+    assert table.loc["nb201_cifar10", "task"] == "CIFAR-10" and table.loc["nb201_cifar100", "task"] == "CIFAR-100"
+    assert table.loc["nb201_imagenet", "task"] == "ImageNet16-120" and table.loc["zoo_imagenet", "task"] == "ImageNet"
+
+
 def test_upload_good_and_bad_files_keep_the_session(shared_ws):
     from engine.families import get
 

