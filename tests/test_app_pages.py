@@ -198,6 +198,33 @@ def test_finetune_k5_flow(shared_ws):
     assert ranked["fine-tuned score"].notna().sum() == 35
 
 
+def test_finetune_uses_one_label_set_of_a_family(shared_ws):
+    """A family labelled by two datasets (as NB-201 on CIFAR-10 and on ImageNet16-120) is fine-tuned
+    and evaluated on one label set, never on a mix of the two."""
+    f = shared_ws.frame
+    labelled = np.isfinite(f["label"].to_numpy(dtype=float))
+    other = labelled & (np.arange(len(f)) % 2 == 1)
+    two = dataclasses.replace(shared_ws, frame=f.assign(
+        dataset=np.where(other, "second_set", f["dataset"]), label=np.where(other, f["label"] - 50.0, f["label"])))
+    fam = f.loc[labelled, "family"].iloc[0]
+    at = make_app(two)
+    at.run()
+    goto(at, "finetune.py")
+    at.selectbox(key="ft_family").set_value(fam).run()
+    assert not at.exception, [e.value for e in at.exception]
+    box = at.selectbox(key="ft_label_set")
+    assert len(box.options) == 2 and any(o.startswith("second_set — ") for o in box.options)
+    box.set_value("second_set").run()
+    at.slider(key="ft_k").set_value(4)
+    at.slider(key="ft_epochs").set_value(1)
+    at.button(key="ft_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    out = at.session_state[state.FINETUNE]
+    rows = two.frame.set_index("id")
+    assert set(rows.loc[out.train_ids + out.eval_ids, "dataset"]) == {"second_set"}
+    assert any("labels of second_set" in c.value for c in at.caption)
+
+
 def test_finetune_cross_validated_with_the_real_model_shows_member_versions(shared_ws):
     import torch
 

@@ -71,6 +71,17 @@ if mode == "Type or upload labels":
         st.rerun()
 
 labelled = pool[np.isfinite(pool["label"].to_numpy(dtype=float))]
+# labels of different datasets measure different things (NB-201's CIFAR-10 and ImageNet16-120 accuracies):
+# fine-tune and evaluate on one label set; labels typed here belong to whichever set is chosen
+label_sets = labelled.loc[~labelled["id"].isin(typed), "dataset"].value_counts()
+label_set = None
+if len(label_sets) > 1:
+    label_set = st.selectbox("Label set", label_sets.index.tolist(), key="ft_label_set",
+                             format_func=lambda d: f"{d} — {int(label_sets[d]):,} labelled",
+                             help=f"{target} has labels from {len(label_sets)} datasets; they measure different "
+                                  "things (e.g. CIFAR-10 and ImageNet16-120 accuracy), so fine-tuning and its "
+                                  "evaluation use one of them.")
+    labelled = labelled[(labelled["dataset"] == label_set) | labelled["id"].isin(typed)]
 st.subheader("Fine-tuning samples")
 if len(labelled) < 2:
     st.info(f"{target} has {len(labelled)} labelled architecture(s); at least 2 are needed. Type labels above, "
@@ -118,7 +129,7 @@ if st.button("Fine-tune", type="primary", key="ft_run"):
                 pred, train_cgs, lab.loc[train_ids].to_numpy(), eval_cgs, lab.loc[eval_ids].to_numpy(),
                 train_ids=train_ids, eval_ids=eval_ids, epochs=int(epochs), seed=int(seed),
                 callback=StreamlitProgress(bar), selection=selection)
-            outcome.settings.update({"family": target, "strategy": strategy})
+            outcome.settings.update({"family": target, "strategy": strategy, "label_set": label_set})
             state.put(state.FINETUNE, outcome)
             status.update(label=f"Fine-tuned in {outcome.seconds:.1f} s", state="complete", expanded=False)
     except Exception as exc:  # noqa: BLE001 - explain, keep the session
@@ -129,8 +140,9 @@ if outcome is None:
     st.stop()
 ft_info = studio.model_card_dict(outcome.model).get("finetune") or {}
 st.subheader("Before and after")
+labels_of = f", labels of {outcome.settings['label_set']}" if outcome.settings.get("label_set") else ""
 st.caption(f"Fine-tuned on {len(outcome.train_ids)} {outcome.settings.get('family', '')} architectures "
-           f"({outcome.settings.get('strategy', '')}, seed {outcome.settings.get('seed')}); evaluated on "
+           f"({outcome.settings.get('strategy', '')}, seed {outcome.settings.get('seed')}{labels_of}); evaluated on "
            f"{len(outcome.eval_ids)} held-out ones.")
 if outcome.metrics_before:
     mt = outcome.metrics_table()
