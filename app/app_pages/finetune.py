@@ -129,7 +129,9 @@ if st.button("Fine-tune", type="primary", key="ft_run"):
                 pred, train_cgs, lab.loc[train_ids].to_numpy(), eval_cgs, lab.loc[eval_ids].to_numpy(),
                 train_ids=train_ids, eval_ids=eval_ids, epochs=int(epochs), seed=int(seed),
                 callback=StreamlitProgress(bar), selection=selection)
-            outcome.settings.update({"family": target, "strategy": strategy, "label_set": label_set})
+            outcome.settings.update({"family": target, "strategy": strategy})
+            if label_set is not None:  # the family had labels from several datasets
+                outcome.settings["label_set"] = label_set
             state.put(state.FINETUNE, outcome)
             status.update(label=f"Fine-tuned in {outcome.seconds:.1f} s", state="complete", expanded=False)
     except Exception as exc:  # noqa: BLE001 - explain, keep the session
