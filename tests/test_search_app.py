@@ -105,3 +105,35 @@ def test_search_notes_a_start_sized_for_another_task():
     assert not at.exception, [e.value for e in at.exception]
     note = next(i.value for i in at.info if "scale of the checkpoint" in i.value)
     assert "1 network given as a graph takes 16×16 inputs and 10 outputs" in note and "read the scores as a ranking" in note
+
+
+def test_search_from_a_session_row_keeps_its_dataset_network():
+    """A session row of NB-201's ImageNet16-120 set is searched as that network (16x16 input): the
+    start's FLOPs are the row's, not the CIFAR-10 network's."""
+    from test_app_engine import tiny_workspace
+
+    from engine import studio
+    from engine.data.dataset import ArchDataset
+    from engine.data.provenance import Provenance
+    from engine.families import get
+
+    prov = Provenance(dataset="ImageNet16-120", metric="validation accuracy", split="validation", source="unit test")
+    ds = ArchDataset.from_specs("nb201_in16", "nb201", get("nb201").sample(2, seed=5), [30.0, 31.0], prov,
+                                cg_options={"num_classes": 120, "input_hw": 16})
+    ws = studio.concat_parts([tiny_workspace(12), studio.part_from_dataset(ds, source="benchmark", prefix="in16")])
+    arch = ws.frame["id"].iloc[-1]
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[state.WORKSPACE] = ws
+    at.session_state[state.PREDICTOR] = AbsPredictor()
+    at.session_state[state.SELECTED] = arch
+    at.run()
+    at.switch_page("app_pages/search.py")
+    at.run()
+    at.segmented_control(key="search_source").set_value("Session architecture").run()
+    assert at.selectbox(key="search_ws_arch").value == arch
+    at.number_input(key="search_budget").set_value(8)
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["start MFLOPs"] == f"{ws.row(arch)['flops'] / 1e6:,.1f}"
+    assert any("space: spec" in c.value for c in at.caption)

@@ -68,6 +68,22 @@ def test_make_space_modes():
         make_space(_small(), mode="spec")
 
 
+def test_a_spec_search_keeps_the_starts_to_cg_options():
+    """A search from NB-201's ImageNet16-120 network (16x16 input, 120-class head) mutates specs that
+    are built as that network too, in the spec and in the CG space."""
+    opts = {"num_classes": 120, "input_hw": 16}
+    space, item = make_space(("nb201", ARCH), options=opts)
+    assert isinstance(space, SpecSpace)
+    start = space.to_cg(item)
+    assert start.flops == families.get("nb201").to_cg(ARCH, **opts).flops
+    assert start.flops < families.get("nb201").to_cg(ARCH).flops  # a 16x16 input: fewer FLOPs than 32x32
+    child, _ = space.mutate(item, np.random.default_rng(0))
+    out = space.to_cg(child).output_node.in_shape
+    assert out == (1, 1, 120) and space.to_cg(child).nodes[0].out_shape[:2] == (16, 16)
+    cg_space, cg = make_space(("nb201", ARCH), mode="cg", options=opts)
+    assert isinstance(cg_space, CGSpace) and cg.flops == start.flops
+
+
 def test_scorer_reads_the_absolute_column():
     cgs = [_small()]
     s = make_scorer(FakePredictor())

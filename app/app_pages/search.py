@@ -56,8 +56,9 @@ def _load_upload(upload) -> CG:
     return load_json(raw)
 
 
-def pick_start() -> tuple[object | None, str | None, str]:
-    """``(start, family, label)``; start is a spec (with family) or a CG, None when not chosen."""
+def pick_start() -> tuple[object | None, str | None, str, dict]:
+    """``(start, family, label, to_cg options)``; start is a spec (with family) or a CG, None when not
+    chosen; the options are those of a session row's dataset (NB-201's other heads / input size)."""
     source = st.segmented_control("Start from", ["Family spec", "Random sample", "Session architecture",
                                                  "Upload CG / ONNX"], default="Family spec", key="search_source",
                                   required=True)
@@ -69,40 +70,40 @@ def pick_start() -> tuple[object | None, str | None, str]:
         if source == "Family spec":
             text = c[1].text_area("Spec", value=_example(fam), key=f"search_spec_{fam}", height=80,
                                   help=families.get(fam).spec_help)
-            return text.strip(), fam, f"{fam} spec"
+            return text.strip(), fam, f"{fam} spec", {}
         seed = c[1].number_input("Sample seed", 0, 10_000, 0, key="search_sample_seed")
         spec = families.get(fam).sample(1, seed=int(seed))[0]
         c[1].code(spec if isinstance(spec, str) else json.dumps(spec), language=None)
-        return spec, fam, f"{fam} sample (seed {seed})"
+        return spec, fam, f"{fam} sample (seed {seed})", {}
     if source == "Session architecture":
         ws = cached.workspace()
         if len(ws) == 0:
             st.info("No architectures are loaded in this session; use another start.")
-            return None, None, ""
+            return None, None, "", {}
         ids = list(ws.cgs) + [i for i in ws.frame["id"].tolist() if i not in ws.cgs]
         current = state.get(state.SELECTED)
         arch = st.selectbox("Architecture id (uploads first)", ids, index=ids.index(current) if current in ids else 0,
                             key="search_ws_arch")
         row = ws.row(arch)
         if arch not in ws.cgs and row["family"] in SPEC_MUTATORS and row["spec"]:
-            return row["spec"], row["family"], f"{arch}"
+            return row["spec"], row["family"], f"{arch}", studio.cg_options(ws, arch)
         try:
-            return cached.cg_of(ws, arch), None, f"{arch}"
+            return cached.cg_of(ws, arch), None, f"{arch}", {}
         except Exception as exc:  # noqa: BLE001 - a broken row must not take the page down
             st.warning(f"The computation graph of {arch} could not be built: {exc}")
-            return None, None, ""
+            return None, None, "", {}
     upload = st.file_uploader("CG JSON or ONNX file", type=["json", "onnx"], key="search_upload")
     if upload is None:
         st.info("Upload a CG JSON (as exported by the Architecture page or `python -m engine`) or an ONNX model.")
-        return None, None, ""
+        return None, None, "", {}
     try:
-        return _load_upload(upload), None, upload.name
+        return _load_upload(upload), None, upload.name, {}
     except Exception as exc:  # noqa: BLE001 - any import failure is shown, not raised
         st.warning(f"{upload.name} could not be read: {exc}")
-        return None, None, ""
+        return None, None, "", {}
 
 
-start, family, start_label = pick_start()
+start, family, start_label, start_options = pick_start()
 
 c = st.columns(4)
 budget = c[0].number_input("Budget (candidates)", 8, MAX_BUDGET, 100, step=8, key="search_budget")
@@ -140,9 +141,9 @@ def choose_scorer(cg: CG):
                            "each scored batch (less reliable across the search).")
 
 
-def run(start_obj, fam) -> None:
+def run(start_obj, fam, options: dict) -> None:
     try:
-        space, item = make_space(start_obj, fam, mode, ops if ops != sorted(OPERATORS) else None)
+        space, item = make_space(start_obj, fam, mode, ops if ops != sorted(OPERATORS) else None, options)
         start_cg = space.to_cg(item)
     except Exception as exc:  # noqa: BLE001 - bad start input is reported on the page
         st.warning(f"The start architecture is not usable: {exc}")
@@ -151,8 +152,9 @@ def run(start_obj, fam) -> None:
     if scorer is None:
         st.warning(note)
         return
-    # an ImageNet start (an OFA sample, an uploaded 224x224 network) is scored on the labels' (CIFAR-10) scale
-    known = fam is not None and studio.family_task(fam) is not None
+    # an ImageNet start (an OFA sample, an uploaded 224x224 network) is scored on the labels' (CIFAR-10) scale;
+    # a start built with to_cg options (NB-201's other heads) is judged by its graph's inputs and outputs
+    known = fam is not None and not options and studio.family_task(fam) is not None
     scale = studio.score_scale_note([fam] if known else [], getattr(scorer, "model_card", None),
                                     [] if known else [start_cg])
     if scale:
@@ -175,7 +177,7 @@ def run(start_obj, fam) -> None:
 
 
 if st.button("Run search", type="primary", key="search_run", disabled=start is None or start == ""):
-    run(start, family)
+    run(start, family, start_options)
 
 if RESULT not in st.session_state:
     st.stop()

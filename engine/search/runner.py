@@ -124,11 +124,13 @@ def resolve_start(start: Any, family: str | None = None) -> tuple[str | None, An
 
 
 def make_space(start: Any, family: str | None = None, mode: str = "auto",
-               operators: list[str] | None = None) -> tuple[Any, Any]:
+               operators: list[str] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """``(space, item)`` for a start (see :func:`resolve_start`).
 
     ``mode``: ``"auto"`` (spec space when the family has a spec mutator, else CG mutations),
-    ``"spec"`` or ``"cg"`` (CG mutations of ``to_cg(spec)`` even for spec families)."""
+    ``"spec"`` or ``"cg"`` (CG mutations of ``to_cg(spec)`` even for spec families).
+    ``options``: keyword arguments of the family's ``to_cg`` for a spec start (another head / input
+    size, as NB-201's CIFAR-100 and ImageNet16-120 networks)."""
     if mode not in ("auto", "spec", "cg"):
         raise ValueError(f"mode must be auto, spec or cg, got {mode!r}")
     fam, item = resolve_start(start, family)
@@ -145,10 +147,10 @@ def make_space(start: Any, family: str | None = None, mode: str = "auto",
     if mode == "spec" or (mode == "auto" and fam in SPEC_MUTATORS):
         if operators:
             raise ValueError("mutation operators apply to CG search only (use mode='cg')")
-        return SpecSpace(fam), item
+        return SpecSpace(fam, options=options), item
     from engine.families import get
 
-    cg = get(fam).to_cg(item)
+    cg = get(fam).to_cg(item, **dict(options or {}))
     cg.meta.setdefault("family", fam)
     return CGSpace(operators), cg
 

@@ -161,11 +161,14 @@ class CGSpace:
 
 
 class SpecSpace:
-    """Candidates are specs of one family (``family`` must have a spec mutator)."""
+    """Candidates are specs of one family (``family`` must have a spec mutator); ``options``: keyword
+    arguments of the family's ``to_cg`` for every candidate (NB-201's CIFAR-100 head, ImageNet16-120
+    input), so a search from such a network stays that network."""
 
     kind = "spec"
 
-    def __init__(self, family: str, cg_lookup: Callable[[str], CG | None] | None = None):
+    def __init__(self, family: str, cg_lookup: Callable[[str], CG | None] | None = None,
+                 options: dict[str, Any] | None = None):
         from engine.families import get
 
         self.family = get(family)
@@ -174,6 +177,7 @@ class SpecSpace:
                              f"{sorted(SPEC_MUTATORS)} (use CG search for other families)")
         self._mut = SPEC_MUTATORS[self.family.name]
         self._lookup = cg_lookup
+        self.options = dict(options or {})
         self._cache: dict[str, CG] = {}
 
     def mutate(self, spec: Any, rng: np.random.Generator) -> tuple[Any, str]:
@@ -186,7 +190,7 @@ class SpecSpace:
         key = self.key(spec)
         if key not in self._cache:
             cg = self._lookup(key) if self._lookup is not None else None
-            self._cache[key] = cg if cg is not None else self.family.to_cg(self.family.validate(spec))
+            self._cache[key] = cg if cg is not None else self.family.to_cg(self.family.validate(spec), **self.options)
         return self._cache[key]
 
     def describe(self, spec: Any) -> str:
