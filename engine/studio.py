@@ -1100,6 +1100,14 @@ def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, rows: pd
     return _scale_note(labels, {t: sorted(n) for t, n in other.items()}, [ws.cgs[i] for i in ids if i in ws.cgs])
 
 
+def label_percentile(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's label as a percentile (0-100, ties averaged) within its ``dataset`` -- its label set --
+    so label sets of different tasks (NB-201's ~90 % CIFAR-10 and ~40 % ImageNet16-120 accuracies)
+    share one colour scale; NaN without a label."""
+    labels = pd.to_numeric(frame["label"], errors="coerce").astype(float)
+    return (labels.groupby(frame["dataset"].astype(object)).rank(pct=True) * 100.0).to_numpy(dtype=float)
+
+
 def member_range_note(values: Mapping[str, Any]) -> str | None:
     """A note when accuracy members (every member but the score-type baselines and ``graph_stats``)
     leave 0..100: they extrapolate outside the labelled families' range -- the Eq. 5 members

@@ -582,6 +582,12 @@ def test_rows_built_with_dataset_options_are_rebuilt_with_them(tmp_path):
     assert studio.load_workspace(path).meta[studio.CG_OPTIONS] == part.meta[studio.CG_OPTIONS]
 
 
+def test_label_percentile_ranks_within_each_label_set():
+    f = pd.DataFrame({"dataset": ["a", "a", "a", "b", "b", "c"], "label": [90.0, 92.0, 91.0, 30.0, 45.0, np.nan]})
+    pct = studio.label_percentile(f)
+    assert list(pct[:5]) == pytest.approx([100 / 3, 100.0, 200 / 3, 50.0, 100.0]) and np.isnan(pct[5])
+
+
 def test_member_range_note_names_members_outside_0_to_100():
     vals = {"member_cl_fcm_t": [90.0, 133.5, np.nan], "member_cl": [80.0, -2.5, 50.0],
             "member_flops_baseline": [900.0, 1.0, 2.0], "score": [150.0, 1.0, 2.0]}

@@ -299,6 +299,7 @@ def test_default_workspace_file_loads(tmp_path, monkeypatch, shared_ws):
 
 
 def test_embedding_map_colours_by_task(shared_ws):
+    import base64
     import json
 
     mixed = with_ofa(shared_ws)
@@ -310,6 +311,13 @@ def test_embedding_map_colours_by_task(shared_ws):
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = {tr.get("name") for tr in spec["data"]}
     assert {"ImageNet", "unknown"} <= names  # one legend entry per task (the tiny families have none)
+    at.selectbox(key="map_colour").set_value("True label, percentile in its label set").run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    colours = [(tr.get("marker") or {}).get("color") for tr in spec["data"]]
+    coloured = [c for c in colours if isinstance(c, dict) and "bdata" in c]  # plotly's typed arrays
+    values = np.concatenate([np.frombuffer(base64.b64decode(c["bdata"]), dtype=c["dtype"]) for c in coloured])
+    assert values.size and 0 < values.min() and values.max() == 100.0  # percentiles of the labelled rows
 
 
 def test_rankings_rank_by_a_member(shared_ws):

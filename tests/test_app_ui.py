@@ -10,6 +10,7 @@ from test_app_engine import tiny_cgs, tiny_workspace
 from app.ui import charts, graph_view
 from app.ui.progress import StreamlitProgress
 from app.ui.registry import PAGES, page
+from engine import studio
 from engine.graphs.cg import CGBuilder
 from engine.report import external_references
 
@@ -34,6 +35,7 @@ def _big_frame(n: int = 2000, k: int = 4) -> pd.DataFrame:
                       "flops": rng.uniform(1e6, 1e9, n), "cluster": u.argmax(1), "entropy": rng.uniform(0, 1, n),
                       "tsne_x": rng.normal(size=n), "tsne_y": rng.normal(size=n), "dataset": "d"})
     f["task"] = np.where(f["family"] == "nb201", "CIFAR-10", "ImageNet")  # added by the page (studio.row_tasks)
+    f["label_pct"] = studio.label_percentile(f)  # added by the page
     for j in range(k):
         f[f"membership_{j}"] = u[:, j]
     f.loc[:4, "source"] = "upload"

@@ -1,6 +1,7 @@
 """Embedding map: t-SNE / PCA of the encoder embeddings, selection, nearest neighbours."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from app.ui import charts, state, widgets
@@ -59,8 +60,11 @@ else:
     st.caption("PCA: the two directions of largest variance of the embeddings (exact for every architecture).")
 if fam_filter:
     view = view[view["family"].isin(fam_filter)]
-if charts.COLOUR_OPTIONS[colour][0] == "task":  # not a frame column: each row's task (engine.studio.row_tasks)
+# colours that are not frame columns: each row's task, and its label's percentile within its label set
+if charts.COLOUR_OPTIONS[colour][0] == "task":
     view = view.assign(task=studio.row_tasks(ws).loc[view.index])
+elif charts.COLOUR_OPTIONS[colour][0] == "label_pct":
+    view = view.assign(label_pct=pd.Series(studio.label_percentile(frame), index=frame.index).loc[view.index])
 x, y = ("tsne_x", "tsne_y") if proj == "t-SNE" else ("pca_x", "pca_y")
 
 fig = charts.embedding_map(view, x, y, colour, selected=state.get(state.SELECTED))

@@ -28,6 +28,7 @@ COLOUR_OPTIONS: dict[str, tuple[str, str]] = {
     "FCM cluster": ("cluster", "category"),
     "GENNAPE score": ("score", "continuous"),
     "True label": ("label", "continuous"),
+    "True label, percentile in its label set": ("label_pct", "continuous"),
     "FLOPs (log10)": ("flops", "log"),
     "Membership entropy": ("entropy", "continuous"),
     "Novelty": ("novelty", "continuous"),
