@@ -872,19 +872,28 @@ def demo_files() -> dict[str, Path]:
 # queries used by the pages
 # ---------------------------------------------------------------------------------------------
 
+def rebuild_key(ws: Workspace, arch_id: str) -> tuple[str, str, tuple[tuple[str, Any], ...]]:
+    """``(family, spec, options)`` that rebuild an architecture's CG (:func:`build_cg`); ``options``:
+    the sorted ``to_cg`` options its dataset was built with (NB-201's CIFAR-100 rows:
+    ``(("num_classes", 100),)``; :data:`CG_OPTIONS`), empty for the family's default network.
+    Hashable, so the app caches rebuilt CGs by it."""
+    row = ws.row(arch_id)
+    opts = (ws.meta.get(CG_OPTIONS) or {}).get(str(row["dataset"])) or {}
+    return str(row["family"]), row["spec"], tuple(sorted(opts.items()))
+
+
 def cg_options(ws: Workspace, arch_id: str) -> dict[str, Any]:
-    """The family ``to_cg`` options an architecture's dataset was built with (NB-201's CIFAR-100
-    rows: ``{"num_classes": 100}``; :data:`CG_OPTIONS`), ``{}`` for the family's default network."""
-    return dict((ws.meta.get(CG_OPTIONS) or {}).get(str(ws.row(arch_id)["dataset"])) or {})
+    """The ``to_cg`` options of :func:`rebuild_key` as a dict."""
+    return dict(rebuild_key(ws, arch_id)[2])
 
 
 def cg_of(ws: Workspace, arch_id: str) -> CG:
     """The CG of one architecture: the stored one (uploads) or rebuilt from family + spec, with its
-    dataset's options (:func:`cg_options`) -- the network its row was scored as."""
+    dataset's options (:func:`rebuild_key`) -- the network its row was scored as."""
     if arch_id in ws.cgs:
         return ws.cgs[arch_id]
-    row = ws.row(arch_id)
-    return build_cg(row["family"], row["spec"], cg_options(ws, arch_id))
+    family, spec, opts = rebuild_key(ws, arch_id)
+    return build_cg(family, spec, dict(opts))
 
 
 def build_cg(family: str, spec: str, options: Mapping[str, Any] | None = None) -> CG:
@@ -966,6 +975,13 @@ def family_task(family: str) -> str | None:
     return task_name(zoo.TASK) if family == zoo.FAMILY else None
 
 
+def dataset_task(label_dataset: str, family: str) -> str | None:
+    """The task of a set of ``family`` networks labelled on ``label_dataset`` (``""``: unlabelled):
+    the labels' dataset when it names a task, else the family's -- the rule :func:`row_tasks`
+    applies per row."""
+    return task_name(label_dataset) or family_task(family)
+
+
 def cg_io(cg: CG) -> tuple[tuple[int, int], tuple[int, ...]] | None:
     """``((H, W), output shape)`` of a CG: its first input node's size and the shape its (last)
     output node receives (``(1, 1, K)`` for a K-class classifier); None without an input or output node."""
@@ -1040,25 +1056,31 @@ def label_tasks(card: Mapping[str, Any] | None) -> list[str]:
                    for p in (card or {}).get("label_provenance") or [] if isinstance(p, Mapping) and p.get("dataset")})
 
 
-def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cgs: Iterable[CG] = ()) -> str | None:
+#: the closing advice of :func:`score_scale_note`
+SCALE_ADVICE = "Compare architectures of one task at a time."
+
+
+def score_scale_note(families: Iterable[str], card: Mapping[str, Any] | None, cgs: Iterable[CG] = (),
+                     advice: str = SCALE_ADVICE) -> str | None:
     """A note when ``score`` is read on another task's scale: the score is in the units of the
     checkpoint's labels (e.g. CIFAR-10 validation accuracy), so for networks built for another task
     (the OFA families are ImageNet networks) it ranks them but is not their accuracy.
 
     ``families``: family names (their task: :func:`family_task`); ``cgs``: networks whose family
     names no task (uploaded CGs, ONNX files), judged by their input size and output width
-    (:func:`cg_io`) against the labels' task (:data:`TASK_IO`).  None when everything matches the
-    labels' task, or the card names no label dataset."""
+    (:func:`cg_io`) against the labels' task (:data:`TASK_IO`); ``advice``: the closing sentence.
+    None when everything matches the labels' task, or the card names no label dataset."""
     labels = label_tasks(card)
     other: dict[str, list[str]] = {}
     for fam in sorted(set(families)):
         name = family_task(fam)
         if name is not None and name not in labels:
             other.setdefault(name, []).append(fam)
-    return _scale_note(labels, other, cgs)
+    return _scale_note(labels, other, cgs, advice)
 
 
-def _scale_note(labels: list[str], other: Mapping[str, list[str]], cgs: Iterable[CG]) -> str | None:
+def _scale_note(labels: list[str], other: Mapping[str, list[str]], cgs: Iterable[CG],
+                advice: str = SCALE_ADVICE) -> str | None:
     """:func:`score_scale_note`'s text: ``other`` = task -> names of the sets built for it."""
     if not labels:
         return None
@@ -1077,7 +1099,7 @@ def _scale_note(labels: list[str], other: Mapping[str, list[str]], cgs: Iterable
     task_io = "; ".join(f"{t}: {_io_text(*TASK_IO[t])}" for t in labels if t in TASK_IO)
     return (f"`score` is on the scale of the checkpoint's labels ({' / '.join(labels)} accuracy, %"
             f"{'; ' + task_io if task_io and shapes else ''}). {'; '.join(parts)}: their score says where they "
-            "rank, not their accuracy on their own task. Compare architectures of one task at a time.")
+            f"rank, not their accuracy on their own task. {advice}")
 
 
 def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, rows: pd.Index | None = None) -> str | None:
@@ -1094,8 +1116,8 @@ def workspace_scale_note(ws: Workspace, card: Mapping[str, Any] | None, rows: pd
     other: dict[str, set[str]] = {}
     for task in sorted(set(tasks) - set(labels) - {"unknown"}):
         sel = frame[tasks == task]
-        other[task] = {fam if family_task(fam) == task else str(ds)
-                       for fam, ds in zip(sel["family"].astype(str), sel["dataset"])}
+        pairs = set(zip(sel["family"].astype(str), sel["dataset"].astype(str)))  # a few, not one per row
+        other[task] = {fam if family_task(fam) == task else ds for fam, ds in pairs}
     ids = frame.loc[tasks == "unknown", "id"]
     return _scale_note(labels, {t: sorted(n) for t, n in other.items()}, [ws.cgs[i] for i in ids if i in ws.cgs])
 

@@ -554,6 +554,7 @@ def test_row_tasks_read_the_label_provenance_first():
     assert "nb201_cifar100 are CIFAR-100 networks" in note and "zoo are ImageNet networks" in note
     assert studio.task_name("ImageNet-1K") == "ImageNet" and studio.task_name("cifar-100") == "CIFAR-100"
     assert studio.task_name("MyData") is None and studio.task_name(None) is None
+    assert studio.dataset_task("ImageNet16-120", "nb201") == "ImageNet16-120" and studio.dataset_task("", "nb201") == "CIFAR-10"
     assert studio.label_tasks({"label_provenance": [{"dataset": "cifar10"}, {"dataset": "MyData"}]}) == [
         "CIFAR-10", "MyData"]
 

@@ -53,9 +53,7 @@ with bench:
         table = pd.DataFrame([i.to_dict() for i in infos])
         loaded = set(ws.frame["dataset"])
         table.insert(0, "in workspace", table["name"].isin(loaded))
-        # what its networks are built for: its labels' dataset, else its family's task
-        table["task"] = [studio.task_name(d) or studio.family_task(f) or d
-                         for d, f in zip(table["label_dataset"], table["family"])]
+        table["task"] = [studio.dataset_task(d, f) or d for d, f in zip(table["label_dataset"], table["family"])]
         st.dataframe(table[["in workspace", "name", "family", "task", "count", "present", "provenance", "location"]],
                      hide_index=True, key="data_bench_table")
         choices = [i.name for i in infos if i.present and i.name not in loaded]

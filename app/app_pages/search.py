@@ -156,10 +156,9 @@ def run(start_obj, fam, options: dict) -> None:
     # a start built with to_cg options (NB-201's other heads) is judged by its graph's inputs and outputs
     known = fam is not None and not options and studio.family_task(fam) is not None
     scale = studio.score_scale_note([fam] if known else [], getattr(scorer, "model_card", None),
-                                    [] if known else [start_cg])
+                                    [] if known else [start_cg], advice="A search only compares the start with "
+                                    "its own mutations: read the scores as a ranking.")
     if scale:
-        scale = scale.replace(" Compare architectures of one task at a time.", "") + (
-            " A search only compares the start with its own mutations: read the scores as a ranking.")
         note = f"{note} {scale}".strip()
     if note:
         st.info(note)

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -130,18 +129,17 @@ def active_predictor() -> tuple[Any, str]:
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def cg_for(family: str, spec: str, options: str = "{}") -> CG:
-    """CG of a (family, canonical spec, JSON of ``to_cg`` options); shared between sessions —
-    treat as read-only."""
-    return studio.build_cg(family, spec, json.loads(options))
+def cg_for(family: str, spec: str, options: tuple = ()) -> CG:
+    """CG of :func:`engine.studio.rebuild_key`'s ``(family, canonical spec, to_cg options)``; shared
+    between sessions — treat as read-only."""
+    return studio.build_cg(family, spec, dict(options))
 
 
 def cg_of(ws: studio.Workspace, arch_id: str) -> CG:
     """:func:`engine.studio.cg_of`, cached."""
     if arch_id in ws.cgs:
         return ws.cgs[arch_id]
-    row = ws.row(arch_id)
-    return cg_for(row["family"], row["spec"], json.dumps(studio.cg_options(ws, arch_id), sort_keys=True))
+    return cg_for(*studio.rebuild_key(ws, arch_id))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Preparing the score reference…")
