@@ -841,8 +841,12 @@ def load_workspace(path: str | Path) -> Workspace:
     cgs = {k: CG.from_dict(v) for k, v in (side.get("cgs") or {}).items()}
     if emb is not None:
         emb.flags.writeable = False
-    return Workspace(frame, emb, cgs, side.get("provenances", {}), side.get("model_card", {}),
-                     side.get("meta", {}), pca)
+    meta = side.get("meta") or {}
+    opts = meta.get(CG_OPTIONS, {}) if isinstance(meta, dict) else None
+    if not isinstance(opts, dict) or not all(isinstance(v, dict) for v in opts.values()):
+        raise ValueError(f"{sp}: field 'meta.{CG_OPTIONS}' must map dataset names to objects of to_cg options, "
+                         f"got {json.dumps(opts)[:120]}")
+    return Workspace(frame, emb, cgs, side.get("provenances", {}), side.get("model_card", {}), meta, pca)
 
 
 def default_asset_path() -> Path:

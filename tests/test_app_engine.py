@@ -581,6 +581,12 @@ def test_rows_built_with_dataset_options_are_rebuilt_with_them(tmp_path):
     path = tmp_path / "ws.npz"
     studio.save_workspace(studio.concat_parts([base, part]), path)
     assert studio.load_workspace(path).meta[studio.CG_OPTIONS] == part.meta[studio.CG_OPTIONS]
+    side = studio.sidecar_path(path)
+    doc = json.loads(side.read_text())
+    doc["meta"][studio.CG_OPTIONS] = {"nb201_in16": [120, 16]}
+    side.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="field 'meta.cg_options' must map dataset names to objects"):
+        studio.load_workspace(path)
 
 
 def test_label_percentile_ranks_within_each_label_set():
