@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from engine.families import get, names
+from engine.families import SpecError, get, names
 
 
 @pytest.mark.parametrize("name", names())
@@ -32,3 +34,19 @@ def test_distinct_skips_rejected_and_repeated_draws_and_gives_up_after_max_draws
     assert fam._distinct(2, 0, lambda rng: next(draws)) == [["r30"] * 4, ["t31"] * 4]
     with pytest.raises(RuntimeError, match=r"hiaml sample: only 1 distinct valid specs after 5 draws"):
         fam._distinct(2, 0, lambda rng: ["r30"] * 4, max_draws=5)
+
+
+@pytest.mark.parametrize("name", names())
+def test_parse_accepts_the_spec_as_json_text(name):
+    fam = get(name)
+    spec = fam.sample(1, seed=2)[0]
+    text = spec if isinstance(spec, str) else json.dumps(spec)
+    assert fam.canonical(fam.parse(text)) == fam.canonical(spec)
+    assert fam.canonical(fam.parse(spec)) == fam.canonical(spec)
+
+
+@pytest.mark.parametrize("text", ["", "not a spec", "[1, 2", '{"x": 1}', "42"])
+def test_parse_refuses_bad_text_with_the_familys_error(text):
+    for name in names():
+        with pytest.raises(SpecError):
+            get(name).parse(text)

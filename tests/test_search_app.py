@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.ui import state
+from engine import families
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app" / "streamlit_app.py")
@@ -137,3 +138,27 @@ def test_search_from_a_session_row_keeps_its_dataset_network():
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["start MFLOPs"] == f"{ws.row(arch)['flops'] / 1e6:,.1f}"
     assert any("space: spec" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("fam", ["hiaml", "nb101"])
+def test_each_familys_example_spec_runs(app, fam):
+    """The spec box's example (JSON text) starts a search; NB-101's is not a bare input -> output cell."""
+    at = app
+    at.selectbox(key="search_family").set_value(fam).run()
+    text = at.text_area(key=f"search_spec_{fam}").value
+    assert families.get(fam).to_cg(families.get(fam).parse(text)).num_nodes > 10
+    at.number_input(key="search_budget").set_value(8)
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("not usable" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert {m.label: m.value for m in at.metric}["evaluated"] == "8"
+
+
+def test_no_cg_operator_is_a_warning(app):
+    at = app
+    at.segmented_control(key="search_source").set_value("Session architecture").run()
+    at.multiselect(key="search_ops").set_value([]).run()
+    at.button(key="search_run").click().run()
+    assert not at.exception
+    assert any("at least one CG operator" in w.value for w in at.warning)
+    assert not any(m.label == "evaluated" for m in at.metric)

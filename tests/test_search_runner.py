@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,6 +59,18 @@ def test_resolve_start_forms(tmp_path):
         resolve_start("|none~0|")
     with pytest.raises(ValueError):
         resolve_start("bogus", "nb201")
+
+
+@pytest.mark.parametrize("name", ["hiaml", "inception", "two_path", "nb101", "ofa_mbv3"])
+def test_a_spec_given_as_json_text_starts_a_search(name):
+    """The Search page's spec box holds JSON text; every family reads it (HiAML, Inception and
+    Two-Path once refused their own example)."""
+    fam = families.get(name)
+    spec = fam.sample(1, seed=0)[0]
+    got_fam, got = resolve_start(json.dumps(spec), name)
+    assert got_fam == name and fam.canonical(got) == fam.canonical(spec)
+    space, item = make_space(json.dumps(spec), name)
+    assert space.to_cg(item).fingerprint() == fam.to_cg(spec).fingerprint()
 
 
 def test_make_space_modes():
@@ -155,8 +169,16 @@ def test_small_space_stops_early():
 
     space = SpecSpace("nb201")
     res = search(ARCH, mut, evaluator(space, params_proxy), cfg, key=space.key)
-    assert res.stopped and "repeat" in res.stopped
+    assert res.stopped.startswith("stopped after 0 of 40 candidates: 41 mutation(s) gave an architecture already "
+                                  "evaluated; the space around this start may be smaller")
+    assert "_Repeat" not in res.stopped
     assert len(res.history) == 0
+
+    def broken(spec, rng):
+        raise ValueError("no site")
+
+    res = search(ARCH, broken, evaluator(space, params_proxy), cfg, key=space.key)
+    assert res.stopped == "stopped after 0 of 40 candidates: 41 mutation(s) failed (last: ValueError: no site)"
 
 
 def test_export_round_trip(tmp_path):

@@ -7,6 +7,7 @@ progress -> Pareto plot, table of found architectures, CG diff against the start
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 
@@ -39,9 +40,12 @@ st.caption("Mutate a start architecture to cut FLOPs while keeping or improving 
 # start architecture
 # ---------------------------------------------------------------------------------------------
 
+@functools.cache
 def _example(fam_name: str) -> str:
+    """The spec box's example: the largest (FLOPs) of a few seeded samples, so a FLOPs-cutting
+    search has room to work (NB-101's first sample is a bare input -> output cell)."""
     fam = families.get(fam_name)
-    spec = fam.sample(1, seed=0)[0]
+    spec = max(fam.sample(4, seed=0), key=lambda s: fam.to_cg(s).flops)
     return spec if isinstance(spec, str) else json.dumps(spec)
 
 
@@ -142,6 +146,10 @@ def choose_scorer(cg: CG):
 
 
 def run(start_obj, fam, options: dict) -> None:
+    if not ops and (mode == "cg" or (mode == "auto" and fam not in SPEC_MUTATORS)):
+        st.warning("Choose at least one CG operator under Advanced: this start is searched by mutating its "
+                   "computation graph.")
+        return
     try:
         space, item = make_space(start_obj, fam, mode, ops if ops != sorted(OPERATORS) else None, options)
         start_cg = space.to_cg(item)

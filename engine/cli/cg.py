@@ -15,7 +15,6 @@ Bad input exits with code 2 and a one-line reason.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from engine.cli._args import non_negative_int
@@ -40,13 +39,6 @@ def summary(cg) -> str:
             f"({cg.flops / 1e6:.2f} M), {cg.params:,} params")
 
 
-def _parse_spec(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _family_cgs(args) -> tuple[object, object | None]:
     from engine.families import get
     from engine.graphs.fx_import import from_module
@@ -57,7 +49,7 @@ def _family_cgs(args) -> tuple[object, object | None]:
         fam = get(args.family)
     except KeyError as exc:
         raise ValueError(f"family {args.family!r} is not available: {exc.args[0] if exc.args else exc}") from None
-    spec = fam.validate(_parse_spec(args.spec))
+    spec = fam.parse(args.spec)
 
     def traced():
         return from_module(fam.build_module(spec), fam.input_shape(spec), name=f"{fam.name}-traced")

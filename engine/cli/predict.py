@@ -83,7 +83,7 @@ def _cg_from_record(rec: Any, where: str):
             msg = exc.args[0] if exc.args else exc
             raise ValueError(f"{where}: field 'family': {msg}") from None
         try:
-            return fam.to_cg(fam.validate(rec["spec"]))
+            return fam.to_cg(fam.parse(rec["spec"]))
         except (ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{where}: field 'spec': {exc}") from None
     raise ValueError(f"{where}: needs 'cg' or both 'family' and 'spec' (keys: {sorted(rec)})")

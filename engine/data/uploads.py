@@ -234,24 +234,6 @@ def _number(v: Any) -> float:
     return x
 
 
-def _spec_value(fam, value: Any) -> Any:
-    """Validate a spec cell: the family's own format first, then JSON text."""
-    from engine.families import SpecError
-
-    try:
-        return fam.validate(value)
-    except (SpecError, ValueError, TypeError, KeyError, IndexError) as first:
-        if isinstance(value, str) and value.strip()[:1] in "[{\"":
-            try:
-                decoded = json.loads(value)
-            except ValueError:
-                raise SpecError(str(first)) from None
-            return fam.validate(decoded)
-        if isinstance(first, SpecError):
-            raise
-        raise SpecError(str(first)) from None
-
-
 def _cg_value(value: Any) -> CG:
     from engine.graphs.cg import load_json
 
@@ -345,7 +327,7 @@ def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str |
                     row_errors.append(RowError(row_no, "family", str(exc).strip("\"'")))
                 else:
                     try:
-                        spec = _spec_value(fam, spec_cell)
+                        spec = fam.parse(spec_cell)
                         out.update(family=fam.name, spec=spec, canon=fam.canonical(spec), cg=None)
                     except Exception as exc:  # noqa: BLE001 - a family's error about one row stays that row's
                         row_errors.append(RowError(row_no, "spec", f"invalid {fam.name} spec: {exc}"))

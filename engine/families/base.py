@@ -65,6 +65,25 @@ class Family(ABC):
         (``CG.fingerprint()``), ``from_module(build_module(spec), input_shape(spec))``."""
 
     # --- defaults --------------------------------------------------------------------------
+    def parse(self, value: Any) -> Any:
+        """:meth:`validate`, also accepting the spec as JSON text (a text box, a CSV cell, a
+        command-line argument).  The family's own format is tried first (NB-201's arch string,
+        NB-101's tuple text), then the decoded JSON; the error is the family's."""
+        try:
+            return self.validate(value)
+        except (SpecError, ValueError, TypeError, KeyError, IndexError) as first:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            if isinstance(value, str) and value.strip()[:1] in ("[", "{", '"'):
+                try:
+                    decoded = json.loads(value)
+                except ValueError:
+                    raise SpecError(str(first)) from None
+                return self.validate(decoded)
+            if isinstance(first, SpecError):
+                raise
+            raise SpecError(str(first)) from None
+
     def input_shape(self, spec: Any) -> tuple[int, int, int, int]:
         """``(1, C, H, W)`` of the network's input (OFA specs carry their resolution)."""
         h, w, c = self.input_hwc

@@ -162,7 +162,7 @@ def search(start: Any, mutate: Callable[[Any, np.random.Generator], tuple[Any, s
     seen = {first.key} if key and config.dedupe else set()
     population: deque[Candidate] = deque([first], maxlen=config.population)
     history: list[Candidate] = []
-    failures, last_error, stopped = 0, "", ""
+    failures, repeats, last_error, stopped = 0, 0, "", ""
     notify(callback, "search", 0, config.budget, {"best_score": first.score, "best_flops": float(first.flops)})
     while len(history) < config.budget and not stopped:
         n = min(config.batch, config.budget - len(history))
@@ -180,10 +180,12 @@ def search(start: Any, mutate: Callable[[Any, np.random.Generator], tuple[Any, s
                     raise _Repeat(f"repeat of an evaluated candidate ({note})")
             except Exception as exc:  # noqa: BLE001 - a failed mutation is skipped and counted
                 failures += 1
-                last_error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, _Repeat):
+                    repeats += 1
+                else:
+                    last_error = f"{type(exc).__name__}: {exc}"
                 if failures > config.max_failures * config.budget:
-                    stopped = (f"stopped after {len(history)} of {config.budget} candidates: "
-                               f"{failures} failed or repeated mutations (last: {last_error})")
+                    stopped = _stop_reason(len(history), config.budget, failures - repeats, repeats, last_error)
                     break
                 continue
             children.append(child)
@@ -206,6 +208,19 @@ def search(start: Any, mutate: Callable[[Any, np.random.Generator], tuple[Any, s
     if stopped:
         notify(callback, "search", config.budget, config.budget, {"stopped": 1.0})
     return SearchResult(first, history, config, float(target), stopped)
+
+
+def _stop_reason(done: int, budget: int, failed: int, repeated: int, last_error: str) -> str:
+    """Why a search stopped early, in words (failed mutations and repeats counted apart)."""
+    parts = []
+    if repeated:
+        parts.append(f"{repeated} mutation(s) gave an architecture already evaluated")
+    if failed:
+        parts.append(f"{failed} mutation(s) failed (last: {last_error})")
+    text = f"stopped after {done} of {budget} candidates: " + " and ".join(parts)
+    if repeated >= failed:
+        text += "; the space around this start may be smaller than the budget: start from a larger architecture"
+    return text
 
 
 class _Repeat(Exception):

@@ -120,7 +120,7 @@ def resolve_start(start: Any, family: str | None = None) -> tuple[str | None, An
     from engine.families import get
 
     fam = get(family)
-    return fam.name, fam.validate(start)
+    return fam.name, fam.parse(start)
 
 
 def make_space(start: Any, family: str | None = None, mode: str = "auto",

@@ -132,6 +132,9 @@ class CGSpace:
     def __init__(self, operators: list[str] | None = None):
         from engine.search.mutate import OPERATORS
 
+        if operators is not None and len(operators) == 0:
+            raise ValueError("no mutation operator chosen: give at least one, or None for all of "
+                             f"{sorted(OPERATORS)}")
         unknown = [o for o in operators or [] if o not in OPERATORS]
         if unknown:
             raise ValueError(f"unknown mutation operator(s) {unknown}; choose from {sorted(OPERATORS)}")
