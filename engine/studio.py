@@ -1427,6 +1427,14 @@ def part_from_upload(outcome: UploadOutcome, predictor: ScoringModel | None = No
 FINETUNE_STRATEGIES = ("random", "spread over clusters", "manual")
 
 
+def default_finetune_k(n_labelled: int, k: int = 50, max_k: int = 100) -> int:
+    """The k a fine-tuning form proposes for ``n_labelled`` labels: the model's ``k`` (the
+    paper's 50), but never so many that fewer than a third of the labels (at least 3, the minimum
+    for the ranking metrics) are left to evaluate on; at least 2."""
+    held_out = max(3, n_labelled // 3)
+    return int(max(2, min(k, max_k, n_labelled - held_out)))
+
+
 def choose_finetune_ids(frame: pd.DataFrame, k: int, strategy: str = "random", seed: int = 0,
                         manual_ids: Sequence[str] = ()) -> list[str]:
     """``k`` labelled architecture ids of ``frame`` to fine-tune on.

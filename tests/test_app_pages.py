@@ -156,6 +156,22 @@ def test_upload_good_and_bad_files_keep_the_session(shared_ws):
     assert not at.exception
 
 
+def test_reset_forgets_the_files_still_in_the_uploader(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    raw = tiny_dataset(2, seed=11, labelled=False).cgs[0].to_json().encode()
+    at.file_uploader(key="data_uploader").set_value(("mine.json", raw, "application/json")).run()
+    assert len(at.session_state[state.WORKSPACE]) == len(shared_ws) + 1
+    assert any(s.value.startswith("Added 1 architecture(s) from mine.json") for s in at.success)  # this run, not the next
+    at.button(key="data_reset").click().run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[state.WORKSPACE] is None or len(at.session_state[state.WORKSPACE]) == len(shared_ws)
+    assert at.session_state[state.UPLOADS] == []
+    assert at.file_uploader(key="data_uploader1").value in (None, [])
+
+
 def test_two_sessions_do_not_share_uploads(shared_ws):
     a, b = make_app(shared_ws), make_app(shared_ws)
     a.run()
@@ -263,10 +279,50 @@ def test_finetune_with_typed_labels(shared_ws):
     at.segmented_control(key="ft_label_mode").set_value("Type or upload labels").run()
     assert not at.exception
     at.file_uploader(key="ft_labels_csv").set_value(
-        ("labels.csv", b"id,label\nsample:custom:a0,91.5\nnope,50\nsample:custom:a1,140\n", "text/csv")).run()
+        ("labels.csv", b"id,label\nsample:custom:a0,91.5\nnope,50\nsample:custom:a1,140\nsample:custom:a2,1,2\n",
+         "text/csv")).run()
     assert not at.exception
     assert at.session_state["ft_typed_labels"] == {"sample:custom:a0": 91.5}
-    assert any("2 row(s) ignored" in w.value for w in at.warning)
+    problems = table_with(at, "reason")
+    assert list(problems["row"]) == [3, 4, 5] and list(problems["field"]) == ["id", "label", ""]
+    assert "no architecture 'nope'" in problems["reason"].iloc[0] and "outside 0-100" in problems["reason"].iloc[1]
+    assert "has 3 fields" in problems["reason"].iloc[2]
+    # the family's count already includes the uploaded label in the same interaction
+    fam = at.selectbox(key="ft_family")
+    assert fam.format_func("custom").startswith("custom — 41 labelled")  # 40 known + the uploaded one
+
+
+def test_finetune_labels_csv_reads_fractions_and_other_label_columns(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "finetune.py")
+    at.selectbox(key="ft_family").set_value("custom").run()
+    at.segmented_control(key="ft_label_mode").set_value("Type or upload labels").run()
+    rows = "".join(f"sample:custom:a{i},0.{90 - i}\n" for i in range(3))
+    at.file_uploader(key="ft_labels_csv").set_value(("l.csv", ("id,val_acc\n" + rows).encode(), "text/csv")).run()
+    assert not at.exception
+    assert at.session_state["ft_typed_labels"] == pytest.approx({f"sample:custom:a{i}": 90.0 - i for i in range(3)})
+    assert any("read as fractions" in w.value for w in at.warning)
+
+
+def test_finetune_with_two_labels_and_the_default_k_keeps_labels_back(shared_ws):
+    f = shared_ws.frame
+    two = dataclasses.replace(shared_ws, frame=f.assign(label=np.where(np.arange(len(f)) < 2, f["label"], np.nan)))
+    at = make_app(two)
+    at.run()
+    goto(at, "finetune.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["k"] == "2"
+    assert any("none is left to measure" in c.value for c in at.caption)
+    at.slider(key="ft_epochs").set_value(2)
+    at.button(key="ft_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.session_state[state.FINETUNE].train_ids) == 2
+    # 40 labels: the proposed k leaves a third of them to evaluate on
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "finetune.py")
+    assert at.slider(key="ft_k").value == 27 and not any("none is left" in c.value for c in at.caption)
 
 
 def test_report_download_contains_figures(shared_ws):

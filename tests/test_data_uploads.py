@@ -220,3 +220,33 @@ def test_model_files_of_other_frameworks_say_how_to_convert(name, needle):
     reason = studio.parse_upload(b"\x80\x02not a format we read", name).errors["reason"].iloc[0]
     assert reason.startswith(f"unsupported file type '.{name.rsplit('.', 1)[1]}'")
     assert (needle in reason) if needle else reason.endswith(".zip")  # no hint for unrelated files
+
+
+def test_parse_id_labels_reports_every_bad_row():
+    from engine.data.uploads import parse_id_labels
+
+    known = {"a", "b", "c", "d"}
+    raw = b"ID,Accuracy\na,91.5\nzz,50\nb,140\nc,\nd,x\na,80\nb,1,2\n"
+    got = parse_id_labels(raw, "l.csv", known)
+    assert got.labels == {"a": 91.5}
+    assert [(e.row, e.field) for e in got.errors] == [(3, "id"), (4, "accuracy"), (5, "accuracy"), (6, "accuracy"),
+                                                      (7, "id"), (8, "")]
+    assert [e.file for e in got.errors] == ["l.csv"] * 6
+    assert "140 is outside 0-100" in got.errors[1].reason and "already labelled in row 2" in got.errors[4].reason
+    assert got.summary().startswith("1 of 7 label row(s) read")
+    frac = parse_id_labels("id,val_acc\na,0.91\nb,0.5\n", "f.csv", known)
+    assert frac.labels == pytest.approx({"a": 91.0, "b": 50.0}) and "fractions" in frac.warnings[0]
+    assert parse_id_labels("id,label\na,0.5\n", "p.csv", known, label_scale="percent").labels == {"a": 0.5}
+    with pytest.raises(UploadError, match="needs an 'id' column"):
+        parse_id_labels("arch,label\na,1\n", "x.csv", known)
+    with pytest.raises(UploadError, match="no label column"):
+        parse_id_labels("id,score\na,1\n", "x.csv", known)
+    with pytest.raises(UploadError, match="empty"):
+        parse_id_labels(b"", "x.csv", known)
+
+
+def test_default_finetune_k_keeps_a_third_back():
+    from engine.studio import default_finetune_k
+
+    assert [default_finetune_k(n) for n in (2, 3, 5, 6, 12, 60, 75, 150)] == [2, 2, 2, 3, 8, 40, 50, 50]
+    assert default_finetune_k(1000, k=200) == 100

@@ -9,6 +9,8 @@ from app.ui import cached, state, widgets
 from app.ui.progress import StreamlitProgress
 from engine import studio
 
+UPLOADER_GEN = "data_uploader_gen"  # bumped by a reset (a fresh, empty uploader)
+
 st.title("Data")
 st.caption("Everything you add here stays in this browser session only; other users never see it.")
 
@@ -27,8 +29,10 @@ def _add(part: studio.Workspace, label: str) -> None:
     added = len(new) - len(cached.workspace())
     cached.set_workspace(new)
     state.put(state.ADDED, [*state.get(state.ADDED), label])
-    state.flash("success", f"Added {added:,} architecture(s) from {label}." if added else
-                f"{label}: every architecture was already in the workspace.")
+    if added:
+        state.flash("success", f"Added {added:,} architecture(s) from {label}.")
+    else:
+        state.flash("info", f"{label}: every architecture was already in the workspace.")
 
 
 def _score_kwargs() -> dict:
@@ -114,8 +118,10 @@ with uploads:
         "- A **PyTorch or TensorFlow model**: export it to ONNX first "
         "(`torch.onnx.export(model, torch.randn(1, 3, 224, 224), 'model.onnx')`; `tf2onnx` for TensorFlow / "
         "Keras). Checkpoints (`.pt`, `.pth`, `.h5`) hold weights, not the network, and are never unpickled.")
+    # a reset gives the uploader a new key: the files it still held would otherwise be read again
+    gen = int(st.session_state.get(UPLOADER_GEN, 0))
     files = st.file_uploader("Upload architectures", type=list(studio.UPLOAD_TYPES), accept_multiple_files=True,
-                             key="data_uploader")
+                             key=f"data_uploader{gen or ''}")
     incoming = [(f.name, f.getvalue()) for f in files or []]
     examples = studio.demo_files()
     if examples:
@@ -127,6 +133,7 @@ with uploads:
             incoming.append((example, examples[example].read_bytes()))
     log = list(state.get(state.UPLOADS))
     seen = {getattr(u, "signature", None) for u in log}
+    fresh = False
     for fname, raw in incoming:
         sig = (fname, len(raw), hashlib.sha1(raw).hexdigest())
         if sig in seen:
@@ -151,7 +158,10 @@ with uploads:
             log.append(outcome)
             seen.add(sig)
             status.update(label=outcome.summary(), state="complete" if outcome.ok_rows else "error")
+            fresh = True
     state.put(state.UPLOADS, log)
+    if fresh:  # once more, so the page (its counts, the "Added" message) shows the new workspace
+        st.rerun()
     for i, u in enumerate(reversed(log)):
         ok = u.ok_rows > 0
         with st.expander(("✅ " if ok and u.errors.empty else "⚠️ " if ok else "❌ ") + u.summary(),
@@ -201,4 +211,6 @@ if state.get(state.WORKSPACE) is not None and st.button("Reset to the default da
     state.put(state.UPLOADS, [])
     state.put(state.ADDED, [])
     state.put(state.MAP_SELECTION, [])
+    st.session_state[UPLOADER_GEN] = int(st.session_state.get(UPLOADER_GEN, 0)) + 1
+    state.flash("info", "The workspace is back to the default data.")
     st.rerun()

@@ -7,6 +7,7 @@ import streamlit as st
 from app.ui import cached, charts, state, widgets
 from app.ui.progress import StreamlitProgress
 from engine import studio
+from engine.data.uploads import UploadError, parse_id_labels
 
 TYPED = "ft_typed_labels"  # id -> label typed / uploaded on this page (session only)
 
@@ -37,25 +38,28 @@ mode = c[1].segmented_control("Labels", ["Known labels", "Type or upload labels"
 pool = frame[frame["family"] == target]
 
 if mode == "Type or upload labels":
-    st.caption("Type accuracies (%) into the label column, or upload a CSV with `id` and `label` columns. "
-               "Typed labels are used only here, in this session.")
+    st.caption("Type accuracies (%) into the label column, or upload a CSV with an `id` column and a label "
+               "column (`label`, `accuracy`, `val_acc`, … as on the Data page; all values in 0–1 are read as "
+               "fractions). Typed labels are used only here, in this session.")
     up = st.file_uploader("Labels CSV", type=["csv"], key="ft_labels_csv")
     if up is not None:
         try:
-            lab = pd.read_csv(up)
-            lab.columns = [str(col).strip().lower() for col in lab.columns]
-            if not {"id", "label"} <= set(lab.columns):
-                raise ValueError(f"needs columns 'id' and 'label', found {list(lab.columns)}")
-            vals = pd.to_numeric(lab["label"], errors="coerce")
-            known = lab["id"].astype(str).isin(set(ws.frame["id"]))
-            good = known & vals.between(0, 100)
-            typed.update(dict(zip(lab.loc[good, "id"].astype(str), vals[good].astype(float))))
-            if (~good).any():
-                st.warning(f"{int((~good).sum())} row(s) ignored (unknown id or a label outside 0–100), e.g. rows "
-                           + ", ".join(str(i + 2) for i in np.flatnonzero(~good.to_numpy())[:5]) + ".")
-            st.success(f"{int(good.sum())} label(s) read.")
-        except Exception as exc:  # noqa: BLE001
+            got = parse_id_labels(up.getvalue(), up.name, set(ws.frame["id"]))
+        except (UploadError, ValueError) as exc:
             st.error(f"Could not read the labels file: {exc}")
+        else:
+            for w in got.warnings:
+                st.warning(w)
+            if got.errors:
+                st.caption("Rows ignored (rows are numbered as lines of the file; the header is row 1):")
+                st.dataframe(pd.DataFrame([e.to_dict() for e in got.errors]), hide_index=True, key="ft_label_errors")
+            if got.labels:
+                st.success(f"{up.name}: {got.summary()}.")
+            else:
+                st.warning(f"{up.name}: no usable label ({got.summary()}).")
+            if any(typed.get(a) != v for a, v in got.labels.items()):
+                typed.update(got.labels)
+                st.rerun()  # the counts and the pool above are computed from the typed labels
     sel = set(state.get(state.MAP_SELECTION))
     show = pool[pool["id"].isin(sel) | (pool["source"] == "upload") | pool["id"].isin(typed)]
     if len(show) < 20:
@@ -91,8 +95,16 @@ c = st.columns(4)
 strategy = c[0].radio("Choose samples", studio.FINETUNE_STRATEGIES, key="ft_strategy")
 ft_cfg = getattr(getattr(pred, "config", None), "finetune", None)
 k_max = int(min(100, len(labelled)))
-k = c[1].slider("k", 2, k_max, max(2, min(int(getattr(ft_cfg, "k", 50)), k_max)), key="ft_k",
-                help="labelled architectures to fine-tune on (the paper and the model's default: 50)")
+k_help = "labelled architectures to fine-tune on (the paper and the model's default: 50)"
+if k_max > 2:
+    k = c[1].slider("k", 2, k_max, studio.default_finetune_k(len(labelled), int(getattr(ft_cfg, "k", 50))),
+                    key="ft_k", help=k_help)
+else:
+    k = 2
+    c[1].metric("k", k, help=k_help + "; only 2 labels, so both are used")
+if k >= len(labelled):
+    st.caption(f"All {len(labelled)} labels are used for fine-tuning, so none is left to measure the result; "
+               "use a smaller k (3 held-out labels are needed for the ranking metrics).")
 seed = c[2].number_input("Seed", 0, 10_000, 0, key="ft_seed")
 epochs = c[3].slider("Epochs", 1, 100, max(1, min(int(getattr(ft_cfg, "head_epochs", 100)), 100)), key="ft_epochs",
                      help="training epochs of the heads (the paper and the model's default: 100; fewer is faster)")

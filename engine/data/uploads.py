@@ -613,6 +613,74 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
     return UploadResult(ds, errors, warnings, rows_read=len(files))
 
 
+@dataclass
+class IdLabels:
+    """Labels for architectures already loaded (``id -> accuracy %``), the rejected rows and notices."""
+
+    labels: dict[str, float] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rows_read: int = 0
+
+    def summary(self) -> str:
+        text = f"{len(self.labels)} of {self.rows_read} label row(s) read"
+        if self.errors:
+            text += f"; {len(self.errors)} problem(s) ({ROW_CONVENTION})"
+        return text
+
+
+def parse_id_labels(raw: bytes | str, filename: str, known_ids, *, label_column: str | None = None,
+                    label_scale: str = "auto") -> IdLabels:
+    """A CSV of labels for architectures already loaded: an ``id`` column and a label column
+    (the first of :data:`LABEL_COLUMNS`, or ``label_column``), read with the label-scale rule of
+    :func:`parse_table` (module docstring).  Every bad row is a :class:`RowError`: an id not in
+    ``known_ids``, a repeated id, an empty, non-numeric, negative or out-of-range label."""
+    if label_scale not in ("auto", "percent", "fraction"):
+        raise ValueError(f"label_scale must be 'auto', 'percent' or 'fraction', got {label_scale!r}")
+    text = _decode(raw.encode() if isinstance(raw, str) else raw, filename)
+    cols, rows, errs = _read_csv(text, filename)
+    out = IdLabels(errors=[RowError(e.row, e.field, e.reason, filename) for e in errs],
+                   rows_read=len(rows) + len(errs))
+    if "id" not in cols:
+        raise UploadError(f"{filename}: needs an 'id' column (the architecture ids of the workspace); columns are {cols}")
+    lab_col = _label_column(cols, label_column, filename)
+    if lab_col is None:
+        raise UploadError(f"{filename}: no label column (looked for {', '.join(LABEL_COLUMNS)}); columns are {cols}")
+    known = known_ids if isinstance(known_ids, (set, frozenset, dict)) else set(known_ids)
+    first_row: dict[str, int] = {}
+    good: list[tuple[int, str, float]] = []
+    for row_no, rec in rows:
+        arch = str(rec["id"]).strip()
+        if arch not in known:
+            out.errors.append(RowError(row_no, "id", f"no architecture {arch[:60]!r} in this workspace", filename))
+            continue
+        if arch in first_row:
+            out.errors.append(RowError(row_no, "id", f"{arch!r} already labelled in row {first_row[arch]}", filename))
+            continue
+        first_row[arch] = row_no
+        if _blank(rec[lab_col]):
+            out.errors.append(RowError(row_no, lab_col, "empty label", filename))
+            continue
+        try:
+            value = _number(rec[lab_col])
+            if value < 0:
+                raise ValueError(f"{value:g} is negative; accuracy must lie in 0-100 (percent) or 0-1")
+        except ValueError as exc:
+            out.errors.append(RowError(row_no, lab_col, str(exc), filename))
+            continue
+        good.append((row_no, arch, value))
+    fraction, _note, warnings = _decide_scale(np.array([v for _, _, v in good], dtype=float), label_scale)
+    out.warnings.extend(warnings)
+    for row_no, arch, value in good:
+        if value > (1.0 if fraction else 100.0):
+            out.errors.append(RowError(row_no, lab_col, f"{value:g} is outside "
+                                       + ("0-1 (fraction)" if fraction else "0-100 (percent)"), filename))
+            continue
+        out.labels[arch] = value * 100.0 if fraction else value
+    out.errors.sort(key=lambda e: (e.row is None, e.row or 0))
+    return out
+
+
 def _onnx_to_cg(raw: bytes, name: str) -> CG:
     from engine.graphs.onnx_import import from_onnx
 
