@@ -1192,7 +1192,9 @@ def frame_fingerprint(frame: pd.DataFrame, columns: Sequence[str] | None = None)
 
 def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 10) -> dict[str, float]:
     """``engine.metrics.all_metrics`` on finite pairs.  Predictions are scores, not accuracies, so
-    MAE-type metrics are only asked for when the engine says the scale is known."""
+    MAE-type metrics are only asked for when the engine says the scale is known.  ``precision@k``
+    is left out when there are no more than ``k`` pairs (every top-k would be all of them: 1.0
+    whatever the ranking)."""
     from engine.metrics import all_metrics
 
     yt = np.asarray(y_true, dtype=float)
@@ -1200,25 +1202,32 @@ def compute_metrics(y_true: Sequence[float], y_pred: Sequence[float], k: int = 1
     ok = np.isfinite(yt) & np.isfinite(yp)
     out = all_metrics(yt[ok], yp[ok], k=k, scale_known=False)
     res = {str(key): float(v) for key, v in dict(out).items() if isinstance(v, int | float | np.floating | np.integer)}
+    if ok.sum() <= k:
+        res.pop(f"precision@{k}", None)
+    if not np.isfinite(res.get("mae", 0.0)):
+        res.pop("mae")  # scores are not accuracies here (see above)
     res["n"] = int(ok.sum())
     return res
 
 
 def ranking_metrics(ws: Workspace, by: str = "dataset", min_rows: int = 3, column: str = "score") -> pd.DataFrame:
     """Ranking metrics of the GENNAPE score (or another numeric ``column``, e.g. a member's
-    ``member_<name>``) against the true labels, one row per ``by`` group (labels of different
-    datasets are different quantities, so they are never mixed)."""
+    ``member_<name>``) against the true labels, one row per ``by`` group and task
+    (:func:`row_tasks`): labels of different datasets, or of networks built for different tasks
+    (an upload that labels CIFAR-10 cells and an ImageNet ResNet), are different quantities, so
+    they are never mixed.  Groups of fewer than ``min_rows`` labelled rows are left out."""
     f = ws.frame
     if column not in f.columns:
         raise ValueError(f"ranking_metrics: no column {column!r}; expected 'score' or one of "
                          f"{[c for c in f.columns if c.startswith(MEMBER_PREFIX)]}")
     mask = np.isfinite(f["label"].to_numpy(dtype=float)) & np.isfinite(f[column].to_numpy(dtype=float))
+    labelled = f[mask].assign(_task=row_tasks(ws)[mask])
     rows = []
-    for key, grp in f[mask].groupby(by, sort=True):
+    for (key, task), grp in labelled.groupby([by, "_task"], sort=True):
         if len(grp) < min_rows:
             continue
         m = compute_metrics(grp["label"], grp[column])
-        rows.append({by: key, "family": ", ".join(sorted(grp["family"].unique())),
+        rows.append({by: key, "task": task, "family": ", ".join(sorted(grp["family"].unique())),
                      "provenance": grp["provenance"].iloc[0], **m})
     return pd.DataFrame(rows)
 

@@ -9,6 +9,7 @@ and :func:`tiny_workspace`.  No real checkpoint is needed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import zipfile
 from io import BytesIO
@@ -271,6 +272,19 @@ def test_ranking_metrics_per_dataset():
     assert list(m["dataset"]) == ["tinybench"] and m["n"].iloc[0] == 40
     assert 0.5 < m["srcc"].iloc[0] <= 1.0  # labels were made from the score plus small noise
     assert "ndcg@10" in m.columns and "precision@10" in m.columns
+    assert list(m["task"]) == ["CIFAR-10"] and "mae" not in m.columns  # scores are not accuracies
+
+
+def test_ranking_metrics_never_mix_tasks_within_a_dataset():
+    """One upload labelling CIFAR-10 cells and ImageNet networks (its provenance names no dataset)
+    gives one row per task."""
+    ws = tiny_workspace(14)
+    f = ws.frame
+    labelled = np.isfinite(f["label"].to_numpy())
+    fam = np.where(np.cumsum(labelled) <= 7, "nb201", "ofa_pn")
+    m = studio.ranking_metrics(dataclasses.replace(ws, frame=f.assign(family=fam, provenance="upload")))
+    assert list(zip(m["dataset"], m["task"], m["n"])) == [("tinybench", "CIFAR-10", 7), ("tinybench", "ImageNet", 7)]
+    assert "precision@10" not in m.columns  # 7 rows: every top 10 is all of them
 
 
 def test_architecture_table_columns():

@@ -318,6 +318,12 @@ def test_finetune_with_two_labels_and_the_default_k_keeps_labels_back(shared_ws)
     at.button(key="ft_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert len(at.session_state[state.FINETUNE].train_ids) == 2
+    assert not any("labels are equal" in w.value for w in at.warning)
+    same = dataclasses.replace(shared_ws, frame=f.assign(label=np.where(np.isfinite(f["label"]), 75.0, np.nan)))
+    at = make_app(same)
+    at.run()
+    goto(at, "finetune.py")
+    assert any("All 40 labels are equal (75 %)" in w.value for w in at.warning)
     # 40 labels: the proposed k leaves a third of them to evaluate on
     at = make_app(shared_ws)
     at.run()

@@ -91,6 +91,9 @@ if len(labelled) < 2:
     st.info(f"{target} has {len(labelled)} labelled architecture(s); at least 2 are needed. Type labels above, "
             "upload a labelled CSV on the Data page, or pick another family.")
     st.stop()
+if labelled["label"].nunique() < 2:
+    st.warning(f"All {len(labelled)} labels are equal ({labelled['label'].iloc[0]:g} %): they carry no ranking "
+               "information, so neither fine-tuning nor its evaluation can tell architectures apart.")
 c = st.columns(4)
 strategy = c[0].radio("Choose samples", studio.FINETUNE_STRATEGIES, key="ft_strategy")
 ft_cfg = getattr(getattr(pred, "config", None), "finetune", None)

@@ -77,7 +77,8 @@ if has_label.sum() < 3:
 # the rows of the view (the table shares the workspace frame's index); the whole workspace when the view
 # holds every labelled row (the metrics and the scatter only use those)
 in_view = ws.frame.index.isin(view.index)
-sub = ws if in_view[has_label].all() else studio.Workspace(ws.frame[in_view])
+sub = ws if in_view[has_label].all() else studio.Workspace(ws.frame[in_view], cgs=ws.cgs, provenances=ws.provenances,
+                                                             model_card=ws.model_card, meta=ws.meta)
 metric_col = rank_by if rank_by in sub.frame.columns else "score"  # the fine-tuned score lives in the table only
 if metric_col != rank_by:
     st.caption("Metrics below are for the base score; the fine-tuned score's metrics are on the Fine-tune page.")
@@ -85,11 +86,12 @@ metrics = cached.ranking_metrics(sub, metric_col)
 if metrics.empty:
     st.info("The filtered rows have fewer than 3 labelled architectures per dataset.")
 else:
-    st.caption("One row per labelled dataset (labels of different datasets measure different things). "
+    st.caption("One row per labelled dataset and task (labels of different datasets or tasks measure different "
+               "things; precision@10 needs more than 10 labelled rows). "
                "SRCC / Kendall τ: rank correlation (1 = same order); NDCG@10: quality of the top 10; "
                "precision@10: share of the true top 10 found in the predicted top 10; regret@1: accuracy lost by "
                "picking the top-scored architecture.")
-    st.dataframe(metrics.drop(columns=["mae"], errors="ignore"), hide_index=True, key="rank_metrics",
+    st.dataframe(metrics, hide_index=True, key="rank_metrics",
                  column_config={k: st.column_config.NumberColumn(format="%.3f")
                                 for k in ("srcc", "kendall_tau", "pairwise_kt", "ndcg@10", "precision@10",
                                           "regret@1")})
