@@ -583,6 +583,20 @@ def test_architecture_page_builds_a_rows_dataset_network(shared_ws):
     assert expected.flops == ws.row(arch)["flops"]
 
 
+def test_architecture_compare_table_is_formatted(shared_ws):
+    f = shared_ws.frame
+    a, b = f["id"].iloc[0], f.loc[~np.isfinite(f["label"]), "id"].iloc[0]  # b is unlabelled
+    at = make_app(shared_ws, **{state.SELECTED: a, "arch_id": a, state.COMPARE: b})
+    at.run()
+    goto(at, "architecture.py")
+    at.segmented_control(key="arch_view").set_value("Compare").run()
+    assert not at.exception, [e.value for e in at.exception]
+    stats = table_with(at, b).set_index("")
+    assert stats.loc["true label", b] == "—" and stats.loc["true label", a] == f"{f['label'].iloc[0]:.4g}"
+    assert stats.loc["GENNAPE score", a] == f"{f['score'].iloc[0]:.4g}"
+    assert not stats.apply(lambda col: col.str.contains("nan|e\\+", case=False)).any().any()
+
+
 def test_rankings_warn_when_families_of_another_task_are_ranked(shared_ws):
     tiny = TinyPredictor()
     tiny.model_card = {**tiny.model_card, "label_provenance": [{"dataset": "CIFAR-10"}]}

@@ -48,6 +48,8 @@ def test_text_tables_and_facts_are_escaped():
 def test_format_value():
     assert format_value(1234567) == "1,234,567"
     assert format_value(0.000012) == "1.2e-05"
+    assert [format_value(x) for x in (39260.0, 1210.4, 999.94, 12.3456, 2.5e9)] == ["39,260", "1,210", "999.9", "12.35",
+                                                                                   "2.5e+09"]
     assert format_value(float("inf")) == "—"
     assert format_value(True) == "yes"
     assert format_value({"a": 1.5}) == "a: 1.5"

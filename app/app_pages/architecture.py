@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.ui import cached, charts, graph_view, state, widgets
 from engine import studio
+from engine.report.html import format_value
 
 st.title("Architecture")
 ws = widgets.workspace_or_stop()
@@ -88,12 +89,13 @@ else:
         cg2 = load_cg(other)
         if cg2 is not None:
             a, b = ws.row(arch), ws.row(other)
-            stats = pd.DataFrame({
+            stats = pd.DataFrame({  # text cells: "—" for no label, 4 significant digits, thousands separators
                 "": ["family", "GENNAPE score", "true label", "nodes", "edges", "MFLOPs", "params"],
-                arch: [a["family"], a["score"], a["label"], cg.num_nodes, cg.num_edges, cg.flops / 1e6, cg.params],
-                other: [b["family"], b["score"], b["label"], cg2.num_nodes, cg2.num_edges, cg2.flops / 1e6,
-                        cg2.params],
-            }).astype(str)
+                arch: [format_value(v) for v in (a["family"], float(a["score"]), float(a["label"]), cg.num_nodes,
+                                                 cg.num_edges, cg.flops / 1e6, cg.params)],
+                other: [format_value(v) for v in (b["family"], float(b["score"]), float(b["label"]), cg2.num_nodes,
+                                                  cg2.num_edges, cg2.flops / 1e6, cg2.params)],
+            })
             st.dataframe(stats, hide_index=True, key="arch_compare_stats")
             st.plotly_chart(charts.op_count_compare(cg, cg2, arch, other), key="arch_compare_ops")
             left, right = st.columns(2)

@@ -113,7 +113,9 @@ def _text_html(text: str) -> str:
 
 
 def format_value(v: Any) -> str:
-    """Human formatting of a table cell (numbers to 4 significant digits, NaN as '—')."""
+    """Human formatting of a table cell: floats to 4 significant digits below 1,000, whole
+    numbers with thousands separators from 1,000 to 10^9 (a column of MFLOPs reads 1,210 and
+    39,260, never 3.926e+04), scientific notation beyond; NaN as '—'."""
     if v is None:
         return "—"
     if isinstance(v, bool | np.bool_):
@@ -124,9 +126,9 @@ def format_value(v: Any) -> str:
         f = float(v)
         if not np.isfinite(f):
             return "—"
-        if f != 0 and (abs(f) >= 1e6 or abs(f) < 1e-3):
+        if f != 0 and (abs(f) >= 1e9 or abs(f) < 1e-3):
             return f"{f:.3g}"
-        return f"{f:,.4g}" if abs(f) >= 1000 else f"{f:.4g}"
+        return f"{f:,.0f}" if abs(f) >= 1000 else f"{f:.4g}"
     if isinstance(v, list | tuple):
         return ", ".join(format_value(x) for x in v)
     if isinstance(v, Mapping):
