@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, KeyError) as exc:  # user-facing input errors (bad values, paths, names)
         from engine.graphs.cg import first_line
 
+        if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+            exc = ValueError(exc.args[0])  # str(KeyError) would wrap the message in quotes
         print(f"error: {first_line(exc, type(exc).__name__)}", file=sys.stderr)
         return 2
 

@@ -1142,7 +1142,7 @@ def member_range_note(values: Mapping[str, Any]) -> str | None:
     from engine.model.config import MEMBERS
     from engine.model.predictor import SCORE_MEMBERS
 
-    parts = []
+    parts, members = [], set()
     for name, vals in values.items():
         member = name.removeprefix(MEMBER_PREFIX)
         if member not in MEMBERS or member in SCORE_MEMBERS:
@@ -1154,12 +1154,14 @@ def member_range_note(values: Mapping[str, Any]) -> str | None:
             ends = ([f"up to {v.max():.1f}"] if v.max() > 100.0 else []) + (
                 [f"down to {v.min():.1f}"] if v.min() < 0.0 else [])
             parts.append(f"{name}: {out:,} of {v.size:,}, {' and '.join(ends)}")
+            members.add(member)
     if not parts:
         return None
-    return (f"Member predictions outside 0–100 ({'; '.join(parts)}): the members "
-            "extrapolate beyond the labelled families' range (the Eq. 5 members, CL+T and CL+FCM+T, multiply by "
-            "log10(GFLOPs + 1) + 1, which grows with FLOPs), so there only their order is meaningful. `score` "
-            "stays within 0–100.")
+    eq5 = sorted(members & {"cl_t", "cl_fcm_t"})
+    why = (f" ({' and '.join(eq5)} use Eq. 5, whose inverse multiplies by log10(GFLOPs + 1) + 1, which grows "
+           "with FLOPs)" if eq5 else "")
+    return (f"Member predictions outside 0–100 ({'; '.join(parts)}): the members extrapolate beyond the labelled "
+            f"families' range{why}, so there only their order is meaningful. `score` stays within 0–100.")
 
 
 def family_titles() -> dict[str, str]:

@@ -616,6 +616,8 @@ def test_member_range_note_names_members_outside_0_to_100():
     assert note.startswith("Member predictions outside 0–100 (member_cl_fcm_t: 1 of 2, up to 133.5; "
                            "member_cl: 1 of 3, down to -2.5)")
     assert "flops_baseline" not in note and "score:" not in note  # score-type members and non-members are skipped
+    assert "cl_fcm_t use Eq. 5" in note
+    assert "Eq. 5" not in studio.member_range_note({"kgnn": [120.0, 50.0]})  # only Eq. 5 members are blamed on it
     assert studio.member_range_note({"cl_t": [0.0, 100.0], "graph_stats": [-5.0]}) is None
 
 

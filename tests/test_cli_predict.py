@@ -105,6 +105,39 @@ def test_finetune_cli(checkpoint, tmp_path):
     assert json.loads((tmp_path / "ft_cv" / "config.json").read_text())["finetune"]["selection"] == "cv"
 
 
+def test_finetune_cli_prints_the_label_files_warnings(checkpoint, tmp_path, capsys):
+    """Labels mixing fractions and percent, and a row without a label, are said on stderr."""
+    cgs, acc = synthetic_dataset(9, seed=3)
+    labels = [float(a) for a in acc[:8]] + [None]
+    labels[0] = 0.5  # a fraction among percentages
+    with open(tmp_path / "mixed.jsonl", "w") as fh:
+        for i, (cg, a) in enumerate(zip(cgs, labels)):
+            fh.write(json.dumps({"id": f"m{i}", "cg": cg.to_dict(), "label": a}) + "\n")
+    rc = main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / "mixed.jsonl"), "--k", "6",
+               "--selection", "paper", "--output", str(tmp_path / "ft"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "warning: " in err and "mixed.jsonl: 1 label(s) <= 1 were read as percent" in err
+    assert "1 row(s) have an empty label" in err
+
+
+def test_predict_one_cg_json_file(checkpoint, tmp_path, capsys):
+    """A CG written by `engine cg --output` (pretty-printed or not) is an input of its own."""
+    cgs, _ = synthetic_dataset(2, seed=4)
+    for name, indent in (("net.json", 1), ("flat.json", None)):
+        cgs[0].to_json(tmp_path / name, indent=indent)
+        out = tmp_path / f"{name}.csv"
+        assert main(["predict", "--input", str(tmp_path / name), "--output", str(out),
+                     "--checkpoint", str(checkpoint), "--quiet"]) == 0
+        rows = out.read_text().splitlines()
+        assert len(rows) == 2 and rows[1].startswith(f"{name},")
+    # a header-only table names its path once
+    (tmp_path / "hdr.csv").write_text("id,family,spec\n")
+    assert main(["predict", "--input", str(tmp_path / "hdr.csv"), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(checkpoint)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: {tmp_path / 'hdr.csv'}: no data rows")
+
+
 def test_predict_onnx_folder(checkpoint, tmp_path, capsys):
     import warnings
 

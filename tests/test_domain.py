@@ -177,6 +177,12 @@ def test_cli_calibrate_domain_and_predict_novelty(fitted, tmp_path, capsys):
     header = out.read_text().splitlines()[0].split(",")
     assert header[-1] == "novelty" and header[0] == "id"
     assert "training domain" in capsys.readouterr().err
+    # a checkpoint whose bank file went missing is repaired by the command its error names
+    (d / "domain.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=f"calibrate-domain --checkpoint {d}"):
+        GennapePredictor.load(d)
+    assert main(["calibrate-domain", "--checkpoint", str(d), "--families", "nb201", "--max-per-family", "20"]) == 0
+    assert GennapePredictor.load(d).domain.n_ == 20
 
 
 def test_ensemble_gate_uses_inside_weights_row_by_row():

@@ -373,6 +373,15 @@ def test_config_round_trip_and_override_errors():
         cfg.override({"encoder.hidden": "big"})
     with pytest.raises(ValueError, match="unknown section"):
         GennapeConfig.from_dict({"nope": {}})
+    # values out of range fail when the config is read, before any data is loaded
+    for update, needle in [({"fcm.n_clusters": 0}, r"config\.fcm\.n_clusters: expected a number >= 1, got 0"),
+                           ({"encoder.hidden": -5}, "encoder.hidden"), ({"fcm.m": 1}, r"> 1, got 1"),
+                           ({"train.val_fraction": 1.0}, r">= 0 and < 1"), ({"contrastive.tau": 0.0}, "> 0"),
+                           ({"finetune.k": 1}, ">= 2")]:
+        with pytest.raises(ValueError, match=needle):
+            cfg.override(update)
+    for preset in ("default", "small", "tiny"):
+        assert GennapeConfig.from_dict(GennapeConfig.preset(preset).to_dict()) == GennapeConfig.preset(preset)
 
 
 def test_load_default_missing_checkpoint_message(monkeypatch, tmp_path):

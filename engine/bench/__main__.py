@@ -16,6 +16,10 @@ def sections() -> list[str]:
 
 def main(argv: list[str]) -> int:
     names = argv or ["all"]
+    if any(n in ("-h", "--help") for n in names):
+        print(f"usage: python -m engine.bench [SECTION ...] | all\n\nPrint benchmark numbers. Sections: "
+              f"{', '.join(sections())}; 'all' (the default) runs every one.")
+        return 0
     if names == ["all"]:
         names = sections()
     unknown = [n for n in names if n not in sections()]

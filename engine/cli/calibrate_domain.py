@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.data import training_dataset
 
     ckpt = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir()
-    pred = GennapePredictor.load(ckpt)
+    pred = GennapePredictor.load(ckpt, domain=False)  # the reference is rebuilt: a missing / broken one is fine
     card = pred.model_card
     if args.families:
         names = [f.strip() for f in args.families.split(",") if f.strip()]

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.data import load_labels_file
 
     pred = load_predictor(args.checkpoint)
-    ds = load_labels_file(args.labels).labelled()
+    ds = load_labels_file(args.labels, labelled_only=True, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if len(ds) < 2:
         raise ValueError(f"{args.labels}: needs at least 2 labelled rows, found {len(ds)}")
     progress = None if args.quiet else TextProgress()

@@ -6,7 +6,9 @@ Input (``--input``):
   ``{"id": ..., "cg": <CG JSON object>}`` (``id`` optional: the line number);
 * an ``.onnx`` file, or a folder of ``.onnx`` files (id = file name);
 * a ``.csv`` table in the upload format (:mod:`engine.data.uploads`: ``family`` + ``spec`` or a
-  ``cg`` column, optional ``id``; a label column may be present and is not used).
+  ``cg`` column, optional ``id``; a label column may be present and is not used);
+* one CG file: a ``.json`` CG (as ``python -m engine cg --output`` writes it) or a GENNAPE-format
+  ``.pkl`` / ``.json`` (id = the file name).
 
 Output CSV columns, exactly: ``id, score, flops, params, cluster, membership_0 ...
 membership_{C-1}``, then one column per ensemble member (``engine.model.config.MEMBERS``).
@@ -37,7 +39,9 @@ HELP = "predict accuracy for architectures in a JSONL or CSV file, an .onnx file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="JSONL ({id, family, spec} or {id, cg}), CSV (family + spec or cg columns), .onnx or a folder")
+    parser.add_argument("--input", required=True, help="JSONL ({id, family, spec} or {id, cg}), CSV (family + spec or "
+                                                      "cg columns), .onnx or a folder of them, or one CG .json / "
+                                                      "GENNAPE .pkl file")
     parser.add_argument("--output", required=True, help="CSV file to write")
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: assets/checkpoint)")
     parser.add_argument("--novelty", action="store_true",
@@ -179,8 +183,10 @@ def read_csv(path: Path, errors: list[str] | None = None, callback=None) -> tupl
 
     try:
         result = parse_table(path.read_bytes(), path.name, labels=False)
-    except UploadError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    except UploadError as exc:  # its message starts with the file name: give the path instead
+        text = str(exc)
+        raise ValueError(f"{path}{text[len(path.name):]}" if text.startswith(path.name + ":") else f"{path}: {text}"
+                         ) from None
     for e in result.errors:
         _entry_error(errors, f"{path}: {e}")
     if result.dataset is None or len(result.dataset) == 0:
@@ -205,7 +211,41 @@ def read_input(path_str: str, errors: list[str] | None = None, callback=None) ->
         return read_onnx(path, errors, callback)
     if path.suffix.lower() == ".csv":
         return read_csv(path, errors, callback)
+    if _is_graph_file(path):
+        return read_graph_file(path, callback)
     return read_jsonl(path, errors, callback)
+
+
+def _is_graph_file(path: Path) -> bool:
+    """A GENNAPE pickle, or a ``.json`` file holding one CG JSON object (as ``engine cg --output``
+    and the app's downloads write, pretty-printed or not) rather than JSONL records."""
+    suffix = path.suffix.lower()
+    if suffix in (".pkl", ".pickle"):
+        return True
+    if suffix != ".json":
+        return False
+    try:
+        whole = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(whole, dict) and not ({"cg", "family", "spec"} & set(whole))
+
+
+def read_graph_file(path: Path, callback=None) -> tuple[list[str], list]:
+    """``(ids, cgs)`` of one CG file (:func:`engine.cg.load_any`: CG JSON or a GENNAPE file; id =
+    the file name, ``#i`` appended when a GENNAPE file holds several records)."""
+    from engine.cg import load_any
+    from engine.graphs.cg import CGError
+
+    try:
+        got = load_any(path)
+    except CGError as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+    cgs = got if isinstance(got, list) else [got]
+    notify(callback, "read", 1, 1)
+    ids = [path.name] if len(cgs) == 1 else [f"{path.name}#{i}" for i in range(len(cgs))]
+    return ids, cgs
 
 
 def run(args: argparse.Namespace) -> int:

@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     if names:
         parts.append(training_dataset(names, args.data_dir, args.max_per_family, cfg.train.seed, progress))
     if args.labels:
-        parts.append(load_labels_file(args.labels, progress).labelled())
+        parts.append(load_labels_file(args.labels, progress, labelled_only=True,
+                                      warn=lambda m: print(f"warning: {m}", file=sys.stderr)))
     ds = parts[0] if len(parts) == 1 else ArchDataset.concat(parts)
     if len(ds) == 0:
         raise ValueError("no labelled architectures to train on")

@@ -128,7 +128,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if obj is None:
             raise UnsafePickleError(
                 f"refusing to unpickle {module}.{name}: only {_GENNAPE_MODULE}.{{ComputeGraph, RegularNode, "
-                "WeightedNode}} and plain containers are allowed in GENNAPE files")
+                "WeightedNode} and plain containers are allowed in GENNAPE files")
         return obj
 
     def persistent_load(self, pid):

@@ -132,8 +132,10 @@ def _finite_pair(v: Any) -> tuple[float, float]:
     return _finite(v[0]), _finite(v[1])
 
 
-def load_checkpoint(directory):
-    """Rebuild a :class:`engine.model.predictor.GennapePredictor` from ``directory``."""
+def load_checkpoint(directory, domain: bool = True):
+    """Rebuild a :class:`engine.model.predictor.GennapePredictor` from ``directory``.
+    ``domain=False`` skips the novelty reference (``calibrate-domain`` rebuilds a missing or
+    broken one)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -200,17 +202,18 @@ def load_checkpoint(directory):
     if state.get("graph_stats") is not None:  # checkpoints before the graph_stats member have none
         with _entry(spath, "graph_stats"):
             pred.stats = GraphStatsRanker.from_state(state["graph_stats"])
-    dom = state.get("domain")
+    dom = state.get("domain") if domain else None
     if isinstance(dom, dict) and dom.get("kind") == DOMAIN_KIND:  # older checkpoints: none (novelty = NaN)
         bpath = d / DOMAIN_FILE
         if not bpath.exists():
-            raise FileNotFoundError(f"{bpath}: missing (state.json has a domain entry; rerun "
-                                    "`python -m engine calibrate-domain`)")
+            raise FileNotFoundError(f"{bpath}: missing (state.json has a domain entry; rebuild it with "
+                                    f"`python -m engine calibrate-domain --checkpoint {d}`)")
         try:
             bank = load_file(str(bpath))["bank"].numpy()
             pred.domain = DomainReference.from_state(dom, bank)
         except (SafetensorError, OSError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise ValueError(f"{spath} / {DOMAIN_FILE}: bad domain entry ({exc})") from None
+            raise ValueError(f"{spath} / {DOMAIN_FILE}: bad domain entry ({exc}); rebuild it with "
+                             f"`python -m engine calibrate-domain --checkpoint {d}`") from None
         if pred.domain.bank_.ndim != 2 or pred.domain.bank_.shape[1] != pred.embed_dim:
             raise ValueError(f"{d / DOMAIN_FILE}: bank of shape {tuple(pred.domain.bank_.shape)}; expected "
                              f"(rows, {pred.embed_dim}) (the embedding size)")

@@ -246,6 +246,36 @@ class GennapeConfig:
         return GennapeConfig.from_dict(data)
 
 
+#: numeric ranges checked when a config is read or overridden (a bad value fails before any data
+#: is loaded, not minutes into training): path -> (lowest, highest, whether lowest is allowed)
+_RANGES: dict[str, tuple[float, float | None, bool]] = {
+    **{f"{path}": (1, None, True) for path in (
+        "encoder.hidden", "encoder.layers", "contrastive.epochs", "contrastive.proj_dim", "contrastive.q",
+        "fcm.n_clusters", "fcm.max_iter", "heads.hidden", "heads.epochs", "heads.batch_size", "pairwise.hidden",
+        "pairwise.layers", "pairwise.epochs", "pairwise.pairs_per_epoch", "pairwise.batch_size", "kgnn.hidden",
+        "kgnn.layers", "kgnn.epochs", "kgnn.batch_size", "graph_stats.pairs_per_group", "finetune.head_epochs",
+        "finetune.kgnn_epochs", "finetune.kgnn_batch_size", "train.threads")},
+    "contrastive.batch_size": (2, None, True), "finetune.k": (2, None, True), "finetune.cv_folds": (2, None, True),
+    "heads.layers": (0, None, True), "fcm.m": (1, None, False), "fcm.tol": (0, None, True),
+    **{path: (0, None, False) for path in (
+        "contrastive.lr", "contrastive.tau", "contrastive.tau_s", "contrastive.clip", "heads.lr", "pairwise.lr",
+        "kgnn.lr", "kgnn.clip", "graph_stats.C", "finetune.head_lr", "finetune.kgnn_lr", "ensemble.ft_temperature")},
+    **{path: (0, None, True) for path in (
+        "contrastive.weight_decay", "heads.weight_decay", "pairwise.weight_decay", "pairwise.min_gap")},
+    **{path: (0, 1, True) for path in ("encoder.dropout", "heads.dropout", "train.val_fraction")},
+}
+
+
+def _check_range(path: str, value: Any) -> None:
+    rule = _RANGES.get(path)
+    if rule is None or value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    low, high, closed = rule
+    if value < low or (value == low and not closed) or (high is not None and value >= high):
+        want = f"{'>=' if closed else '>'} {low:g}" + (f" and < {high:g}" if high is not None else "")
+        raise ValueError(f"config.{path}: expected a number {want}, got {value!r}")
+
+
 def _section_from_dict(section_cls, value: Any, where: str):
     if not isinstance(value, dict):
         raise ValueError(f"config.{where}: expected an object, got {type(value).__name__}")
@@ -257,6 +287,7 @@ def _section_from_dict(section_cls, value: Any, where: str):
             raise ValueError(f"config.{where}: unknown field {key!r}; expected one of {sorted(names)}")
         ref = getattr(default, key)
         out[key] = _coerce(v, ref, f"config.{where}.{key}")
+        _check_range(f"{where}.{key}", out[key])
     return section_cls(**out)
 
 

@@ -637,10 +637,11 @@ class GennapePredictor:
         save_checkpoint(self, directory)
 
     @classmethod
-    def load(cls, directory) -> GennapePredictor:
+    def load(cls, directory, domain: bool = True) -> GennapePredictor:
+        """The predictor saved in ``directory`` (``domain=False``: without its novelty reference)."""
         from engine.model.checkpoint import load_checkpoint
 
-        return load_checkpoint(directory)
+        return load_checkpoint(directory, domain=domain)
 
     def copy(self) -> GennapePredictor:
         return copy.deepcopy(self)

@@ -97,7 +97,8 @@ def load_cg_file(path: str | Path) -> CG:
 
             return load_json(p)
     except CGError as exc:
-        raise ValueError(f"{p}: {exc}") from None
+        text = str(exc)
+        raise ValueError(text if str(p) in text or p.name in text.split(":", 1)[0] else f"{p}: {text}") from None
     raise ValueError(f"{p}: expected a CG JSON (.json) or an ONNX (.onnx) file")
 
 

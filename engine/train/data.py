@@ -13,6 +13,7 @@ nb301           NAS-Bench-301 surrogate accuracies, NASLib file (725; reference 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,12 @@ FAMILY_DATASETS = {"nb201": "default", "nb201_test": "nb201_test_cifar10", "nb10
                    "nb301": "nb301_naslib"}
 
 
-def load_labels_file(path: str | Path, callback: Callback | None = None):
+def load_labels_file(path: str | Path, callback: Callback | None = None, *, labelled_only: bool = False,
+                     warn: Callable[[str], None] | None = None):
     """A labelled CSV / JSONL file (``engine.data.parse_table`` format) as an ``ArchDataset``;
-    raises ``ValueError`` naming the first bad row when any row is rejected."""
+    raises ``ValueError`` naming the first bad row when any row is rejected.  The parser's notices
+    (labels read as fractions, a mix of fractions and percent) go to ``warn`` (prefixed with the
+    file); ``labelled_only`` leaves out rows without a label."""
     from engine.data import parse_table
 
     p = Path(path)
@@ -34,7 +38,10 @@ def load_labels_file(path: str | Path, callback: Callback | None = None):
     result = parse_table(p.read_bytes(), filename=p.name)
     if result.errors:
         raise ValueError(f"{p}: {result.errors[0]} ({len(result.errors)} bad row(s) in total)")
-    return result.dataset
+    if warn is not None:
+        for note in result.warnings:  # these name rows without a label too
+            warn(f"{p}: {note}")
+    return result.dataset.labelled() if labelled_only else result.dataset
 
 
 def load_one(name: str, data_dir: str | Path | None = None, callback: Callback | None = None):
