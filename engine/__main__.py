@@ -28,6 +28,17 @@ class _UsageError(Exception):
     pass
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Option help ends with its default when the text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text.lower() or action.default in (None, False, [])
+                or action.default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors (a missing option, a value of the wrong kind) follow the rule of the other
     input errors: exit code 2 and one line on stderr, naming the command and the option."""
@@ -42,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, mod in sorted(commands.items()):
         aliases = [name.replace("_", "-")] if "_" in name else []  # `studio-assets` == `studio_assets`
-        p = sub.add_parser(name, help=getattr(mod, "HELP", ""), aliases=aliases)
+        p = sub.add_parser(name, help=getattr(mod, "HELP", ""), aliases=aliases, formatter_class=_Formatter)
         mod.add_arguments(p)
     try:
         args = parser.parse_args(argv)

@@ -29,15 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="reference data folder (default: GENNAPE_DATA_DIR "
                                                          "or ../shared/data)")
     parser.add_argument("--max-per-family", type=positive_int, default=None, help="subsample each dataset to N rows")
-    parser.add_argument("--epochs", type=positive_int, default=None, help="contrastive pre-training epochs")
-    parser.add_argument("--kgnn-epochs", type=non_negative_int, default=None, help="k-GNN baseline epochs (authors: 40)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="contrastive pre-training epochs (default: the preset's contrastive.epochs)")
+    parser.add_argument("--kgnn-epochs", type=non_negative_int, default=None, help="k-GNN baseline epochs (authors: 40; default: the preset's kgnn.epochs)")
     parser.add_argument("--preset", choices=("default", "small", "tiny"), default="default",
                         help="config preset (small: minutes-scale sweeps, tiny: smoke tests)")
     parser.add_argument("--config", default=None, help="JSON file with a (partial) GennapeConfig")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="config override, VALUE parsed as JSON (repeatable), e.g. --set encoder.hidden=32")
-    parser.add_argument("--seed", type=non_negative_int, default=None, help="training seed")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="training seed (default: the preset's train.seed)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: the preset's train.threads; none set: torch's own)")
     parser.add_argument("--output", required=True, help="checkpoint folder to write")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
