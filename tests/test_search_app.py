@@ -87,7 +87,7 @@ def test_predictor_without_cl_fcm_t_falls_back_to_score():
     at.number_input(key="search_budget").set_value(8)
     at.button(key="search_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Score column: `score`" in c.value for c in at.caption)
+    assert any("Scored by the base model, column `score`" in c.value for c in at.caption)
 
 
 def test_search_notes_a_start_sized_for_another_task():
@@ -162,3 +162,32 @@ def test_no_cg_operator_is_a_warning(app):
     assert not at.exception
     assert any("at least one CG operator" in w.value for w in at.warning)
     assert not any(m.label == "evaluated" for m in at.metric)
+
+
+class ShiftedPredictor(AbsPredictor):
+    """AbsPredictor plus 5 points: tells which model scored a search."""
+
+    def predict(self, cgs, callback=None):
+        out = super().predict(cgs)
+        out["cl_fcm_t"] += 5.0
+        return out
+
+
+def test_search_can_score_with_the_sessions_fine_tuned_model():
+    from engine.studio import FinetuneOutcome
+
+    at = search_app(AbsPredictor())
+    assert not any(t.key == "search_use_finetuned" for t in at.toggle)  # no fine-tuned model yet
+    empty = np.zeros(0)
+    at.session_state[state.FINETUNE] = FinetuneOutcome(ShiftedPredictor(), ["a"] * 20, [], empty, empty, empty, {}, {},
+                                                       [], {"family": "nb201"}, 1.0)
+    at.run()
+    at.number_input(key="search_budget").set_value(8)
+    at.button(key="search_run").click().run()
+    base_start = at.session_state["search_page.result"][0].start.score
+    at.toggle(key="search_use_finetuned").set_value(True).run()
+    assert at.toggle(key="search_use_finetuned").label.startswith("Score with the fine-tuned model (fine-tuned on 20 nb201")
+    at.button(key="search_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["search_page.result"][0].start.score == pytest.approx(base_start + 5.0)
+    assert any(c.value.startswith("Scored by the fine-tuned model") for c in at.caption)

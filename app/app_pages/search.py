@@ -116,6 +116,14 @@ seed = c[2].number_input("Seed", 0, 1_000_000, 0, key="search_seed")
 mode = c[3].selectbox("Mutations", ["auto", "spec", "cg"], key="search_mode",
                       help="auto: the family's own spec edits when it has them (NB-201, NB-101, HiAML), else CG "
                            "mutations; cg: always mutate the computation graph")
+finetuned = state.get(state.FINETUNE)
+if finetuned is not None:  # the session fine-tuned a copy on the Fine-tune page: the search may score with it
+    info = finetuned.settings
+    use_ft = st.toggle(f"Score with the fine-tuned model (fine-tuned on {len(finetuned.train_ids)} "
+                       f"{info.get('family', '')} architectures)", value=bool(state.get(state.USE_FINETUNED)),
+                       key="search_use_finetuned", help="Off: the shared base model. The fine-tuned copy ranks "
+                       "its own family better when the Fine-tune page measured a gain on held-out labels.")
+    state.put(state.USE_FINETUNED, use_ft)
 with st.expander("Advanced"):
     a = st.columns(3)
     population = a[0].number_input("Population", 4, 128, 16, key="search_population")
@@ -180,7 +188,9 @@ def run(start_obj, fam, options: dict) -> None:
         st.warning(f"The search failed: {exc}")
         return
     bar.empty()
-    st.session_state[RESULT] = (result, {"start": start_label, "column": column, "note": note})
+    model = "the fine-tuned model" if finetuned is not None and scorer is getattr(finetuned, "model", None) else \
+        "the base model"
+    st.session_state[RESULT] = (result, {"start": start_label, "column": column, "note": note, "model": model})
 
 
 if st.button("Run search", type="primary", key="search_run", disabled=start is None or start == ""):
@@ -207,7 +217,7 @@ m[2].metric("best score (meets target)", f"{best.score:.3f}" if best is not resu
 m[3].metric("best MFLOPs", f"{best.flops / 1e6:,.1f}",
             delta=f"{best.flops / result.start.flops - 1:+.1%}" if result.start.flops else None, delta_color="inverse")
 m[4].metric("evaluated", f"{len(result.history):,}")
-st.caption(f"Score column: `{settings['column']}` · FLOPs target {result.flops_target / 1e6:,.1f} MFLOPs · "
+st.caption(f"Scored by {settings.get('model', 'the base model')}, column `{settings['column']}` · FLOPs target {result.flops_target / 1e6:,.1f} MFLOPs · "
            f"space: {result.meta.get('space')}"
            + (f" · {result.meta['rejected_infeasible']} mutated CGs rejected as infeasible"
               if "rejected_infeasible" in result.meta else ""))
