@@ -587,6 +587,27 @@ def fit_pca(embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (xc @ comps.T).astype(np.float32), mean.astype(np.float32), comps.astype(np.float32)
 
 
+def map_sample(groups: Sequence[Any], max_points: int, seed: int = 0, keep: np.ndarray | None = None) -> np.ndarray:
+    """Sorted row positions of at most ``max_points`` rows for a map (t-SNE of a subset): every
+    ``keep`` row (uploads), then the budget shared out between the ``groups`` (families) so that
+    small groups keep all their rows and the large ones share the rest equally (max-min fair), each
+    group's rows drawn at random (``seed``).  ``keep`` rows are kept even beyond the budget."""
+    g = np.asarray(groups, dtype=object)
+    kept = np.zeros(len(g), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    if len(kept) != len(g):
+        raise ValueError(f"map_sample: keep has {len(kept)} entries for {len(g)} rows")
+    chosen = [np.flatnonzero(kept)]
+    left = max(0, int(max_points) - int(kept.sum()))
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(~kept & (g == name)) for name in pd.unique(g[~kept])]
+    members.sort(key=len)
+    for i, rows in enumerate(members):
+        take = min(len(rows), left // (len(members) - i))
+        chosen.append(rows if take == len(rows) else rng.choice(rows, take, replace=False))
+        left -= take
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
 def tsne_2d(embedding: np.ndarray, perplexity: float = 30.0, seed: int = 0, threads: int | None = None) -> np.ndarray:
     """t-SNE coordinates ``(n, 2)`` with a fixed seed (PCA init; perplexity clamped below n)."""
     from sklearn.manifold import TSNE

@@ -637,3 +637,17 @@ def test_workspace_scale_note_covers_an_uploaded_file_of_imagenet_graphs():
     tasks = studio.row_tasks(both)
     assert list(tasks) == ["ImageNet"] * 6 + ["CIFAR-10"]  # graph rows: by their inputs and outputs
     assert list(studio.architecture_table(both)["task"]) == list(tasks)
+
+
+def test_map_sample_keeps_small_families_whole_and_uploads_always():
+    groups = np.array(["big"] * 900 + ["mid"] * 300 + ["s1"] * 24 + ["s2"] * 6)
+    keep = np.zeros(len(groups), dtype=bool)
+    keep[[0, 1, 1229]] = True  # two rows of "big" and one of "s2" are uploads
+    idx = studio.map_sample(groups, 200, seed=3, keep=keep)
+    counts = pd.Series(groups[idx]).value_counts()
+    assert len(idx) == 200 and np.all(np.diff(idx) > 0) and keep[idx].sum() == 3
+    assert counts["s1"] == 24 and counts["s2"] == 6  # small families whole
+    assert abs(counts["big"] - counts["mid"]) <= 3  # the large ones share the rest equally (plus their uploads)
+    assert np.array_equal(idx, studio.map_sample(groups, 200, seed=3, keep=keep))  # seeded
+    assert len(studio.map_sample(groups, 2, keep=keep)) == 3  # uploads are kept beyond the budget
+    assert len(studio.map_sample(groups, 10_000)) == len(groups)

@@ -24,18 +24,19 @@ with c[3].popover("t-SNE settings", icon=":material/settings:"):
     seed = st.number_input("Seed", 0, 10_000, int(tsne_meta.get("seed", 0)), key="map_seed")
     max_points = st.select_slider("Points used", [1000, 2000, 4000, 8000, 16000, 32000], value=4000,
                                   key="map_tsne_points",
-                                  help="t-SNE takes about a minute per 10,000 points; uploads are always included.")
+                                  help="t-SNE takes about a minute per 10,000 points. Uploads are always included; "
+                                       "families smaller than their share keep every point, the larger ones share "
+                                       "the rest.")
     if st.button("Recompute t-SNE", key="map_tsne_go"):
         ok = np.isfinite(np.asarray(ws.embedding, dtype=float)).all(axis=1) if ws.has_embedding else None
         if ok is None or not ok.any():
             st.error("No embeddings to project.")
         else:
             idx = np.flatnonzero(ok)
-            if len(idx) > max_points:
-                up = idx[frame["source"].to_numpy()[idx] == "upload"]
-                rest = np.setdiff1d(idx, up)
-                rng = np.random.default_rng(int(seed))
-                idx = np.sort(np.concatenate([up, rng.choice(rest, max(0, max_points - len(up)), replace=False)]))
+            if len(idx) > max_points:  # every upload; small families whole, the large ones share the rest
+                sub = frame.iloc[idx]
+                idx = idx[studio.map_sample(sub["family"].to_numpy(), max_points, int(seed),
+                                            keep=(sub["source"] == "upload").to_numpy())]
             with st.spinner(f"t-SNE of {len(idx):,} architectures…"):
                 xy = studio.tsne_2d(ws.embedding[idx], float(perplexity), int(seed), threads=None)
             state.put(state.TSNE_OVERRIDE, {"perplexity": perplexity, "seed": int(seed),
