@@ -1369,7 +1369,10 @@ def _parse_gennape(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_bytes(raw)
-        ds = load_gennape(path)
+        try:
+            ds = load_gennape(path)
+        except Exception as exc:  # noqa: BLE001 - say it without the temporary folder's path
+            raise ValueError(str(exc).replace(f"{path}: ", "").replace(str(path), name)) from None
     out.dataset = ds if len(ds) else None
     if out.dataset is None:
         out.errors = _file_error("the GENNAPE-format file holds no computation graphs")
@@ -1388,7 +1391,11 @@ def _parse_json(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
         from engine.data import parse_table
 
         return _take_result(out, parse_table(raw, name))
-    if isinstance(doc, dict) and "nodes" in doc and "edges" in doc:
+    if not isinstance(doc, dict):
+        out.errors = _file_error(f"expected a JSON object (a CG, as the Architecture page downloads it, or a GENNAPE "
+                                 f"graph) or an array of rows, got a JSON {type(doc).__name__}")
+        return out
+    if {"nodes", "edges", "format_version"} & set(doc):  # meant as a CG JSON: its own errors, not GENNAPE's
         cg = load_json(doc)
         stem = name.rsplit(".", 1)[0]
         cg.name = cg.name or stem

@@ -250,3 +250,18 @@ def test_default_finetune_k_keeps_a_third_back():
 
     assert [default_finetune_k(n) for n in (2, 3, 5, 6, 12, 60, 75, 150)] == [2, 2, 2, 3, 8, 40, 50, 50]
     assert default_finetune_k(1000, k=200) == 100
+
+
+@pytest.mark.parametrize("raw, needle", [
+    (b'{"nodes": [{"id": 0, "op": "input"}]}', "missing required field(s) 'format_version', 'edges'"),
+    (b"42", "expected a JSON object (a CG, as the Architecture page downloads it, or a GENNAPE graph) or an array "
+            "of rows, got a JSON int"),
+    (b'{"hello": "world"}', "a dict without a GENNAPE graph"),
+])
+def test_json_upload_errors_say_what_the_file_lacks(raw, needle):
+    from engine import studio
+
+    out = studio.parse_upload(raw, "mine.json")
+    reasons = " ".join(out.errors["reason"])
+    assert out.dataset is None and needle in reasons
+    assert "/tmp" not in reasons and "pickle" not in reasons  # no temporary path, no unpickling talk

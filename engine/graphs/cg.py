@@ -467,12 +467,14 @@ def _int_list(value: Any, length: int, where: str, positive: bool = True, allow_
 def _cg_from_dict(data: Any, source: str) -> CG:
     if not isinstance(data, dict):
         raise CGError(f"{source}: top level must be an object, got {type(data).__name__}")
+    missing = [key for key in ("format_version", "nodes", "edges") if key not in data]
+    if missing:
+        raise CGError(f"{source}: missing required field(s) {', '.join(map(repr, missing))} (a CG JSON object has "
+                      f"format_version {FORMAT_VERSION}, nodes and edges, as CG.to_json() writes it)")
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise CGError(f"{source}: format_version must be {FORMAT_VERSION}, got {version!r}")
     for key in ("nodes", "edges"):
-        if key not in data:
-            raise CGError(f"{source}: missing required field {key!r}")
         if not isinstance(data[key], list):
             raise CGError(f"{source}: field {key!r} must be a list, got {type(data[key]).__name__}")
     if len(data["nodes"]) > MAX_NODES:
