@@ -42,7 +42,7 @@ def test_json_round_trip_exact():
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.pop("nodes"), "missing required field(s) 'nodes'"),
+    (lambda d: d.pop("nodes"), r"missing required field\(s\) 'nodes'"),
     (lambda d: d["nodes"][2].pop("op"), "nodes[2]: missing required field 'op'"),
     (lambda d: d["nodes"][2].__setitem__("out", [1, "x", 3]), "nodes[2].out"),
     (lambda d: d["nodes"][2].__setitem__("op", "warp"), "unknown op 'warp'"),
