@@ -1455,6 +1455,9 @@ def part_from_upload(outcome: UploadOutcome, predictor: ScoringModel | None = No
             return empty_workspace()
         ds = ds.subset(good)
         outcome.dataset = ds
+    name = (prefix or "").removeprefix("upload:")
+    if prefix and name != ds.name:  # a second file of the same name (the app gives it "name#hash"): its own label set
+        ds = ds.subset(np.arange(len(ds)), name=name)
     return part_from_dataset(ds, source="upload", prefix=prefix or f"upload:{outcome.filename}", predictor=predictor,
                              callback=callback, reference=reference)
 
@@ -1464,6 +1467,21 @@ def part_from_upload(outcome: UploadOutcome, predictor: ScoringModel | None = No
 # ---------------------------------------------------------------------------------------------
 
 FINETUNE_STRATEGIES = ("random", "spread over clusters", "manual")
+
+
+def apply_label_edits(typed: dict[str, float], shown: pd.DataFrame, edited: pd.DataFrame) -> bool:
+    """Apply a label table's edits (``id`` / ``label`` columns, ``shown`` before and ``edited``
+    after) to ``typed`` (id -> label typed in this session): a new or changed label is set, a
+    typed label that was cleared is removed.  Whether anything changed."""
+    before = dict(typed)
+    old = shown.set_index("id")["label"]
+    for arch, label in zip(edited["id"], edited["label"]):
+        if pd.notna(label):
+            if not (pd.notna(old.get(arch)) and float(old.get(arch)) == float(label)):
+                typed[arch] = float(label)
+        elif arch in typed:
+            del typed[arch]
+    return typed != before
 
 
 def default_finetune_k(n_labelled: int, k: int = 50, max_k: int = 100) -> int:

@@ -651,3 +651,28 @@ def test_map_sample_keeps_small_families_whole_and_uploads_always():
     assert np.array_equal(idx, studio.map_sample(groups, 200, seed=3, keep=keep))  # seeded
     assert len(studio.map_sample(groups, 2, keep=keep)) == 3  # uploads are kept beyond the budget
     assert len(studio.map_sample(groups, 10_000)) == len(groups)
+
+
+def test_two_uploads_of_the_same_name_are_two_label_sets():
+    from engine.families import get
+
+    specs = get("nb201").sample(8, seed=5)
+    pred = TinyPredictor()
+    parts = []
+    for i, prefix in enumerate(("upload:labels.csv", "upload:labels.csv#1a2b3c")):
+        rows = "".join(f"nb201,{s},{60 + j + 10 * i}\n" for j, s in enumerate(specs[4 * i:4 * i + 4]))
+        out = studio.parse_upload(("family,spec,label\n" + rows).encode(), "labels.csv")
+        parts.append(studio.part_from_upload(out, predictor=pred, prefix=prefix))
+    ws = studio.extend(parts[0], parts[1])
+    assert sorted(ws.frame["dataset"].unique()) == ["labels.csv", "labels.csv#1a2b3c"]
+    assert sorted(studio.ranking_metrics(ws)["dataset"]) == ["labels.csv", "labels.csv#1a2b3c"]
+
+
+def test_apply_label_edits_sets_changes_and_removes_cleared_typed_labels():
+    typed = {"b": 70.0}
+    shown = pd.DataFrame({"id": ["a", "b", "c"], "label": [np.nan, 70.0, 90.0]})
+    edited = pd.DataFrame({"id": ["a", "b", "c"], "label": [55.5, np.nan, 90.0]})  # type a, clear b, keep c
+    assert studio.apply_label_edits(typed, shown, edited) is True
+    assert typed == {"a": 55.5}
+    assert studio.apply_label_edits(typed, edited, edited) is False  # nothing new
+    assert studio.apply_label_edits(typed, edited, edited.assign(label=[55.5, np.nan, 91.0])) and typed["c"] == 91.0

@@ -69,9 +69,7 @@ if mode == "Type or upload labels":
     edited = st.data_editor(edit, key="ft_editor", disabled=["id", "source", "score"], hide_index=True,
                             column_config={"label": st.column_config.NumberColumn("label (%)", min_value=0.0,
                                                                                   max_value=100.0, format="%.2f")})
-    changed = edited[edited["label"].notna() & (edited["label"] != edit["label"])]
-    if len(changed):
-        typed.update(dict(zip(changed["id"], changed["label"].astype(float))))
+    if studio.apply_label_edits(typed, edit, edited):
         st.rerun()
 
 labelled = pool[np.isfinite(pool["label"].to_numpy(dtype=float))]
