@@ -138,6 +138,23 @@ def test_predict_one_cg_json_file(checkpoint, tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith(f"error: {tmp_path / 'hdr.csv'}: no data rows")
 
 
+def test_predict_scores_every_id_even_of_a_repeated_architecture(checkpoint, tmp_path, capsys):
+    spec = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    (tmp_path / "dup.csv").write_text(f"id,family,spec\na,nb201,{spec}\nb,nb201,{spec}\n")
+    assert main(["predict", "--input", str(tmp_path / "dup.csv"), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(checkpoint), "--quiet"]) == 0
+    assert list(pd.read_csv(tmp_path / "o.csv")["id"]) == ["a", "b"]
+    rec = {"family": "nb201", "spec": spec}
+    (tmp_path / "ids.jsonl").write_text("\n".join(json.dumps({**rec, "id": v}) for v in ("x", 7, None)) + "\n")
+    assert main(["predict", "--input", str(tmp_path / "ids.jsonl"), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(checkpoint), "--quiet"]) == 0
+    assert list(pd.read_csv(tmp_path / "o.csv", dtype=str)["id"]) == ["x", "7", "3"]  # null: the line number
+    (tmp_path / "bad_id.jsonl").write_text(json.dumps({**rec, "id": ["x"]}) + "\n")
+    assert main(["predict", "--input", str(tmp_path / "bad_id.jsonl"), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(checkpoint), "--quiet"]) == 2
+    assert "line 1: field 'id' must be a string or a number, got [\"x\"]" in capsys.readouterr().err
+
+
 def test_predict_onnx_folder(checkpoint, tmp_path, capsys):
     import warnings
 

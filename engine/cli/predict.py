@@ -132,7 +132,11 @@ def read_jsonl(path: Path, errors: list[str] | None = None, callback=None) -> tu
         except ValueError as exc:
             _entry_error(errors, str(exc))
             continue
-        key = str(rec.get("id", lineno))
+        raw_id = rec.get("id")
+        if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int | float)):
+            _entry_error(errors, f"{where}: field 'id' must be a string or a number, got {json.dumps(raw_id)[:60]}")
+            continue
+        key = str(lineno if raw_id is None else raw_id)  # no id (or null): the line number
         if key in seen:
             _entry_error(errors, f"{where}: id {key!r} appears twice (entries {seen[key]} and {entries})")
             continue
@@ -182,7 +186,7 @@ def read_csv(path: Path, errors: list[str] | None = None, callback=None) -> tupl
     from engine.data.uploads import UploadError, parse_table
 
     try:
-        result = parse_table(path.read_bytes(), path.name, labels=False)
+        result = parse_table(path.read_bytes(), path.name, labels=False, allow_duplicates=True)
     except UploadError as exc:  # its message starts with the file name: give the path instead
         text = str(exc)
         raise ValueError(f"{path}{text[len(path.name):]}" if text.startswith(path.name + ":") else f"{path}: {text}"

@@ -273,7 +273,7 @@ def _metric_of(col: str | None) -> str:
 def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str | None = None,
                 label_column: str | None = None, label_scale: str = "auto",
                 provenance: Provenance | None = None, name: str | None = None,
-                build_cgs: bool = True, labels: bool = True) -> UploadResult:
+                build_cgs: bool = True, labels: bool = True, allow_duplicates: bool = False) -> UploadResult:
     """Parse an uploaded CSV / JSONL / JSON-array table (see module docstring).
 
     ``labels=False`` reads architectures only: label columns are neither read nor checked (for
@@ -281,7 +281,8 @@ def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str |
 
     Raises :class:`UploadError` only when the whole file is unusable; row problems become
     ``result.errors``.  ``build_cgs`` builds the spec rows' CGs now (rows with a ``cg`` cell
-    always carry theirs).
+    always carry theirs).  A row repeating an earlier row's architecture is an error unless
+    ``allow_duplicates`` (``predict`` scores every id it is given, as for JSONL).
     """
     from engine.families import get
 
@@ -389,7 +390,9 @@ def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str |
         if g["id"] in seen_id:
             errors.append(RowError(row_no, "id", f"id {g['id']!r} already used by row {seen_id[g['id']]}"))
             continue
-        if g.get("canon") is not None:
+        if allow_duplicates:
+            pass
+        elif g.get("canon") is not None:
             key = (g["family"], g["canon"])
             if key in seen_spec:
                 errors.append(RowError(row_no, "spec", f"duplicate architecture: same {g['family']} spec "
