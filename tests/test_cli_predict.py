@@ -155,6 +155,18 @@ def test_predict_scores_every_id_even_of_a_repeated_architecture(checkpoint, tmp
     assert "line 1: field 'id' must be a string or a number, got [\"x\"]" in capsys.readouterr().err
 
 
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    cases = [(["predict", "--input", "nope.jsonl", "--output", str(tmp_path / "adir")], "is a folder; give a file name"),
+             (["predict", "--input", "nope.jsonl", "--output", str(tmp_path / "afile" / "p.csv")], "is a file, not a folder"),
+             (["finetune", "--labels", "nope.csv", "--output", str(tmp_path / "afile")], "exists and is not a folder"),
+             (["pretrain", "--families", "nb201", "--output", str(tmp_path / "afile")], "exists and is not a folder")]
+    for argv, needle in cases:
+        assert main(argv) == 2
+        assert needle in capsys.readouterr().err  # checked first: the missing input is not even read
+
+
 def test_predict_onnx_folder(checkpoint, tmp_path, capsys):
     import warnings
 

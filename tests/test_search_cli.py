@@ -27,6 +27,23 @@ def test_search_spec_outputs(tmp_path, capsys):
     assert "MFLOPs" in capsys.readouterr().err
 
 
+def test_search_without_a_candidate_meeting_the_target_writes_no_best(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["search", "--family", "nb201", "--start", ARCH, "--budget", "8", "--output", str(out),
+               "--scorer", "params-proxy", "--quiet", "--flops-target", "0.01"])
+    assert rc == 0
+    names = {p.name for p in out.iterdir()}
+    assert "best.json" not in names and "best.onnx" not in names and "summary.json" in names
+    s = json.loads((out / "summary.json").read_text())
+    assert not s["best"]["met_target"] and s["files"] == {}
+    assert "no candidate met the FLOPs target" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main(["search", "--family", "nb201", "--start", ARCH, "--output", str(tmp_path / "afile"),
+                 "--scorer", "params-proxy", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--output {tmp_path / 'afile'}: exists and is not a folder" in err
+
+
 def test_search_from_cg_json(tmp_path):
     from engine import families
 

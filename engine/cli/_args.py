@@ -44,3 +44,20 @@ def _float_above(low: float, inclusive: bool):
 
 positive_float = _float_above(0.0, inclusive=False)
 non_negative_float = _float_above(0.0, inclusive=True)
+
+
+def check_output(path: str, folder: bool) -> None:
+    """Refuse, before any work, an ``--output`` that cannot be written: an existing folder where
+    a file is wanted, or an existing file where a folder is wanted."""
+    from pathlib import Path
+
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir():
+        raise ValueError(f"--output {p}: exists and is not a folder")
+    if not folder and p.is_dir():
+        raise ValueError(f"--output {p}: is a folder; give a file name (e.g. {p / 'predictions.csv'})")
+    parent = p if folder else p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"--output {p}: {parent} is a file, not a folder")

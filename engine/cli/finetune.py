@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from engine.cli._args import non_negative_int, positive_int
+from engine.cli._args import check_output, non_negative_int, positive_int
 
 HELP = "fine-tune a GENNAPE checkpoint on k labelled CGs (CSV/JSONL: family+spec or cg, label)"
 
@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.callbacks import TextProgress
     from engine.train.data import load_labels_file
 
+    check_output(args.output, folder=True)
     pred = load_predictor(args.checkpoint)
     ds = load_labels_file(args.labels, labelled_only=True, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if len(ds) < 2:

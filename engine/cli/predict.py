@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli._args import check_output
 from engine.train.callbacks import notify
 
 HELP = "predict accuracy for architectures in a JSONL or CSV file, an .onnx file or a folder of them"
@@ -257,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.train.callbacks import TextProgress
 
+    check_output(args.output, folder=False)
     skipped: list[str] | None = [] if args.skip_invalid else None
     try:
         ids, cgs = read_input(args.input, skipped, None if args.quiet else TextProgress())

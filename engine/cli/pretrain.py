@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from engine.cli._args import non_negative_int, positive_int
+from engine.cli._args import check_output, non_negative_int, positive_int
 
 HELP = "train a GENNAPE predictor checkpoint on labelled families (progress on stderr)"
 
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.families and not args.labels:
         raise ValueError("give --families and/or --labels")
+    check_output(args.output, folder=True)
     cfg = build_config(args)
     progress = None if args.quiet else TextProgress()
     parts = []

@@ -10,8 +10,8 @@ mutator (nb201, nb101, hiaml) are searched in their spec space unless ``--mode c
 else is searched with CG mutations (each mutated CG is built and run before it is scored).
 
 Output folder: ``history.csv`` (every candidate), ``pareto.csv`` (FLOPs / score front),
-``best.json`` + ``best.onnx`` (the best candidate meeting the FLOPs target; ``summary.json``
-says why when the ONNX export fails), ``start.json``, ``summary.json``.
+``best.json`` + ``best.onnx`` (the best candidate meeting the FLOPs target, not written when none
+does; ``summary.json`` says why when the ONNX export fails), ``start.json``, ``summary.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli._args import non_negative_float, non_negative_int, positive_float, positive_int
+from engine.cli._args import check_output, non_negative_float, non_negative_int, positive_float, positive_int
 
 HELP = "search for an architecture with fewer FLOPs and a better predicted accuracy"
 
@@ -73,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
     ops = [o.strip() for o in args.operators.split(",") if o.strip()] if args.operators else None
     config = SearchConfig(budget=args.budget, population=args.population, flops_target=args.flops_target,
                           penalty=args.penalty, seed=args.seed)
+    check_output(args.output, folder=True)
+    out = Path(args.output)
     space, item = make_space(args.start, args.family, args.mode, ops)  # input errors before loading a model
     predictor = load_scorer(args)
     result = run_search(item, predictor, config, None if args.quiet else TextProgress(), space=space,
                         column=args.score_column)
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     result.frame().to_csv(out / "history.csv", index=False)
     front = {c.uid for c in result.pareto()}
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     hist[hist["uid"].isin(front)].to_csv(out / "pareto.csv", index=False)
     best = result.best()
     result.start.cg.to_json(out / "start.json", indent=1)
-    files = export_candidate(best.cg, out, "best")
+    # best.json / best.onnx only for a candidate that meets the target (not a copy of the start)
+    files = export_candidate(best.cg, out, "best") if best is not result.start else {}
     summary = result.summary()
     summary["files"] = files
     summary["start"]["arch"] = space.describe(result.start.item)
