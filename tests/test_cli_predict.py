@@ -155,6 +155,34 @@ def test_predict_scores_every_id_even_of_a_repeated_architecture(checkpoint, tmp
     assert "line 1: field 'id' must be a string or a number, got [\"x\"]" in capsys.readouterr().err
 
 
+def test_finetune_names_the_labels_path_and_warns_on_equal_labels(checkpoint, tmp_path, capsys):
+    (tmp_path / "head.csv").write_text("family,spec,label\n")
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / "head.csv"),
+                 "--output", str(tmp_path / "ft")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'head.csv'}: no data rows"
+    cgs, _ = synthetic_dataset(6, seed=8)
+    with open(tmp_path / "same.jsonl", "w") as fh:
+        for i, cg in enumerate(cgs):
+            fh.write(json.dumps({"id": f"s{i}", "cg": cg.to_dict(), "label": 80.0}) + "\n")
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / "same.jsonl"), "--k", "4",
+                 "--selection", "paper", "--output", str(tmp_path / "ft"), "--quiet"]) == 0
+    assert "all 6 labels are equal (80): they carry no ranking information" in capsys.readouterr().err
+
+
+def test_a_checkpoint_config_error_names_the_file(checkpoint, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "ck"
+    shutil.copytree(checkpoint, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["encoder"]["hidden"] = -3
+    (bad / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "a", "family": "nb201", "spec": "303121"}) + "\n")
+    assert main(["predict", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.csv"),
+                 "--checkpoint", str(bad)]) == 2
+    assert f"{bad / 'config.json'}: config.encoder.hidden: expected a number >= 1, got -3" in capsys.readouterr().err
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()

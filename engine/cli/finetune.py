@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     ds = load_labels_file(args.labels, labelled_only=True, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if len(ds) < 2:
         raise ValueError(f"{args.labels}: needs at least 2 labelled rows, found {len(ds)}")
+    if len(set(ds.labels.tolist())) < 2:
+        print(f"warning: {args.labels}: all {len(ds)} labels are equal ({ds.labels[0]:g}): they carry no ranking "
+              "information, so the members' weights will not tell them apart", file=sys.stderr)
     progress = None if args.quiet else TextProgress()
     ft = pred.finetune(ds.cgs, np.asarray(ds.labels, dtype=float), k=args.k, seed=args.seed, callback=progress,
                        selection=args.selection)

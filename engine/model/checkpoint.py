@@ -151,7 +151,11 @@ def load_checkpoint(directory, domain: bool = True):
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: checkpoint folder not found")
     spath = d / "state.json"
-    config = GennapeConfig.from_dict(_read_json(d / "config.json"))
+    try:
+        config = GennapeConfig.from_dict(_read_json(d / "config.json"))
+    except ValueError as exc:
+        text = str(exc)
+        raise ValueError(text if str(d) in text else f"{d / 'config.json'}: {text}") from None
     state = _read_json(spath)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         found = state.get("format") if isinstance(state, dict) else f"(a JSON {type(state).__name__})"
