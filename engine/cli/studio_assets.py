@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--output", type=Path, default=default_asset_path(), help="output .npz path")
     parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint folder (default: shipped)")
-    parser.add_argument("--dataset", default="cifar10", help="embedded NB-201 label set (cifar10, cifar100, imagenet)")
+    parser.add_argument("--dataset", default="cifar10", help="embedded NB-201 label set (cifar10, cifar100, imagenet16-120; imagenet is accepted for the last)")
     parser.add_argument("--samples-per-family", type=non_negative_int, default=24, help="unlabelled samples of each family")
     parser.add_argument("--limit", type=positive_int, default=None, help="keep only this many labelled NB-201 rows")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for samples and t-SNE")
