@@ -271,13 +271,19 @@ def test_finetune_cross_validated_with_the_real_model_shows_member_versions(shar
     assert any("held-out pairs" in c.value for c in at.caption)
 
 
-def test_finetune_with_typed_labels(shared_ws):
-    at = make_app(shared_ws)
+def finetune_labels_form(ws) -> AppTest:
+    """The Fine-tune page on family ``custom``, in the *Type or upload labels* mode."""
+    at = make_app(ws)
     at.run()
     goto(at, "finetune.py")
     at.selectbox(key="ft_family").set_value("custom").run()
     at.segmented_control(key="ft_label_mode").set_value("Type or upload labels").run()
     assert not at.exception
+    return at
+
+
+def test_finetune_with_typed_labels(shared_ws):
+    at = finetune_labels_form(shared_ws)
     at.file_uploader(key="ft_labels_csv").set_value(
         ("labels.csv", b"id,label\nsample:custom:a0,91.5\nnope,50\nsample:custom:a1,140\nsample:custom:a2,1,2\n",
          "text/csv")).run()
@@ -293,11 +299,7 @@ def test_finetune_with_typed_labels(shared_ws):
 
 
 def test_finetune_labels_csv_reads_fractions_and_other_label_columns(shared_ws):
-    at = make_app(shared_ws)
-    at.run()
-    goto(at, "finetune.py")
-    at.selectbox(key="ft_family").set_value("custom").run()
-    at.segmented_control(key="ft_label_mode").set_value("Type or upload labels").run()
+    at = finetune_labels_form(shared_ws)
     rows = "".join(f"sample:custom:a{i},0.{90 - i}\n" for i in range(3))
     at.file_uploader(key="ft_labels_csv").set_value(("l.csv", ("id,val_acc\n" + rows).encode(), "text/csv")).run()
     assert not at.exception
