@@ -188,6 +188,29 @@ def model_card_dict(predictor: Any) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
+def score_composition(card: Mapping[str, Any] | None) -> str:
+    """One plain paragraph on how the model card's ``score`` is made: which members score which
+    architectures (the in-domain gate), and what its values mean ("" without a card)."""
+    card = card or {}
+    members = [str(m) for m in card.get("members_in_score") or []]
+    if not members:
+        return ""
+    gate = card.get("in_domain_gate") if isinstance(card.get("in_domain_gate"), Mapping) else {}
+    inside = [str(m) for m in gate.get("in_domain_members") or []] if gate.get("adopted") else []
+    fams = ", ".join(str(f) for f in card.get("source_families") or []) or "its training families"
+    if inside:
+        text = (f"Architectures inside the checkpoint's training domain (novelty ≤ 1: close to the {fams} "
+                f"architectures it was trained on) are scored by equal weights over its learned members "
+                f"{', '.join(inside)}, validated on cells of those families it never saw. All others are scored by "
+                f"{', '.join(members)}, the members that ranked families it had never seen best "
+                "(leave-one-family-out).")
+    else:
+        text = f"Every architecture is scored by {', '.join(members)}."
+    return (text + " The combined order is then mapped onto the model's own accuracy predictions, so a score "
+            "reads like a predicted accuracy on the scale of the checkpoint's labels; it means that only for "
+            "architectures inside the training domain and of the labels' task. Elsewhere, read it as a ranking.")
+
+
 def zero_shot_evidence(card: Mapping[str, Any] | None) -> pd.DataFrame:
     """What the model card measured about ranking *unseen* families, one row per target:
     ``check, target`` then SRCC and NDCG@10 of the shipped ``score``, FLOPs and params, and
@@ -957,16 +980,18 @@ def nearest_neighbours(ws: Workspace, arch_id: str, k: int = 10) -> pd.DataFrame
 
 def architecture_table(ws: Workspace, members: bool = True) -> pd.DataFrame:
     """The combined table (display order): id, name, family, task (:func:`row_tasks`), source, score,
-    rank, label, FLOPs (M), params (M), cluster, entropy, novelty, provenance, member scores."""
+    rank (within the row's task: scores of different tasks are not one ranking), label, FLOPs (M),
+    params (M), cluster, entropy, novelty, provenance, member scores."""
     f = ws.frame
+    tasks = row_tasks(ws)
     out = pd.DataFrame({
-        "id": f["id"], "name": f["name"], "family": f["family"], "task": row_tasks(ws), "source": f["source"],
+        "id": f["id"], "name": f["name"], "family": f["family"], "task": tasks, "source": f["source"],
         "score": f["score"], "label": f["label"],
         "MFLOPs": f["flops"] / 1e6, "M params": f["params"] / 1e6,
         "cluster": f["cluster"], "entropy": f["entropy"], "novelty": f["novelty"], "dataset": f["dataset"], "provenance": f["provenance"],
     })
     if ws.has_scores:
-        rank = f["score"].rank(ascending=False, method="min").astype("Int64")
+        rank = f["score"].groupby(tasks.to_numpy()).rank(ascending=False, method="min").astype("Int64")
         out.insert(out.columns.get_loc("score") + 1, "rank", rank)
     if members:
         for c in ws.member_columns:

@@ -292,6 +292,13 @@ def test_architecture_table_columns():
     t = studio.architecture_table(ws)
     assert {"id", "family", "score", "rank", "label", "MFLOPs", "M params", "provenance"} <= set(t.columns)
     assert t.loc[t["score"].idxmax(), "rank"] == 1
+    # ranks are within a task: the best ImageNet row is ranked 1 among ImageNet rows
+    f = ws.frame
+    mixed = dataclasses.replace(ws, frame=f.assign(family=np.where(np.arange(len(f)) % 2 == 0, "nb201", "ofa_pn"),
+                                                   provenance="x"))
+    t = studio.architecture_table(mixed)
+    for task, grp in t.groupby("task"):
+        assert sorted(grp["rank"]) == list(range(1, len(grp) + 1)), task
 
 
 def test_parse_upload_csv_good_and_bad_rows():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 from test_app_engine import TinyPredictor, tiny_dataset, tiny_workspace
@@ -562,6 +563,15 @@ def test_architecture_suggests_the_top_of_the_labels_task(shared_ws):
     assert button.label == f"Show the top-scored CIFAR-10 architecture ({best})"
     button.click().run()
     assert not at.exception and at.session_state[state.SELECTED] == best
+    # with novelty known, the suggestion is the top-scored one inside the training domain
+    nb = f[f["family"] == "nb201"].sort_values("score", ascending=False)
+    novelty = pd.Series(0.5, index=f.index)
+    novelty[nb.index[0]] = 3.0  # the best-scored one lies outside
+    at = make_app(dataclasses.replace(mixed, frame=f.assign(novelty=novelty)))
+    at.run()
+    goto(at, "architecture.py")
+    assert at.button(key="arch_show_top").label == (f"Show the top-scored CIFAR-10 architecture inside the training "
+                                                    f"domain ({nb['id'].iloc[1]})")
 
 
 def test_architecture_page_builds_a_rows_dataset_network(shared_ws):

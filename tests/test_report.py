@@ -158,4 +158,29 @@ def test_report_warns_when_the_score_is_read_on_another_tasks_scale():
     n = len(mixed) // 2
     assert html.index(f"Top CIFAR-10 architectures by GENNAPE score ({n} in all)") < html.index(
         f"Top ImageNet architectures by GENNAPE score ({n} in all)")
-    assert "Top architectures by GENNAPE score." not in html and "Top architectures by GENNAPE score." in report_html(same, {})
+    assert "Top architectures by GENNAPE score (" not in html
+    assert f"Top architectures by GENNAPE score ({len(same):,} in all)." in report_html(same, {})
+
+
+def test_report_says_how_the_score_is_made_and_flags_extrapolated_top_rows():
+    ws = tiny_workspace(12)
+    card = {**ws.model_card, "members_in_score": ["graph_stats", "flops_baseline", "params_baseline"],
+            "source_families": ["nb201"], "label_range": [80.0, 94.7], "min_acc": 80.0,
+            "in_domain_gate": {"adopted": True, "in_domain_members": ["cl_fcm", "cl"], "rule": "x" * 2000}}
+    f = ws.frame
+    labelled = np.arange(len(f)) < 4  # four labelled rows, scored below every other row
+    novelty = np.where(np.arange(len(f)) % 3 == 0, 2.5, 0.4)
+    score = np.where(labelled, f["score"], f["score"] + 100.0)
+    w = studio.Workspace(f.assign(novelty=novelty, score=score, label=np.where(labelled, f["label"], np.nan)),
+                         model_card=card)
+    html = report_html(w, {}, metrics=studio.ranking_metrics(w))
+    assert ("are scored by equal weights over its learned members cl_fcm, cl" in html
+            and "All others are scored by graph_stats, flops_baseline, params_baseline" in html)
+    assert "<details><summary>The full model card" in html and "x" * 2000 in html  # nothing dropped
+    assert "80.00–94.70 %" in html and "accuracy ≥ 80.0 %" in html
+    outside = int((novelty[np.argsort(-score)][:len(f)] > 1).sum())
+    assert f"{outside} of these {len(f)} lie outside the training domain" in html
+    assert "The top-scored labelled architectures" in html  # the top table had no labelled row
+    assert "<th>SRCC</th>" in html and "<th>srcc</th>" not in html
+    assert "uploaded architectures are highlighted" not in html
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", html)

@@ -1,5 +1,6 @@
 """Architecture: the interactive computation graph, costs by op type, side-by-side comparison."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -17,10 +18,16 @@ if not arch:
     tasks = studio.row_tasks(ws)
     first = studio.default_task(tasks.unique(), ws.model_card) if ws.has_scores else None
     pool = ws.frame[(tasks == first).to_numpy()] if first else ws.frame
+    # inside the training domain when novelty is known: there the score is a predicted accuracy, elsewhere
+    # an extrapolation (the top of a mixed pool is often an unlabelled sample far from the training data)
+    nov = pool["novelty"].to_numpy(dtype=float) if "novelty" in pool.columns else np.full(len(pool), np.nan)
+    inside = bool((nov <= 1).any())
+    if inside:
+        pool = pool[nov <= 1]
     top = pool.nlargest(1, "score") if ws.has_scores else pool.head(1)
     st.info("Pick an architecture: click one on the **Embedding map**, a row in a table, or type its id.")
-    what = f"top-scored {first}" if first else "top-scored"
-    if len(top) and st.button(f"Show the {what} architecture ({top['id'].iloc[0]})", key="arch_show_top"):
+    what = f"top-scored {first + ' ' if first else ''}architecture" + (" inside the training domain" if inside else "")
+    if len(top) and st.button(f"Show the {what} ({top['id'].iloc[0]})", key="arch_show_top"):
         state.select(top["id"].iloc[0])
         st.rerun()
     st.stop()

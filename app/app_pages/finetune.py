@@ -18,7 +18,8 @@ if pred is None or not hasattr(pred, "finetune"):
     st.info(f"Fine-tuning needs the GENNAPE model ({why or 'this model cannot be fine-tuned'}).")
     st.stop()
 st.markdown(
-    "GENNAPE generalises to unseen families, and a few labelled samples of a target family make it better "
+    "Zero-shot, the score of a family the model never saw is only about as good as FLOPs (see *How far to trust "
+    "the score* on Home); a few labelled samples of the target family let the learned members adapt to it "
     "(the paper fine-tunes on 50). Pick a family and **k** labelled architectures; a **copy** of the model is "
     "fine-tuned (the shared model is never changed) and compared with the original on labelled architectures "
     "it did not see. The fine-tuned model stays in this browser session and can be downloaded.")

@@ -50,8 +50,11 @@ with left:
             st.markdown("**How far to trust the score**, on families it never saw and on unseen architectures of a "
                         "training family (measured by the checkpoint's "
                         "own commands; `beats_both` = above FLOPs and params on SRCC and NDCG@10)")
-            st.dataframe(evidence, hide_index=True, key="home_zero_shot",
-                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+            # the verdict next to the target (it scrolled out of view at the end of nine columns)
+            order = ["check", "target", "beats_both", *[c for c in evidence.columns
+                                                        if c not in ("check", "target", "beats_both")]]
+            st.dataframe(evidence[order], hide_index=True, key="home_zero_shot",
+                         column_config={c: st.column_config.NumberColumn(format="%.4f")
                                         for c in evidence.columns if "SRCC" in c or "NDCG" in c})
             if not evidence["beats_both"].all():
                 st.caption("Where `beats_both` is false, rank by FLOPs as well, or fine-tune on a few labelled "
@@ -71,7 +74,8 @@ with right:
     if len(f):
         # task first: scores of networks built for another task than the labels' are ranks on the labels' scale
         counts = f.assign(task=studio.row_tasks(ws)).groupby(["task", "family", "source"]).size().unstack(fill_value=0)
-        st.dataframe(counts, key="home_counts")
+        st.dataframe(counts, key="home_counts",
+                     column_config={c: st.column_config.NumberColumn(format="localized") for c in counts.columns})
         labelled = f[np.isfinite(f["label"].to_numpy(dtype=float))]
         for prov in labelled["provenance"].unique():
             st.caption(f"Labels: {prov}")

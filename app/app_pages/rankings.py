@@ -91,7 +91,9 @@ else:
                "SRCC / Kendall τ: rank correlation (1 = same order); NDCG@10: quality of the top 10; "
                "precision@10: share of the true top 10 found in the predicted top 10; regret@1: accuracy lost by "
                "picking the top-scored architecture.")
-    st.dataframe(metrics, hide_index=True, key="rank_metrics",
+    # the metrics first; the (long) provenance last, where it does not push them out of view
+    st.dataframe(metrics[[c for c in metrics.columns if c != "provenance"] + ["provenance"]], hide_index=True,
+                 key="rank_metrics",
                  column_config={k: st.column_config.NumberColumn(format="%.3f")
                                 for k in ("srcc", "kendall_tau", "pairwise_kt", "ndcg@10", "precision@10",
                                           "regret@1")})

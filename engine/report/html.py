@@ -80,7 +80,7 @@ class Report:
     title: str
     subtitle: str = ""
     sections: list[Section] = field(default_factory=list)
-    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
     def section(self, title: str) -> Section:
         sec = Section(title)

@@ -21,16 +21,22 @@ INTRO = (
     "them**. Every architecture is turned into a computation graph (CG) of atomic operations; a graph "
     "neural network pretrained with contrastive learning embeds it; Fuzzy C-Means assigns soft cluster "
     "memberships; an ensemble of predictors turns the embedding into a **GENNAPE score**.\n\n"
-    "- A higher score means the model expects higher accuracy. Scores are for **ranking** "
-    "architectures against each other; they are not accuracies in percent.\n"
+    "- A higher score means the model expects higher accuracy. Scores are on the accuracy scale of the "
+    "checkpoint's labels, but they are made for **ranking** architectures of one task against each other: "
+    "read a score as an accuracy only for an architecture inside the training domain (section 2).\n"
     "- Where true accuracy labels exist, the report measures how well the score ranks them "
-    "(SRCC, Kendall tau, NDCG@10, precision@10; see the glossary).\n"
+    "(SRCC, Kendall tau, NDCG@10, precision@10, regret@1; see the glossary).\n"
     "- Every label names its provenance: which dataset, which accuracy, how many epochs and seeds, "
     "and where it comes from."
 )
 
 GLOSSARY = {
-    "GENNAPE score": "the ensemble's prediction; larger = expected to be more accurate (relative, for ranking)",
+    "GENNAPE score": "the ensemble's prediction; larger = expected to be more accurate; on the accuracy scale of the "
+                     "checkpoint's labels, a predicted accuracy only inside the training domain (section 2)",
+    "family": "a space of architectures: nb101 / nb201 / nb301 = NAS-Bench-101 / -201 / -301 cells, ofa_pn / ofa_mbv3 "
+              "/ ofa_resnet = once-for-all ProxylessNAS / MobileNetV3 / ResNet networks (ImageNet), hiaml, "
+              "inception and two_path = the GENNAPE paper's other CIFAR-10 spaces, custom = uploaded graphs",
+    "novelty ≤ 1 / inside": "inside the training domain: close to architectures the checkpoint was trained on",
     "SRCC": "Spearman rank correlation between score and true accuracy (1 = identical order, 0 = no relation)",
     "Kendall tau": "fraction of concordant minus discordant pairs (1 = every pair ordered correctly)",
     "pairwise KT": "the GENNAPE authors' pairwise ranking accuracy with a small tie filter",
@@ -40,9 +46,13 @@ GLOSSARY = {
     "graph stats": "a ranker learned across benchmark families on four whole-graph numbers (FLOPs, params, "
                    "nodes, weighted layers), each measured relative to its spread in the ranked set; FLOPs and "
                    "params share one weight, because they move together in every training family",
-    "member columns": "each ensemble member's own prediction in accuracy points; only its order is meaningful "
-                      "outside the labelled families' range (the Eq. 5 members, CL+T and CL+FCM+T, multiply by a "
-                      "FLOPs factor and exceed 100 for ImageNet-sized networks)",
+    "member columns": "each ensemble member's own prediction: the learned members (cl, cl_fcm, the Eq. 5 members "
+                      "cl_t and cl_fcm_t, pairwise, kgnn) in accuracy points, meaningful only in order outside "
+                      "the labelled families' range (the Eq. 5 members multiply by a FLOPs factor and exceed 100 "
+                      "for ImageNet-sized networks); flops_baseline, params_baseline and graph_stats are "
+                      "rank scores, not accuracies",
+    "beats_both": "the score ranks better than both FLOPs and params, on SRCC and on NDCG@10",
+    "zoo": "31 hand-designed ImageNet networks (ResNets, VGGs, MobileNets, a ViT, ...) with published top-1 accuracy",
     "FLOPs": "2 x multiply-accumulates of convolutions, linear layers and matrix products for one input",
     "FCM cluster / membership": "Fuzzy C-Means soft assignment of the embedding to clusters of known architectures",
     "membership entropy": "0 = clearly inside one cluster, 1 = spread over all clusters",
@@ -79,13 +89,77 @@ def _provenance_table(ws: Any) -> pd.DataFrame:
 
 
 def _top_table(ws: Any, n: int = 25, rows: Any = None) -> pd.DataFrame:
-    """The ``n`` top-scored rows (of the boolean mask ``rows``, default all)."""
+    """The ``n`` top-scored rows (of the boolean mask ``rows``, default all), with whether each
+    lies inside the training domain (where its score is a predicted accuracy)."""
     f = ws.frame if rows is None else ws.frame[rows]
     top = f[np.isfinite(f["score"].to_numpy(dtype=float))].nlargest(n, "score")
     out = pd.DataFrame({"rank": np.arange(1, len(top) + 1), "id": top["id"], "family": top["family"],
                         "source": top["source"], "GENNAPE score": top["score"], "true label": top["label"],
                         "MFLOPs": top["flops"] / 1e6, "M params": top["params"] / 1e6})
+    if "novelty" in top.columns and np.isfinite(top["novelty"].to_numpy(dtype=float)).any():
+        nov = top["novelty"].to_numpy(dtype=float)
+        out["training domain"] = np.where(np.isfinite(nov), np.where(nov <= 1, "inside", "outside"), "—")
     return out.reset_index(drop=True)
+
+
+def _top_caption(table: pd.DataFrame, what: str, total: int) -> str:
+    text = f"Top {what} by GENNAPE score ({total:,} in all)."
+    outside = int((table.get("training domain", pd.Series(dtype=object)) == "outside").sum())
+    if outside:
+        text += (f" {outside} of these {len(table)} lie outside the training domain: their scores rank them but are "
+                 "extrapolations, not predicted accuracies.")
+    return text
+
+
+def _model_facts(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The model card's entries a reader needs, in words (the full card follows as JSON)."""
+    facts: dict[str, Any] = {}
+    if card.get("model"):
+        facts["model"] = card["model"]
+    if card.get("source_families"):
+        facts["trained on families"] = ", ".join(map(str, card["source_families"]))
+    provs = [p.get("label") for p in card.get("label_provenance") or [] if isinstance(p, Mapping) and p.get("label")]
+    if provs:
+        facts["training labels"] = "; ".join(provs)
+    if card.get("n_graphs") is not None:
+        facts["training architectures"] = (f"{int(card['n_graphs']):,}"
+                                           + (f" (at most {int(card['max_per_family']):,} per family)"
+                                              if card.get("max_per_family") else ""))
+    rng = card.get("label_range")
+    if isinstance(rng, list) and len(rng) == 2:
+        facts["label range of the supervised training rows"] = f"{float(rng[0]):.2f}–{float(rng[1]):.2f} %"
+    if card.get("min_acc") is not None:
+        facts["supervised rows kept"] = f"accuracy ≥ {card['min_acc']} % (weaker networks left out of the heads' training)"
+    if card.get("n_clusters") is not None:
+        facts["FCM clusters"] = card["n_clusters"]
+    if card.get("training_command"):
+        facts["training command"] = card["training_command"]
+    return facts
+
+
+def _card_json(card: Mapping[str, Any]) -> str:
+    import html
+    import json
+
+    text = json.dumps(card, indent=1, default=str)
+    return ("<details><summary>The full model card (JSON, as shipped with the checkpoint)</summary>"
+            f"<pre style=\"white-space:pre-wrap;font-size:12px\">{html.escape(text)}</pre></details>")
+
+
+def _labelled_top(sec: Any, ws: Any, rows: np.ndarray, top: pd.DataFrame, what: str) -> None:
+    """When few of a task's top-scored rows carry a true label, the top-scored labelled ones too."""
+    labelled = rows & np.isfinite(ws.frame["label"].to_numpy(dtype=float))
+    if labelled.sum() >= 3 and top["true label"].notna().sum() < min(5, len(top)):
+        sub = _top_table(ws, n=10, rows=labelled)
+        sec.table(sub, f"The top-scored labelled {what} ({int(labelled.sum()):,} labelled), next to their true labels.")
+
+
+_METRIC_NAMES = {"srcc": "SRCC", "kendall_tau": "Kendall tau", "pairwise_kt": "pairwise KT"}
+
+
+def _metric_headers(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The metrics table for readers: metric names as in the glossary, provenance left to its section."""
+    return metrics.drop(columns=["provenance"], errors="ignore").rename(columns=_METRIC_NAMES)
 
 
 def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics: pd.DataFrame | None = None,
@@ -102,15 +176,21 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     rep = Report(title, subtitle=f"{len(ws):,} architectures scored by {model_name or 'the GENNAPE model'}")
     rep.section("What this is").text(INTRO).facts(_workspace_facts(ws), "What the report covers.")
 
-    card = {k: v for k, v in dict(ws.model_card).items() if not isinstance(v, dict | list) or len(str(v)) < 400}
+    from engine.studio import label_tasks, row_tasks, score_composition, workspace_scale_note, zero_shot_evidence
+
+    card = dict(ws.model_card)
     sec = rep.section("The model")
-    sec.text("The model card of the checkpoint that produced the scores.")
-    sec.facts(card or {"model": "no model card available"})
-    from engine.studio import label_tasks, row_tasks, workspace_scale_note, zero_shot_evidence
+    how = score_composition(card)
+    if how:
+        sec.text("**How the score is made.** " + how)
+    sec.facts(_model_facts(card) or {"model": "no model card available"},
+              "The checkpoint that produced the scores (its full model card follows).")
+    if card:
+        sec.raw_html(_card_json(card))
 
     evidence = zero_shot_evidence(ws.model_card)
     if len(evidence):
-        sec.table(evidence.round(3), "How far to trust the score, as measured by the checkpoint's own commands: "
+        sec.table(evidence.round(4), "How far to trust the score, as measured by the checkpoint's own commands: "
                   "leave-one-family-out on the labelled CIFAR families, unseen cells of a training family (where "
                   "the score uses the learned members) and a check on hand-designed ImageNet networks. "
                   "beats_both = score above FLOPs and params on SRCC and NDCG@10.")
@@ -127,10 +207,14 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
 
     if "map" in figs or "scores" in figs:
         sec = rep.section("Embedding map")
+        uploaded = int((ws.frame["source"] == "upload").sum())
         sec.text("Each point is one architecture placed by the encoder's embedding; similar architectures "
-                 "sit close together. Uploaded architectures are highlighted.")
+                 "sit close together." + (f" The {uploaded:,} uploaded architectures are highlighted." if uploaded
+                                          else ""))
         sec.figure(figs.get("map"), "2-D map of the embeddings.")
-        sec.figure(figs.get("scores"), "Distribution of GENNAPE scores per family.")
+        sec.figure(figs.get("scores"), "Distribution of GENNAPE scores per family. Families of another task than "
+                   "the checkpoint's labels (the OFA families are ImageNet networks) are on the same axis, but "
+                   "their scores only rank them among themselves.")
 
     f = ws.frame
     nov = f["novelty"].to_numpy(dtype=float) if "novelty" in f.columns else np.full(len(f), np.nan)
@@ -144,10 +228,12 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
         sec.figure(figs.get("novelty"), "Novelty per family; the dashed line is the edge of the training domain.")
         sec.figure(figs.get("entropy"), "Membership entropy per family.")
         if np.isfinite(nov).any():
-            share = (f.assign(outside=nov > 1).groupby("family")["outside"].mean().rename("share outside")
-                     .reset_index())
-            sec.table(share.round(3), "Share of each family's architectures outside the training domain "
-                                      "(novelty > 1).")
+            share = (f.assign(outside=nov > 1).groupby("family")["outside"].agg(["sum", "size"]).reset_index())
+            share = pd.DataFrame({"family": share["family"], "outside": share["sum"].astype(int),
+                                  "architectures": share["size"].astype(int),
+                                  "share outside": [f"{a / b:.0%}" if b else "—"
+                                                    for a, b in zip(share["sum"], share["size"])]})
+            sec.table(share, "Architectures of each family outside the training domain (novelty > 1).")
             unf = f.nlargest(10, "novelty")[["id", "family", "source", "novelty", "entropy", "score"]]
             sec.table(unf.reset_index(drop=True), "The ten architectures farthest from the training domain.")
         elif len(f) and np.isfinite(f["entropy"].to_numpy(dtype=float)).any():
@@ -162,19 +248,30 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
             first = label_tasks(ws.model_card)
             for task in sorted(tasks.unique(), key=lambda t: (t not in first, t == "unknown", t)):
                 what = "architectures of unknown task" if task == "unknown" else f"{task} architectures"
-                sec.table(_top_table(ws, rows=(tasks == task).to_numpy()),
-                          f"Top {what} by GENNAPE score ({int((tasks == task).sum()):,} in all).")
+                rows = (tasks == task).to_numpy()
+                top = _top_table(ws, rows=rows)
+                sec.table(top, _top_caption(top, what, int(rows.sum())))
+                _labelled_top(sec, ws, rows, top, what)
         else:
-            sec.table(_top_table(ws), "Top architectures by GENNAPE score.")
+            top = _top_table(ws)
+            sec.table(top, _top_caption(top, "architectures", len(ws)))
+            _labelled_top(sec, ws, np.ones(len(ws), dtype=bool), top, "architectures")
         note = workspace_scale_note(ws, ws.model_card)
         if note:
             sec.text(note)
     else:
         sec.text("No scores: the workspace was not scored by a model.")
     if metrics is not None and len(metrics):
-        sec.text("How well the score ranks the true labels, per labelled dataset (labels of different "
+        sec.text("How well the score ranks the true labels, per labelled dataset and task (labels of different "
                  "datasets measure different things, so they are never mixed).")
-        sec.table(metrics)
+        trained = set(map(str, ws.model_card.get("source_families") or [])) & set(
+            ", ".join(metrics.get("family", pd.Series(dtype=str)).astype(str)).replace(" ", "").split(","))
+        caption = ""
+        if trained:
+            caption = (f"Rows of {', '.join(sorted(trained))} include the architectures the checkpoint was trained "
+                       "on, so their figures are optimistic; the held-out figures are in the evidence table of "
+                       "section 2.")
+        sec.table(_metric_headers(metrics), caption)
     sec.figure(figs.get("pred_vs_true"), "GENNAPE score against the true label.")
 
     if finetune is not None:
