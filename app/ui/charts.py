@@ -17,8 +17,10 @@ from plotly.subplots import make_subplots
 from engine.graphs.ops import OP_COLOURS
 
 #: same order as chartCategoricalColors in .streamlit/config.toml
-PALETTE = ["#7209b7", "#f77f00", "#2a9d8f", "#d62828", "#457b9d", "#ffb703", "#52b788", "#b5179e",
-           "#1d3557", "#6c757d", "#e76f51", "#264653"]
+#: category colours (families sort hiaml, inception, nb101, nb201, nb301, ofa_mbv3, ofa_pn, ofa_resnet,
+#: two_path): Okabe-Ito's colour-blind-safe set first, no red among the first nine (red marks the selection)
+PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#CC79A7", "#B8A600", "#7209b7", "#555555",
+           "#D55E00", "#264653", "#9ef01a", "#a0522d"]
 MISSING_COLOUR = "#c8c8c8"
 
 #: "colour by" choices of the map: label -> (frame column, kind)
@@ -55,8 +57,9 @@ def _coord(values: pd.Series) -> np.ndarray:
 
 
 def _layout(fig: go.Figure, title: str = "", height: int = 560, **kw: Any) -> go.Figure:
-    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02, x=0), **kw)
+    # the legend above the plot: below it, it covered the x axis's tick labels
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=70 if title else 40, b=10),
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.01, x=0), **kw)
     return fig
 
 
@@ -208,8 +211,7 @@ def cluster_composition(frame: pd.DataFrame, normalise: bool = False, title: str
 
 def entropy_by_family(frame: pd.DataFrame, title: str = "") -> go.Figure:
     """Membership entropy per family (box), uploads as points on top."""
-    return by_family(frame, "entropy", "membership entropy (0 = one cluster, 1 = spread over all)", title,
-                     y_range=(0, 1.02))
+    return by_family(frame, "entropy", "entropy (0: one cluster, 1: all)", title, y_range=(0, 1.1))
 
 
 def novelty_by_family(frame: pd.DataFrame, title: str = "") -> go.Figure:
