@@ -206,7 +206,9 @@ def cluster_composition(frame: pd.DataFrame, normalise: bool = False, title: str
     fig = go.Figure([go.Bar(x=[f"cluster {c}" for c in tab.index], y=tab[fam].to_numpy(), name=str(fam),
                             marker_color=cols[fam]) for fam in tab.columns])
     fig.update_yaxes(title="share" if normalise else "architectures")
-    return _layout(fig, title, 380, barmode="stack")
+    fig = _layout(fig, title, 380, barmode="stack")
+    fig.update_layout(legend_traceorder="normal")  # families in the order of every other chart, not reversed
+    return fig
 
 
 def entropy_by_family(frame: pd.DataFrame, title: str = "") -> go.Figure:
