@@ -80,6 +80,10 @@ def test_other_figures_build():
     assert len(charts.score_distribution(f).data) == 2
     assert len(charts.pred_vs_true(f).data[0].x) == 300 - 11
     assert len(charts.cluster_composition(f, normalise=True).data) == 2
+    by_family = charts.family_clusters(f)
+    shares = np.sum([np.asarray(t.y, dtype=float) for t in by_family.data], axis=0)
+    np.testing.assert_allclose(shares, 1.0)  # each family's bar adds up to the whole family
+    assert len(by_family.data) == f.loc[f["cluster"] >= 0, "cluster"].nunique()
     assert charts.entropy_by_family(f).data[-1].name == "your uploads"
     cg = tiny_cgs(1)[0]
     costs = charts.op_costs(cg)

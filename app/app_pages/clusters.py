@@ -71,6 +71,8 @@ with right:
 st.subheader("Cluster composition by family")
 norm = st.toggle("Show shares instead of counts", key="clusters_normalise")
 st.plotly_chart(charts.cluster_composition(f, normalise=norm), key="clusters_composition")
+st.caption("Where each family's architectures fall (share of the family in each cluster):")
+st.plotly_chart(charts.family_clusters(f), key="clusters_by_family")
 
 st.subheader("Unfamiliar architectures")
 key = "novelty" if has_novelty else "entropy"

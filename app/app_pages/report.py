@@ -36,6 +36,7 @@ def build_figures() -> dict:
             figs["pred_vs_true"] = charts.pred_vs_true(f)
     if ws.num_clusters >= 2:
         figs["composition"] = charts.cluster_composition(f)
+        figs["family_clusters"] = charts.family_clusters(f)
         figs["entropy"] = charts.entropy_by_family(f)
         if np.isfinite(f["novelty"].to_numpy(dtype=float)).any():
             figs["novelty"] = charts.novelty_by_family(f)

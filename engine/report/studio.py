@@ -167,7 +167,7 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
                   model_name: str = "") -> Report:
     """Build the :class:`Report` (render it with :func:`render_html` / :func:`report_html`).
 
-    ``figures`` keys used (all optional): ``map``, ``scores``, ``composition``, ``entropy``,
+    ``figures`` keys used (all optional): ``map``, ``scores``, ``composition``, ``family_clusters``, ``entropy``,
     ``novelty``, ``pred_vs_true``, ``finetune``.  ``metrics`` is :func:`engine.studio.ranking_metrics`;
     ``finetune`` an :class:`engine.studio.FinetuneOutcome`; ``uploads`` a list of
     :class:`engine.studio.UploadOutcome`.
@@ -224,7 +224,9 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
                  "belongs to one cluster; novelty says how far it lies from the training architectures (above 1 = "
                  "outside the training domain, where the learned members extrapolate and the score rests on its "
                  "FLOPs, params and graph-statistics members).")
-        sec.figure(figs.get("composition"), "Cluster composition by family.")
+        sec.figure(figs.get("composition"), "Cluster composition by family (architectures per cluster).")
+        sec.figure(figs.get("family_clusters"), "Where each family's architectures fall: the share of the family in "
+                   "each cluster, so small families read as clearly as large ones.")
         sec.figure(figs.get("novelty"), "Novelty per family; the dashed line is the edge of the training domain.")
         sec.figure(figs.get("entropy"), "Membership entropy per family.")
         if np.isfinite(nov).any():
