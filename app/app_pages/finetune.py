@@ -7,7 +7,7 @@ import streamlit as st
 from app.ui import cached, charts, state, widgets
 from app.ui.progress import StreamlitProgress
 from engine import studio
-from engine.data.uploads import UploadError, parse_id_labels
+from engine.data import UploadError, parse_id_labels
 
 TYPED = "ft_typed_labels"  # id -> label typed / uploaded on this page (session only)
 

@@ -25,10 +25,18 @@ from engine.data.sources import (
     load_shared,
     restricted_loads,
 )
-from engine.data.uploads import RowError, UploadError, UploadResult, parse_onnx_folder, parse_table
+from engine.data.uploads import (
+    IdLabels,
+    RowError,
+    UploadError,
+    UploadResult,
+    parse_id_labels,
+    parse_onnx_folder,
+    parse_table,
+)
 
 __all__ = [
-    "ArchDataset", "CGStore", "DatasetInfo", "Provenance", "RowError", "SHARED_NAMES", "UploadError", "UploadResult",
-    "available", "decode_spec", "default_provenance", "load", "load_default", "load_gennape", "load_shared",
-    "parse_onnx_folder", "parse_table", "restricted_loads",
+    "ArchDataset", "CGStore", "DatasetInfo", "IdLabels", "Provenance", "RowError", "SHARED_NAMES", "UploadError",
+    "UploadResult", "available", "decode_spec", "default_provenance", "load", "load_default", "load_gennape",
+    "load_shared", "parse_id_labels", "parse_onnx_folder", "parse_table", "restricted_loads",
 ]
