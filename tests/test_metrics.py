@@ -218,3 +218,17 @@ def test_perfect_and_reversed_order(data):
     assert ndcg_at_k(t, t) == pytest.approx(1.0)
     assert top_k_overlap(t, t, k=5) == pytest.approx(1.0)
     assert regret_at_1(t, t) == 0.0
+
+
+def test_all_metrics_pairwise_kt_of_scores_depends_only_on_their_order():
+    """Scores (scale_known=False) of a small range must not tie under the accuracy rounding."""
+    rng = np.random.default_rng(0)
+    t = np.round(rng.uniform(85, 95, 400), 2)
+    p = t + rng.normal(0, 1, 400)
+    base = all_metrics(t, p, scale_known=False)["pairwise_kt"]
+    for q in ((p - p.min()) * 1e-6, np.exp(p / 10), 3 * p + 7):
+        assert all_metrics(t, q, scale_known=False)["pairwise_kt"] == base
+    assert all_metrics(t, p)["pairwise_kt"] == base  # accuracies far apart: the same as the authors' rounding
+    assert math.isnan(all_metrics(t, np.full(400, 50.0), scale_known=False)["pairwise_kt"])  # no order at all
+    with pytest.warns(UserWarning, match="pass scale=1.0 for fraction labels"):
+        pairwise_kt(t / 100, p / 100)

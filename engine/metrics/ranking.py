@@ -27,6 +27,7 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 __all__ = [
     "mae", "srcc", "kendall_tau", "pairwise_kt", "ndcg_at_k", "top_k_overlap", "precision_at_k",
@@ -162,6 +163,9 @@ def pairwise_kt(y_true: Any, y_pred: Any, filter: float = 1e-4, scale: float = P
     n = t.size
     if n < 2:
         return math.nan
+    if scale == PERCENT_TO_FRACTION and float(np.max(t)) <= 1.0 and float(np.ptp(t)) > 0:
+        warnings.warn("pairwise_kt: every label lies in 0..1 but scale=0.01 reads them as percent, so the 1e-4 "
+                      "filter becomes 1 accuracy point; pass scale=1.0 for fraction labels", UserWarning, stacklevel=2)
     ti = np.rint(t * scale * 1e6)
     pi = np.rint(p * scale * 1e6)
     thr = float(round(filter * 1e6))
@@ -261,14 +265,25 @@ def all_metrics(y_true: Any, y_pred: Any, k: int = 10, *, scale_known: bool = Tr
     true accuracies only) are still reported.  ``scale`` / ``kt_filter`` go to
     :func:`pairwise_kt`.  Invalid input raises one :class:`ValueError`; undefined metrics are
     ``nan`` (see each function).
+
+    With ``scale_known=False``, :func:`pairwise_kt` compares the predictions' **ranks**: its
+    rounding to ``1e-6 / scale`` is meant for accuracies, and would tie scores of a small range
+    (a rescaled score would otherwise change the metric); and it is ``nan`` for a constant score,
+    which has no order (the authors' tie rule would give it 1.0).
     """
     t, p = _check_pair(y_true, y_pred)
     _check_k(k, t.size)
+    if scale_known:
+        kt = pairwise_kt(t, p, filter=kt_filter, scale=scale)
+    elif t.size > 1 and np.all(p == p[0]):
+        kt = math.nan
+    else:
+        kt = pairwise_kt(t, rankdata(p, method="average") / scale * 1e-4, filter=kt_filter, scale=scale)
     return {
         "mae": mae(t, p) if scale_known else math.nan,
         "srcc": srcc(t, p),
         "kendall_tau": kendall_tau(t, p),
-        "pairwise_kt": pairwise_kt(t, p, filter=kt_filter, scale=scale),
+        "pairwise_kt": kt,
         f"ndcg@{k}": ndcg_at_k(t, p, k=k),
         f"precision@{k}": top_k_overlap(t, p, k=k),
         "regret@1": regret_at_1(t, p),
