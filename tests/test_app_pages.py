@@ -306,6 +306,10 @@ def test_finetune_labels_csv_reads_fractions_and_other_label_columns(shared_ws):
     assert not at.exception
     assert at.session_state["ft_typed_labels"] == pytest.approx({f"sample:custom:a{i}": 90.0 - i for i in range(3)})
     assert any("read as fractions" in w.value for w in at.warning)
+    # a label cleared afterwards (in the table) stays cleared: the file, still in the uploader, is applied once
+    del at.session_state["ft_typed_labels"]["sample:custom:a0"]
+    at.run()
+    assert "sample:custom:a0" not in at.session_state["ft_typed_labels"] and not at.exception
 
 
 def test_finetune_with_two_labels_and_the_default_k_keeps_labels_back(shared_ws):

@@ -1,5 +1,7 @@
 """Fine-tune: adapt a copy of the model to one family with k labelled samples; before / after."""
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -58,7 +60,10 @@ if mode == "Type or upload labels":
                 st.success(f"{up.name}: {got.summary()}.")
             else:
                 st.warning(f"{up.name}: no usable label ({got.summary()}).")
-            if any(typed.get(a) != v for a, v in got.labels.items()):
+            # applied once per file content: a label typed or cleared afterwards in the table below wins
+            sig = (up.name, hashlib.sha1(up.getvalue()).hexdigest())
+            if st.session_state.get("ft_labels_csv_applied") != sig:
+                st.session_state["ft_labels_csv_applied"] = sig
                 typed.update(got.labels)
                 st.rerun()  # the counts and the pool above are computed from the typed labels
     sel = set(state.get(state.MAP_SELECTION))
