@@ -201,3 +201,14 @@ def test_from_state_errors(fitted):
         FuzzyCMeans.from_state({**good, "format": "something-else"})
     with pytest.raises(ValueError, match="m must be"):
         FuzzyCMeans.from_state({**good, "m": 0.5})
+
+
+def test_stopping_at_max_iter_warns_and_says_so():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    with pytest.warns(ConvergenceWarning, match="stopped at max_iter=1"):
+        short = FuzzyCMeans(n_clusters=3, max_iter=1, random_state=0).fit(X)
+    assert short.n_iter_ == 1 and short.converged_ is False
+    full = FuzzyCMeans(n_clusters=3, random_state=0).fit(X)
+    assert full.converged_ is True and full.n_iter_ < full.max_iter

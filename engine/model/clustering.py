@@ -18,11 +18,13 @@ block of variables), which ``objective_history_`` records.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -99,6 +101,7 @@ class FuzzyCMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
     membership_ : ndarray (n_samples, C), rows sum to 1 (the training memberships)
     labels_ : ndarray (n_samples,), ``argmax`` of ``membership_``
     n_iter_ : int, iterations run
+    converged_ : bool, whether Eq. 4's tolerance was met (else a ``ConvergenceWarning`` was issued)
     objective_ : float, ``sum U^m d^2`` at the end
     objective_history_ : ndarray (n_iter_,), the objective after every iteration
     n_features_in_ : int
@@ -142,13 +145,14 @@ class FuzzyCMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         centers[ok] = num[ok] / den[ok, None]
         return centers
 
-    def _run(self, X: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    def _run(self, X: np.ndarray, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, list[float], bool]:
         from sklearn.cluster import kmeans_plusplus
 
         centers, _ = kmeans_plusplus(X, self.n_clusters, random_state=rng)
         centers = np.asarray(centers, dtype=np.float64)
         u = fcm_memberships(squared_distances(X, centers), self.m)
         history: list[float] = []
+        converged = False
         for _ in range(self.max_iter):
             centers = self._centers(X, u, self.m, centers)  # Eq. 3
             d2 = squared_distances(X, centers)
@@ -157,8 +161,13 @@ class FuzzyCMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
             u = u_new
             history.append(self._objective(u, d2))
             if delta <= self.tol:  # Eq. 4
+                converged = True
                 break
-        return centers, u, history
+        if not converged:
+            warnings.warn(f"FuzzyCMeans stopped at max_iter={self.max_iter} with the largest membership change "
+                          f"{delta:.2g} > tol={self.tol:g}; raise max_iter or tol (data far from the origin lose "
+                          "precision in the distances: centre it first)", ConvergenceWarning, stacklevel=3)
+        return centers, u, history, converged
 
     def fit(self, X: Any, y: Any = None) -> FuzzyCMeans:
         """Fit centroids and memberships on ``X`` ``(n_samples, n_features)``; returns ``self``."""
@@ -166,11 +175,12 @@ class FuzzyCMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixi
         self._check_params(X.shape[0])
         rng = check_random_state(self.random_state)
         with _single_thread_blas():
-            centers, u, history = self._run(X, rng)
+            centers, u, history, converged = self._run(X, rng)
         self.cluster_centers_ = centers
         self.membership_ = u
         self.labels_ = u.argmax(1)
         self.n_iter_ = len(history)
+        self.converged_ = converged
         self.objective_ = history[-1]
         self.objective_history_ = np.asarray(history)
         return self
