@@ -437,7 +437,16 @@ def test_home_shows_zero_shot_evidence_from_the_model_card(shared_ws):
     assert not at.exception, at.exception
     table = table_with(at, "beats_both")
     assert list(table["target"]) == ["famA", "zoo"] and list(table["beats_both"]) == [True, False]
+    assert list(table.columns[:3]) == ["check", "target", "beats_both"]  # the verdict next to the target
     assert any("rank by FLOPs as well" in c.value for c in at.caption)
+    # how the score is made, in words, from the card's members and in-domain gate
+    pred.model_card = {**pred.model_card, "members_in_score": ["graph_stats", "flops_baseline"],
+                       "in_domain_gate": {"adopted": True, "in_domain_members": ["cl_fcm", "cl"]}}
+    at = make_app(shared_ws, predictor=pred)
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "**How the score is made.**" in text and "learned members cl_fcm, cl" in text
+    assert "`members_in_score`" not in text and "`in_domain_gate`" not in text
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,10 @@ st.markdown(
     "family, including families the predictor has never seen. Every network becomes a **computation graph** "
     "(CG) of atomic operations; a graph neural network pretrained with **contrastive learning** embeds it; "
     "**Fuzzy C-Means** assigns soft cluster memberships; an **ensemble** of predictors gives the **GENNAPE "
-    "score** (higher = expected to be more accurate). For architectures unlike the training data its members "
-    "were chosen by leave-one-family-out measurement (the model card's `members_in_score`); for architectures "
-    "inside the training domain (novelty ≤ 1) it uses the learned members validated there (`in_domain_gate`); "
-    "after fine-tuning, the learned heads join everywhere, "
-    "weighted by how well each ranks your labelled samples. Based on *GENNAPE: Towards "
-    "Generalized Neural Architecture Performance Estimators* (AAAI-23)."
+    "score** (higher = expected to be more accurate; how the loaded model makes it is under *The model* "
+    "below). After fine-tuning, the learned heads join everywhere, weighted by how well each ranks your "
+    "labelled samples. Based on *GENNAPE: Towards Generalized Neural Architecture Performance Estimators* "
+    "(AAAI-23)."
 )
 
 ws = cached.workspace()
@@ -38,13 +36,16 @@ with left:
     if pred is None:
         st.warning(f"No GENNAPE model is loaded: {why}. Architectures can still be loaded, inspected and "
                    "compared; scores, clusters and fine-tuning need the checkpoint.")
+    if card and studio.score_composition(card):
+        st.markdown("**How the score is made.** " + studio.score_composition(card))
     if card:
         scalars = {k: v for k, v in card.items() if isinstance(v, str | int | float | bool) and v is not None}
         for key in ("members_in_score", "source_families", "label_range"):
             if isinstance(card.get(key), list):
                 scalars[key] = ", ".join(str(v) for v in card[key])
         st.dataframe(pd.DataFrame({"field": list(scalars), "value": [str(v) for v in scalars.values()]}),
-                     hide_index=True, key="home_model_card")
+                     hide_index=True, key="home_model_card",
+                     column_config={"value": st.column_config.TextColumn(width="large")})
         evidence = studio.zero_shot_evidence(card)
         if len(evidence):
             st.markdown("**How far to trust the score**, on families it never saw and on unseen architectures of a "
