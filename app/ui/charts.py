@@ -57,8 +57,8 @@ def _coord(values: pd.Series) -> np.ndarray:
 
 
 def _layout(fig: go.Figure, title: str = "", height: int = 560, **kw: Any) -> go.Figure:
-    # the legend above the plot: below it, it covered the x axis's tick labels
-    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=70 if title else 40, b=10),
+    # the legend above the plot (below it, it covered the x axis's tick labels), under the toolbar
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=90 if title else 64, b=10),
                       legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.01, x=0), **kw)
     return fig
 
