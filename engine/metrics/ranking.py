@@ -133,7 +133,8 @@ def kendall_tau(y_true: Any, y_pred: Any) -> float:
         return float(kendalltau(t, p, variant="b").statistic)
 
 
-def pairwise_kt(y_true: Any, y_pred: Any, filter: float = 1e-4, scale: float = PERCENT_TO_FRACTION) -> float:
+def pairwise_kt(y_true: Any, y_pred: Any, filter: float = 1e-4, scale: float = PERCENT_TO_FRACTION, *,
+                rank_predictions: bool = False) -> float:
     """The authors' pairwise "KT" (``demo_functions.pairwise_kt``), reproduced step by step.
 
     1. Multiply both vectors by ``scale`` (to the authors' fraction scale), then by 1e6, and
@@ -149,6 +150,11 @@ def pairwise_kt(y_true: Any, y_pred: Any, filter: float = 1e-4, scale: float = P
     **0.01 accuracy points**.  Pass ``scale=1.0`` for fraction labels.  Predictions are scaled
     and rounded like the truths (as the authors do), so predictions closer than ``1e-6 / scale``
     tie.
+
+    ``rank_predictions=True`` (for scores, which are not accuracies): step 1 replaces the
+    predictions by their ranks instead of rounding them, so the result depends only on their
+    order (the rounding would tie scores of a small range), and a constant prediction, which has
+    no order, gives ``nan``.
 
     Returns ``nan`` when n < 2 or no pair passes the filter (e.g. constant truths).  Note the
     authors' tie rule gives a constant prediction a score of 1.0.  With ``filter=0`` truth ties
@@ -166,8 +172,10 @@ def pairwise_kt(y_true: Any, y_pred: Any, filter: float = 1e-4, scale: float = P
     if scale == PERCENT_TO_FRACTION and float(np.max(t)) <= 1.0 and float(np.ptp(t)) > 0:
         warnings.warn("pairwise_kt: every label lies in 0..1 but scale=0.01 reads them as percent, so the 1e-4 "
                       "filter becomes 1 accuracy point; pass scale=1.0 for fraction labels", UserWarning, stacklevel=2)
+    if rank_predictions and np.all(p == p[0]):
+        return math.nan
     ti = np.rint(t * scale * 1e6)
-    pi = np.rint(p * scale * 1e6)
+    pi = rankdata(p, method="average") if rank_predictions else np.rint(p * scale * 1e6)
     thr = float(round(filter * 1e6))
     order = np.argsort(-ti, kind="stable")
     ts, ps = ti[order], pi[order]
@@ -273,17 +281,11 @@ def all_metrics(y_true: Any, y_pred: Any, k: int = 10, *, scale_known: bool = Tr
     """
     t, p = _check_pair(y_true, y_pred)
     _check_k(k, t.size)
-    if scale_known:
-        kt = pairwise_kt(t, p, filter=kt_filter, scale=scale)
-    elif t.size > 1 and np.all(p == p[0]):
-        kt = math.nan
-    else:
-        kt = pairwise_kt(t, rankdata(p, method="average") / scale * 1e-4, filter=kt_filter, scale=scale)
     return {
         "mae": mae(t, p) if scale_known else math.nan,
         "srcc": srcc(t, p),
         "kendall_tau": kendall_tau(t, p),
-        "pairwise_kt": kt,
+        "pairwise_kt": pairwise_kt(t, p, filter=kt_filter, scale=scale, rank_predictions=not scale_known),
         f"ndcg@{k}": ndcg_at_k(t, p, k=k),
         f"precision@{k}": top_k_overlap(t, p, k=k),
         "regret@1": regret_at_1(t, p),
