@@ -150,3 +150,11 @@ def test_importers_name_a_missing_directory_or_oversized_file(tmp_path):
             load(tmp_path / "missing.bin")
         with pytest.raises(CGError, match=rf"{tmp_path.name}: not a file"):
             load(tmp_path)
+
+
+def test_at_path_names_the_file_once():
+    from engine.graphs.cg import at_path
+
+    assert at_path("/d/x.csv", "x.csv: no data rows") == "/d/x.csv: no data rows"
+    assert at_path("/d/x.csv", "/d/x.csv: bad") == "/d/x.csv: bad"
+    assert at_path("/d/x.csv", "empty file") == "/d/x.csv: empty file"

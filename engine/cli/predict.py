@@ -185,13 +185,12 @@ def read_csv(path: Path, errors: list[str] | None = None, callback=None) -> tupl
     ``spec`` or ``cg`` columns, optional ``id``; label columns are ignored).  A bad
     row raises ``ValueError`` naming it -- or, with an ``errors`` list, is skipped and listed."""
     from engine.data.uploads import UploadError, parse_table
+    from engine.graphs.cg import at_path
 
     try:
         result = parse_table(path.read_bytes(), path.name, labels=False, allow_duplicates=True)
     except UploadError as exc:  # its message starts with the file name: give the path instead
-        text = str(exc)
-        raise ValueError(f"{path}{text[len(path.name):]}" if text.startswith(path.name + ":") else f"{path}: {text}"
-                         ) from None
+        raise ValueError(at_path(path, str(exc))) from None
     for e in result.errors:
         _entry_error(errors, f"{path}: {e}")
     if result.dataset is None or len(result.dataset) == 0:
@@ -240,13 +239,12 @@ def read_graph_file(path: Path, callback=None) -> tuple[list[str], list]:
     """``(ids, cgs)`` of one CG file (:func:`engine.cg.load_any`: CG JSON or a GENNAPE file; id =
     the file name, ``#i`` appended when a GENNAPE file holds several records)."""
     from engine.cg import load_any
-    from engine.graphs.cg import CGError
+    from engine.graphs.cg import CGError, at_path
 
     try:
         got = load_any(path)
     except CGError as exc:
-        text = str(exc)
-        raise ValueError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+        raise ValueError(at_path(path, str(exc))) from None
     cgs = got if isinstance(got, list) else [got]
     notify(callback, "read", 1, 1)
     ids = [path.name] if len(cgs) == 1 else [f"{path.name}#{i}" for i in range(len(cgs))]

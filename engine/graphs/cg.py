@@ -73,6 +73,17 @@ def first_line(exc: BaseException, default: str = "") -> str:
     return text.splitlines()[0] if text else default
 
 
+def at_path(path: str | Path, message: str) -> str:
+    """``message`` about the file ``path``, naming it once: kept when it starts with the path,
+    the bare file name at its start replaced by the path, else the path put in front."""
+    full, name = str(path), Path(path).name
+    if message.startswith(full):
+        return message
+    if message.startswith(name + ":"):
+        return full + message[len(name):]
+    return f"{full}: {message}"
+
+
 # ---------------------------------------------------------------------------------------------
 # cost model
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.graphs.cg import CG, CGError
+from engine.graphs.cg import CG, CGError, at_path
 from engine.search.evolution import SearchConfig, SearchResult, search
 from engine.search.spaces import SPEC_MUTATORS, CGSpace, PoolSpace, SpecSpace
 from engine.train.callbacks import Callback
@@ -97,8 +97,7 @@ def load_cg_file(path: str | Path) -> CG:
 
             return load_json(p)
     except CGError as exc:
-        text = str(exc)
-        raise ValueError(text if str(p) in text or p.name in text.split(":", 1)[0] else f"{p}: {text}") from None
+        raise ValueError(at_path(p, str(exc))) from None
     raise ValueError(f"{p}: expected a CG JSON (.json) or an ONNX (.onnx) file")
 
 

@@ -31,6 +31,7 @@ def load_labels_file(path: str | Path, callback: Callback | None = None, *, labe
     (labels read as fractions, a mix of fractions and percent) go to ``warn`` (prefixed with the
     file); ``labelled_only`` leaves out rows without a label."""
     from engine.data import UploadError, parse_table
+    from engine.graphs.cg import at_path
 
     p = Path(path)
     if not p.exists():
@@ -38,8 +39,7 @@ def load_labels_file(path: str | Path, callback: Callback | None = None, *, labe
     try:
         result = parse_table(p.read_bytes(), filename=p.name)
     except UploadError as exc:  # its message starts with the file name: give the path instead
-        text = str(exc)
-        raise ValueError(f"{p}{text[len(p.name):]}" if text.startswith(p.name + ":") else f"{p}: {text}") from None
+        raise ValueError(at_path(p, str(exc))) from None
     if result.errors:
         raise ValueError(f"{p}: {result.errors[0]} ({len(result.errors)} bad row(s) in total)")
     if warn is not None:
