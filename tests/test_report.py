@@ -184,3 +184,11 @@ def test_report_says_how_the_score_is_made_and_flags_extrapolated_top_rows():
     assert "<th>SRCC</th>" in html and "<th>srcc</th>" not in html
     assert "uploaded architectures are highlighted" not in html
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", html)
+
+
+def test_report_says_when_the_metrics_include_training_families():
+    ws = tiny_workspace(12)
+    for fams, expected in ((["custom"], True), (["nb201"], False)):
+        w = studio.Workspace(ws.frame, model_card={**ws.model_card, "source_families": fams})
+        html = report_html(w, {}, metrics=studio.ranking_metrics(w))
+        assert ("Rows of custom include the architectures the checkpoint was trained on" in html) is expected

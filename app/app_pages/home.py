@@ -36,8 +36,9 @@ with left:
     if pred is None:
         st.warning(f"No GENNAPE model is loaded: {why}. Architectures can still be loaded, inspected and "
                    "compared; scores, clusters and fine-tuning need the checkpoint.")
-    if card and studio.score_composition(card):
-        st.markdown("**How the score is made.** " + studio.score_composition(card))
+    how = studio.score_composition(card)
+    if how:
+        st.markdown("**How the score is made.** " + how)
     if card:
         scalars = {k: v for k, v in card.items() if isinstance(v, str | int | float | bool) and v is not None}
         for key in ("members_in_score", "source_families", "label_range"):

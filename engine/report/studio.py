@@ -266,8 +266,8 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
     if metrics is not None and len(metrics):
         sec.text("How well the score ranks the true labels, per labelled dataset and task (labels of different "
                  "datasets measure different things, so they are never mixed).")
-        trained = set(map(str, ws.model_card.get("source_families") or [])) & set(
-            ", ".join(metrics.get("family", pd.Series(dtype=str)).astype(str)).replace(" ", "").split(","))
+        measured = ws.frame["dataset"].isin(set(metrics["dataset"])) if "dataset" in metrics else []
+        trained = set(map(str, ws.model_card.get("source_families") or [])) & set(ws.frame.loc[measured, "family"])
         caption = ""
         if trained:
             caption = (f"Rows of {', '.join(sorted(trained))} include the architectures the checkpoint was trained "
