@@ -267,6 +267,22 @@ def test_save_load_round_trip(fitted, data, tmp_path):
     assert loaded.model_card["source_families"] == ["syn"]
 
 
+def test_finetuned_copy_saves_and_loads_when_its_members_differ_from_the_zero_shot_ones(fitted, target, data,
+                                                                                        tmp_path):
+    """As in the shipped checkpoint: zero-shot ``members`` are a subset, fine-tuning weights the
+    ``finetune_members`` (a copy fine-tuned with the paper's weights failed to load again)."""
+    tc, ta = target
+    cgs, _ = data
+    base = fitted.copy()
+    base.config = base.config.override({"ensemble.members": ["flops_baseline"], "ensemble.finetune_members": list(MEMBERS)})
+    ft = base.finetune(tc, ta, k=6, seed=0, selection="paper")
+    assert set(ft.weights) - set(ft.members)  # weights name members beyond the zero-shot ones
+    ft.save(tmp_path / "ft")
+    loaded = GennapePredictor.load(tmp_path / "ft")
+    assert loaded.weights == pytest.approx(ft.weights)
+    np.testing.assert_allclose(loaded.predict(cgs)["score"], ft.predict(cgs)["score"], rtol=1e-6, atol=1e-6)
+
+
 def test_load_errors(tmp_path, fitted):
     with pytest.raises(FileNotFoundError):
         GennapePredictor.load(tmp_path / "missing")

@@ -223,7 +223,8 @@ def load_checkpoint(directory, domain: bool = True):
                              f"(rows, {pred.embed_dim}) (the embedding size)")
     elif dom is not None and not isinstance(dom, dict):
         raise ValueError(f"{spath}: bad domain entry (expected an object)")
-    unavailable = [m for m in pred.weights if m not in pred.members]
+    # zero-shot weights name ``members``; a fine-tuned copy's weights name ``finetune_members``
+    unavailable = [m for m in pred.weights if m not in (*pred.members, *pred.finetune_members)]
     if unavailable:
         raise ValueError(f"{spath}: ensemble weights name member(s) {unavailable} the checkpoint lacks")
     pred.model_card = card if isinstance(card, dict) else {}
