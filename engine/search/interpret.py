@@ -8,9 +8,14 @@ and the reason, and :func:`check_feasible` also runs a forward pass.
 Representation of activations inside the built module (matches ``from_module``'s shape rules,
 so ``from_module(interpret(cg), shape)`` reproduces ``cg``):
 
-* spatial maps are ``[B, C, H, W]``;
-* token tensors ``(N, 1, D)`` feeding a linear / layernorm are ``[B, N, D]``;
+* spatial maps are ``[B, C, H, W]``, and so are token tensors ``(N, 1, D)`` (``[B, D, N, 1]``);
+* channel-last ops (linear, layernorm) act on ``C`` at every position of such a map and return a
+  map of the node's ``out_shape`` (``permute`` to ``[B, H, W, C]`` and back, which ``from_module``
+  reads as channels-last: a ConvNeXt LayerNorm / MLP, a ViT block on tokens, or a GroupNorm /
+  InstanceNorm, which the importers also record as ``layernorm`` on ``(H, W, C)``);
 * ``(1, 1, C)`` tensors feeding a linear are flattened to ``[B, C]``.
+
+A forward pass that fails names the CG node it failed at (:func:`check_feasible`).
 
 Not buildable (rejected with a reason): ``matmul`` (the CG does not record the attention
 head layout) and ``other`` (unknown semantics).  ``identity`` is built as a plain pass-through and
@@ -107,17 +112,22 @@ def _adapter(src: tuple, tgt: tuple, may_pad: bool) -> _Adapt | None | str:
 
 
 class _ChannelLast(nn.Module):
-    """Wrap a channel-last module (Linear, LayerNorm) for any input rank (see module doc)."""
+    """Wrap a channel-last module (Linear, LayerNorm) for any input rank (see module doc).
 
-    def __init__(self, inner: nn.Module, flatten: bool):
+    A ``[B, C, H, W]`` input gives a ``[B, C', H, W]`` output (the op applied to the channels at
+    every position); with ``flatten`` (a linear reading ``(1, 1, C)``) a ``[B, C']`` one."""
+
+    def __init__(self, inner: nn.Module, flatten: bool = False):
         super().__init__()
         self.inner = inner
         self.flatten = flatten
 
     def forward(self, x):
-        if x.dim() == 4:
-            x = x.flatten(1) if self.flatten else x.flatten(2).transpose(1, 2)
-        return self.inner(x)
+        if x.dim() != 4:
+            return self.inner(x)
+        if self.flatten:
+            return self.inner(x.flatten(1))
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 class _Softmax(nn.Module):
@@ -136,6 +146,7 @@ class CGNetwork(nn.Module):
         self.adapted = frozenset(adapters)
         self.cg_name = cg.name
         self.ops = [nd.op for nd in cg.nodes]
+        self.names = [nd.name for nd in cg.nodes]
         self.order = order
         self.preds = preds
         self.layers = nn.ModuleDict({str(k): v for k, v in layers.items()})
@@ -143,25 +154,40 @@ class CGNetwork(nn.Module):
 
     def forward(self, x):
         values: dict[int, torch.Tensor] = {}
-        for nid in self.order:
-            op = self.ops[nid]
-            ins = [self.adapters[f"{p}_{nid}"](values[p]) if (p, nid) in self.adapted else values[p]
-                   for p in self.preds[nid]]
-            if op == "input":
-                out = x
-            elif op in ("add", "mul"):
-                out = ins[0]
-                for t in ins[1:]:
-                    out = out + t if op == "add" else out * t
-            elif op == "concat":
-                out = torch.cat(ins, dim=1)
-            elif op in ("identity", "output"):
-                out = ins[0]
-            else:
-                out = self.layers[str(nid)](ins[0])
-            values[nid] = out
+        nid, reading = None, True
+        try:
+            for nid in self.order:
+                op = self.ops[nid]
+                reading = True
+                ins = [self.adapters[f"{p}_{nid}"](values[p]) if (p, nid) in self.adapted else values[p]
+                       for p in self.preds[nid]]
+                reading = False
+                if op == "input":
+                    out = x
+                elif op in ("add", "mul"):
+                    out = ins[0]
+                    for t in ins[1:]:
+                        out = out + t if op == "add" else out * t
+                elif op == "concat":
+                    out = torch.cat(ins, dim=1)
+                elif op in ("identity", "output"):
+                    out = ins[0]
+                else:
+                    out = self.layers[str(nid)](ins[0])
+                values[nid] = out
+        except Exception as exc:
+            # which CG node failed (read by check_feasible); the exception itself is unchanged
+            if nid is not None and not hasattr(exc, "cg_node"):
+                exc.cg_node = self.describe(nid, reading)
+            raise
         out = values[self.output_id]
         return out.flatten(1) if out.dim() == 4 and out.shape[2] == 1 and out.shape[3] == 1 else out
+
+    def describe(self, nid: int, reading: bool = False) -> str:
+        """``node <id> (<op> '<name>')``, prefixed with "the input of" when it is the op on the
+        edge into the node (a contracted slice / pad / reshape) that failed."""
+        where = f"node {nid} ({self.ops[nid]} {self.names[nid]!r})"
+        return f"the input of {where}" if reading else where
 
 
 def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
@@ -225,7 +251,8 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
         elif nd.op == "batchnorm":
             layers[nid] = nn.BatchNorm2d(ic, affine=nd.params > 0)
         elif nd.op == "layernorm":
-            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0), flatten=(ih == 1 and iw == 1))
+            # any map or token tensor: normalised over C at every position, the shape kept
+            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0))
         elif nd.op in _ACTS:
             layers[nid] = _ACTS[nd.op]()
         elif nd.op == "softmax":
@@ -290,7 +317,9 @@ def check_feasible(cg: CG, device: str = "auto") -> CGNetwork:
         with torch.no_grad():
             out = net(torch.zeros(1, c, h, w, device=device))
     except Exception as exc:  # noqa: BLE001 - any failure means infeasible
-        raise InfeasibleCG(f"forward pass failed: {type(exc).__name__}: {exc}") from None
+        at = getattr(exc, "cg_node", None)
+        at = f" at {at}" if at else ""
+        raise InfeasibleCG(f"forward pass failed{at}: {type(exc).__name__}: {exc}") from None
     finally:
         torch.set_num_threads(threads)
     expected = math.prod(cg.output_node.out_shape)
