@@ -195,6 +195,39 @@ def test_split_deterministic_disjoint_and_order_independent(default_c10):
         ds.split(0, (0.5, 0.5, 0.5))
 
 
+def _renumbered_nb101_cell():
+    """An NB-101 cell whose canonical numbering splits its channels differently (so its network
+    differs), and that canonical numbering."""
+    from engine.data.dataset import decode_spec
+
+    fam = get("nb101")
+    for spec in fam.sample(200, seed=0):
+        canon = decode_spec("nb101", fam.canonical(spec))
+        if fam.to_cg(canon).flops != fam.to_cg(spec).flops:
+            return spec, canon
+    raise AssertionError("no NB-101 cell among 200 whose canonical numbering changes its network")
+
+
+def test_row_spec_rebuilds_the_scored_network_and_identity_uses_the_canonical_form():
+    """A row's stored ``spec`` keeps the given numbering: it used to hold the canonical form, which
+    for ~9% of NB-101 cells builds another network (other FLOPs / params) than the one scored."""
+    from engine.data.dataset import decode_spec
+    from engine.studio import build_cg
+
+    spec, canon = _renumbered_nb101_cell()
+    ds = ArchDataset.from_specs("t", "nb101", [spec, canon], [90.0, 91.0], PROV)
+    store = ds.build_cgs(cache=False)
+    for i in range(2):
+        text = ds.frame["spec"].iloc[i]
+        assert build_cg("nb101", text).flops == store.flops[i] == ds.frame["flops"].iloc[i]
+        assert decode_spec("nb101", text) == get("nb101").validate([spec, canon][i])
+    assert store.flops[0] != store.flops[1]
+    # one architecture for the splits (NAS-Bench-101 gives both numberings one hash and label)
+    keys = ds.identity_keys()
+    assert keys[0] == keys[1] == f"nb101|{get('nb101').canonical(spec)}"
+    assert sum(len(part) > 0 for part in ds.split(seed=0, fractions=(0.5, 0.5, 0.0))) == 1
+
+
 def test_labelled_subset_and_concat_keep_row_provenance():
     a = _toy(4, seed=1, labels=[90.0, float("nan"), 91.0, 92.0])
     assert len(a.labelled()) == 3

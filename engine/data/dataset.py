@@ -7,7 +7,8 @@ column     meaning
 ========== ==================================================================================
 id         row identifier from the source (benchmark key, upload id or row number)
 family     family registry name (``engine.families.get``)
-spec       canonical spec string of the family (``Family.canonical``); None for CG-only rows
+spec       the normalised spec as text (``Family.spec_text``: rebuilds the very network the row's CG is),
+           None for CG-only rows; :meth:`ArchDataset.identity_keys` tells equal architectures apart
 label      accuracy in percent, NaN when unlabelled (what it is: ``provenance``)
 flops      FLOPs of *our* CG (authoritative; NaN until the CGs are built)
 params     trainable parameters of *our* CG (NaN until the CGs are built)
@@ -51,10 +52,8 @@ def _notify(callback: Callback | None, stage: str, step: int, total: int, metric
 
 
 def decode_spec(family: str, text: Any) -> Any:
-    """Normalised spec of ``family`` from a canonical string (or any accepted encoding).
-
-    Canonical strings are either the family's own text format (e.g. an NB-201 arch string) or
-    JSON (the ``Family.canonical`` default); both are accepted.
+    """Normalised spec of ``family`` from its text (``Family.spec_text``, ``Family.canonical`` or
+    any accepted encoding): the family's own text format (e.g. an NB-201 arch string) or JSON.
     """
     from engine.families import SpecError, get
 
@@ -121,19 +120,17 @@ class ArchDataset:
         from engine.families import SpecError, get
 
         fam = get(family)
-        norm, canon = [], []
+        norm = []
         for i, s in enumerate(specs):
             try:
-                v = s if normalised else fam.validate(s)
+                norm.append(s if normalised else fam.validate(s))
             except (SpecError, ValueError) as exc:
                 raise SpecError(f"{name}: row {i}: {exc}") from None
-            norm.append(v)
-            canon.append(fam.canonical(v))
         n = len(norm)
         frame = pd.DataFrame({
             "id": [str(v) for v in ids] if ids is not None else [str(i) for i in range(n)],
             "family": fam.name,
-            "spec": canon,
+            "spec": [fam.spec_text(v, normalised=True) for v in norm],
             "label": np.asarray(labels, dtype=float) if labels is not None else np.full(n, np.nan),
         })
         for key, col in (extras or {}).items():
@@ -267,6 +264,17 @@ class ArchDataset:
         return ArchDataset(name or self.name, frame, self.provenance, specs=specs, store=store,
                            location=self.location, provenances=provs, cg_options=self.cg_options)
 
+    def identity_keys(self) -> list[str]:
+        """One key per row, equal for rows holding the same architecture: ``family|canonical
+        spec`` (``Family.canonical``: e.g. two numberings of one NB-101 cell share it), or
+        ``family|id:<id>`` for CG-only rows."""
+        from engine.families import get
+
+        keys = []
+        for f, s, spec, rid in zip(self.frame["family"], self.frame["spec"], self.specs, self.frame["id"]):
+            keys.append(f"{f}|{get(f).canonical(spec)}" if isinstance(s, str) and spec is not None else f"{f}|id:{rid}")
+        return keys
+
     def labelled(self) -> ArchDataset:
         """Rows whose label is a finite number."""
         return self.subset(np.flatnonzero(np.isfinite(self.labels)))
@@ -286,8 +294,7 @@ class ArchDataset:
             raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got {tuple(fractions)}")
         n = len(self)
         members: dict[str, list[int]] = {}
-        for i, (f, s, rid) in enumerate(zip(self.frame["family"], self.frame["spec"], self.frame["id"])):
-            key = f"{f}|{s}" if isinstance(s, str) else f"{f}|id:{rid}"
+        for i, key in enumerate(self.identity_keys()):
             members.setdefault(key, []).append(i)
         order = sorted(members, key=lambda k: hashlib.blake2b(f"{seed}|{k}".encode(), digest_size=8).digest())
         n_val, n_test = int(round(fr[1] * n)), int(round(fr[2] * n))

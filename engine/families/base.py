@@ -93,6 +93,17 @@ class Family(ABC):
         """A canonical string of the (normalised) spec; equal architectures share it."""
         return json.dumps(self.validate(spec), sort_keys=True, separators=(",", ":"))
 
+    def spec_text(self, spec: Any, normalised: bool = False) -> str:
+        """The normalised spec as text that :meth:`validate` (or ``engine.data.dataset.decode_spec``)
+        turns back into the *same* spec: the family's own string form, else sorted-key JSON.
+
+        Unlike :meth:`canonical`, it keeps the spec's numbering, so it rebuilds exactly the
+        network :meth:`to_cg` builds from ``spec``.  (Two numberings of one NB-101 cell share a
+        canonical form but split the cell's channels differently: NAS-Bench-101's network, and its
+        params, follow the given numbering.)  ``normalised``: ``spec`` is :meth:`validate`'s output."""
+        v = spec if normalised else self.validate(spec)
+        return v if isinstance(v, str) else json.dumps(v, sort_keys=True, separators=(",", ":"))
+
     def spec_hash(self, spec: Any) -> str:
         return hashlib.sha256(self.canonical(spec).encode()).hexdigest()[:16]
 
