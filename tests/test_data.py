@@ -290,3 +290,16 @@ def test_frame_csv_export_keeps_provenance():
     ds.frame.to_csv(buf, index=False)
     text = buf.getvalue()
     assert PROV.label() in text and "label" in text.splitlines()[0]
+
+
+def test_shipped_workspace_rows_rebuild_the_networks_that_were_scored():
+    """Every sampled architecture of the app's default workspace rebuilds, from its stored spec,
+    the network whose FLOPs / params (and scores) the workspace shows."""
+    from engine import studio
+
+    ws = studio.load_workspace(studio.default_asset_path())
+    rows = ws.frame[ws.frame["source"] == "sample"]
+    assert len(rows) >= 9 * 24 and rows["family"].nunique() == 9
+    for _, r in rows.iterrows():
+        cg = studio.cg_of(ws, r["id"])
+        assert (cg.flops, cg.params) == (r["flops"], r["params"]), r["id"]
