@@ -1306,14 +1306,17 @@ UPLOAD_TYPES = ("csv", "tsv", "jsonl", "json", "onnx", "pkl", "pickle", "zip")
 
 
 def _error_frame(errors: Sequence[Any]) -> pd.DataFrame:
+    """The app's table of upload problems: ``row``, ``field``, ``reason`` and the ``file`` they concern
+    (a file inside a zip, or the labels CSV; empty when the problem is the uploaded file itself)."""
     rows = []
     for e in errors:
         if isinstance(e, Mapping):
-            rows.append({"row": e.get("row"), "field": e.get("field", ""), "reason": str(e.get("reason", e))})
+            rows.append({"row": e.get("row"), "field": e.get("field", ""), "reason": str(e.get("reason", e)),
+                         "file": str(e.get("file") or "")})
         else:
             rows.append({"row": getattr(e, "row", None), "field": getattr(e, "field", ""),
-                         "reason": str(getattr(e, "reason", e))})
-    return pd.DataFrame(rows, columns=["row", "field", "reason"])
+                         "reason": str(getattr(e, "reason", e)), "file": str(getattr(e, "file", "") or "")})
+    return pd.DataFrame(rows, columns=["row", "field", "reason", "file"])
 
 
 def _file_error(reason: str) -> pd.DataFrame:
@@ -1332,8 +1335,10 @@ def parse_upload(raw: bytes, filename: str, callback: Callback | None = None) ->
 
     * ``.csv`` / ``.tsv`` / ``.jsonl`` (and ``.json`` arrays of rows): specs or CGs with optional
       labels, via :func:`engine.data.parse_table`;
-    * ``.onnx``: one network; ``.zip``: ONNX files plus an optional ``labels.csv``
-      (:func:`engine.data.parse_onnx_folder`);
+    * ``.onnx``: one network; ``.zip``: ONNX files (in any folders) plus an optional labels CSV
+      (``labels.csv`` in any folder, else the zip's only CSV) with a ``file`` (or ``id``) and a label
+      column (:func:`engine.data.parse_onnx_folder`); macOS metadata (``__MACOSX/``, ``._*``) and
+      other dot-files are skipped;
     * ``.json`` objects: a CG JSON (``CG.to_json``) or a GENNAPE-format file; ``.pkl``: a
       GENNAPE-format pickle (:func:`engine.data.load_gennape`, restricted unpickler — never
       arbitrary classes).
@@ -1429,11 +1434,34 @@ def _parse_json(raw: bytes, name: str, out: UploadOutcome) -> UploadOutcome:
     return _parse_gennape(raw, name, out)
 
 
+def _zip_skipped(path: str) -> bool:
+    """Entries that are no user file: macOS Finder metadata (``__MACOSX/``, ``._*``) and other dot-files."""
+    parts = path.split("/")
+    return "__MACOSX" in parts or parts[-1].startswith(".")
+
+
+def _labels_entry(csvs: Sequence[str]) -> str | None:
+    """The labels CSV among a zip's CSV paths: the one named ``labels.csv`` (in any folder), else the only
+    CSV; ``ValueError`` (listing them) when that is ambiguous."""
+    named = [p for p in csvs if Path(p).name.lower() == "labels.csv"]
+    if len(named) > 1:
+        raise ValueError(f"{len(named)} files are named labels.csv ({', '.join(named)}); keep one labels file")
+    if named:
+        return named[0]
+    if len(csvs) > 1:
+        raise ValueError(f"{len(csvs)} CSV files ({', '.join(csvs)}) and none is named labels.csv: name the one "
+                         "with the file and label columns labels.csv")
+    return csvs[0] if csvs else None
+
+
 def _parse_zip(raw: bytes, name: str, out: UploadOutcome, callback: Callback | None = None) -> UploadOutcome:
+    """ONNX files of a zip (ids: base names, or paths where base names repeat) plus its labels CSV
+    (:func:`_labels_entry`), skipping macOS metadata and dot-files."""
     import io
     import zipfile
 
     from engine.data import parse_onnx_folder
+    from engine.data.uploads import RowError
 
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
@@ -1441,19 +1469,35 @@ def _parse_zip(raw: bytes, name: str, out: UploadOutcome, callback: Callback | N
         out.errors = _file_error(f"not a zip archive: {exc}")
         return out
     files: dict[str, bytes] = {}
-    labels = None
+    csvs: dict[str, zipfile.ZipInfo] = {}
+    repeated: list[RowError] = []
     for m in zf.infolist():
-        if m.is_dir():
+        path = "/".join(p for p in m.filename.replace("\\", "/").split("/") if p not in ("", "."))
+        if m.is_dir() or not path or _zip_skipped(path):
             continue
-        base = Path(m.filename).name
-        if base.lower().endswith(".onnx"):
-            files[base] = zf.read(m)
-        elif base.lower().endswith(".csv") and labels is None:
-            labels = zf.read(m)
+        low = path.lower()
+        if low.endswith(".onnx"):
+            data = zf.read(m)
+            if path in files:  # the same path twice in one archive: keep the first
+                if data != files[path]:
+                    repeated.append(RowError(None, "file", "a different file with the same path was read first and "
+                                                           "is kept; rename one of them", path))
+                continue
+            files[path] = data
+        elif low.endswith(".csv"):
+            csvs.setdefault(path, m)
     if not files:
         out.errors = _file_error("the zip archive contains no .onnx files")
         return out
-    return _take_result(out, parse_onnx_folder(files, labels, name=name, callback=callback))
+    try:
+        labels_path = _labels_entry(list(csvs))
+    except ValueError as exc:
+        out.errors = _file_error(f"could not tell which CSV holds the labels: {exc}")
+        return out
+    labels = zf.read(csvs[labels_path]) if labels_path else None
+    res = parse_onnx_folder(files, labels, labels_filename=labels_path or "labels.csv", name=name, callback=callback)
+    res.errors = [*repeated, *res.errors]
+    return _take_result(out, res)
 
 
 def part_from_upload(outcome: UploadOutcome, predictor: ScoringModel | None = None, callback: Callback | None = None,

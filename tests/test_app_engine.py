@@ -683,3 +683,121 @@ def test_apply_label_edits_sets_changes_and_removes_cleared_typed_labels():
     assert typed == {"a": 55.5}
     assert studio.apply_label_edits(typed, edited, edited) is False  # nothing new
     assert studio.apply_label_edits(typed, edited, edited.assign(label=[55.5, np.nan, 91.0])) and typed["c"] == 91.0
+
+
+# --- zip / ONNX uploads --------------------------------------------------------------------------
+
+_ONNX_CACHE: dict[int, bytes] = {}
+
+
+def onnx_bytes(width: int = 8) -> bytes:
+    """An ONNX export of a tiny CNN with ``width`` channels (different widths: different graphs)."""
+    if width not in _ONNX_CACHE:
+        import io
+
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(width, 10)).eval()
+        buf = io.BytesIO()
+        torch.onnx.export(m, torch.randn(1, 3, 32, 32), buf, dynamo=False)
+        _ONNX_CACHE[width] = buf.getvalue()
+    return _ONNX_CACHE[width]
+
+
+def make_zip(entries) -> bytes:
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _labels_by_params(out) -> dict[str, tuple[float, int]]:
+    f = out.dataset.frame
+    return {i: (lab, int(p)) for i, lab, p in zip(f["id"], f["label"], f["params"])}
+
+
+def test_parse_upload_zip_same_base_name_in_two_folders_keeps_both_with_their_labels():
+    small, wide = onnx_bytes(4), onnx_bytes(16)
+    p_small, p_wide = (sum(studio.parse_upload(b, "x.onnx").dataset.frame["params"]) for b in (small, wide))
+    entries = [("run1/net.onnx", small), ("run2/net.onnx", wide)]
+    out = studio.parse_upload(make_zip([*entries, ("labels.csv", "file,label\nrun1/net.onnx,85\nrun2/net.onnx,93\n")]),
+                              "nets.zip")
+    assert out.errors.empty, out.errors.to_string()
+    assert _labels_by_params(out) == {"run1/net.onnx": (85.0, p_small), "run2/net.onnx": (93.0, p_wide)}
+    # a bare base name naming two files is that row's error, listing the paths; the other row still labels its file
+    out = studio.parse_upload(make_zip([*entries, ("labels.csv", "file,label\nnet.onnx,85\nrun2/net,93\n")]),
+                              "nets.zip")
+    assert _labels_by_params(out)["run2/net.onnx"] == (93.0, p_wide)
+    assert np.isnan(_labels_by_params(out)["run1/net.onnx"][0])
+    err = out.errors.iloc[0]
+    assert (err["row"], err["field"], err["file"]) == (2, "file", "labels.csv")
+    assert "matches 2 files (run1/net.onnx, run2/net.onnx)" in err["reason"]
+
+
+def test_parse_upload_zip_finds_its_labels_csv():
+    nets = [("a.onnx", onnx_bytes(4)), ("sub/b.onnx", onnx_bytes(8))]
+    labels = "file,label\na.onnx,80\nb.onnx,90\n"
+    # another CSV sorting before labels.csv (in any folder) is not the labels file
+    for where in ("labels.csv", "sub/labels.csv"):
+        out = studio.parse_upload(make_zip([("notes.csv", "a,b\n1,2\n"), *nets, (where, labels)]), "nets.zip")
+        assert out.errors.empty and sorted(out.dataset.frame["label"]) == [80.0, 90.0], out.errors.to_string()
+    # no labels.csv but exactly one CSV: that one; its errors name it
+    out = studio.parse_upload(make_zip([*nets, ("my_acc.csv", labels + "c.onnx,70\n")]), "nets.zip")
+    assert sorted(out.dataset.frame["label"]) == [80.0, 90.0]
+    assert out.errors[["row", "file"]].values.tolist() == [[4, "my_acc.csv"]]
+    out = studio.parse_upload(make_zip([*nets, ("my_acc.csv", "x,y\n1,2\n")]), "nets.zip")
+    assert out.dataset is None and "my_acc.csv: needs a file column" in out.errors["reason"].iloc[0]
+    # several CSVs and none named labels.csv, or two labels.csv: an error listing them
+    out = studio.parse_upload(make_zip([*nets, ("x.csv", labels), ("y.csv", labels)]), "nets.zip")
+    assert out.dataset is None
+    assert "2 CSV files (x.csv, y.csv) and none is named labels.csv" in out.errors["reason"].iloc[0]
+    out = studio.parse_upload(make_zip([*nets, ("p/labels.csv", labels), ("q/labels.csv", labels)]), "nets.zip")
+    assert out.dataset is None and "(p/labels.csv, q/labels.csv)" in out.errors["reason"].iloc[0]
+
+
+def test_parse_upload_zip_skips_macos_metadata_and_its_errors_name_the_file():
+    nets = [("a.onnx", onnx_bytes(4)), ("b.onnx", onnx_bytes(8))]
+    junk = [("__MACOSX/._a.onnx", b"\x00\x05\x16\x07junk"), ("__MACOSX/._labels.csv", b"\x00\x05junk"),
+            ("._b.onnx", b"\x00\x05\x16\x07junk"), (".DS_Store", b"\x00junk")]
+    out = studio.parse_upload(make_zip([*nets, ("labels.csv", "file,label\na.onnx,80\nb.onnx,90\n"), *junk,
+                                        ("broken.onnx", b"not an onnx model")]), "mac.zip")
+    assert out.ok_rows == 2 and sorted(out.dataset.frame["label"]) == [80.0, 90.0]
+    assert list(out.errors.columns) == ["row", "field", "reason", "file"]
+    assert out.errors[["field", "file"]].values.tolist() == [["file", "broken.onnx"]]
+    assert "could not import the ONNX model" in out.errors["reason"].iloc[0]
+    # a problem with the uploaded file itself has no inner file
+    assert studio.parse_upload(b"", "empty.csv").errors["file"].tolist() == [""]
+
+
+def test_parse_upload_zip_labels_by_id_column_and_names_without_suffix():
+    nets = [("a.onnx", onnx_bytes(4)), ("b.onnx", onnx_bytes(8))]
+    for labels in ("id,label\na.onnx,80\nb.onnx,90\n",  # as `python -m engine predict --output` names them
+                   "file,label\na,80\nb,90\n", "id,label\na,80\nb.onnx,90\n"):
+        out = studio.parse_upload(make_zip([*nets, ("labels.csv", labels)]), "nets.zip")
+        assert out.errors.empty, (labels, out.errors.to_string())
+        assert _labels_by_params(out)["a.onnx"][0] == 80.0 and _labels_by_params(out)["b.onnx"][0] == 90.0
+    # a name without the suffix that matches no file says which name it looked for
+    out = studio.parse_upload(make_zip([*nets, ("labels.csv", "id,label\nc,70\n")]), "nets.zip")
+    assert out.errors[["row", "field", "file"]].values.tolist() == [[2, "id", "labels.csv"]]
+    assert "no uploaded ONNX file named 'c'" in out.errors["reason"].iloc[0]
+
+
+def test_loose_onnx_files_with_a_labels_csv_read_as_their_zip():
+    from engine.data.uploads import onnx_batch, zip_files
+
+    labels = b"file,label\na.onnx,80\nb,90\n"
+    batch = [("a.onnx", onnx_bytes(4)), ("table.csv", b"family,spec,label\n"), ("b.onnx", onnx_bytes(8)),
+             ("labels.csv", labels)]
+    assert onnx_batch(batch) == [0, 2, 3]  # the architecture table is read on its own
+    out = studio.parse_upload(zip_files([batch[i] for i in onnx_batch(batch)]), "labels.zip")
+    assert out.errors.empty and _labels_by_params(out)["b.onnx"][0] == 90.0
+    assert zip_files(batch[:1]) == zip_files(batch[:1])  # the same bytes each time (the app skips files it read)
+    assert onnx_batch(batch[1:2] + batch[3:]) == [] and onnx_batch(batch[:1]) == []
+    assert onnx_batch([*batch[:1], ("acc.csv", b"id,val_acc\na.onnx,0.8\n")]) == [0, 1]
+    # a labels CSV on its own says where ONNX labels go
+    reason = studio.parse_upload(labels, "labels.csv").errors["reason"].iloc[0]
+    assert "'file' and 'label' columns, uploaded together with the .onnx files (or zipped with them)" in reason

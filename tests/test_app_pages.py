@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_app_engine import TinyPredictor, tiny_dataset, tiny_workspace
+from test_app_engine import TinyPredictor, onnx_bytes, tiny_dataset, tiny_workspace
 
 from app.ui import state
 from app.ui.registry import PAGES
@@ -156,6 +156,32 @@ def test_upload_good_and_bad_files_keep_the_session(shared_ws):
     goto(at, "embedding_map.py")
     assert not at.exception
 
+
+
+def test_onnx_files_uploaded_with_their_labels_csv_load_as_one_labelled_dataset(shared_ws):
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    n0 = len(shared_ws)
+    files = [("a.onnx", onnx_bytes(4), "application/octet-stream"), ("b.onnx", onnx_bytes(8), "application/octet-stream"),
+             ("labels.csv", b"file,label\na.onnx,80\nb,90\n", "text/csv")]
+    at.file_uploader(key="data_uploader").set_value(files).run()
+    assert not at.exception, [e.value for e in at.exception]
+    log = at.session_state[state.UPLOADS]
+    assert [u.filename for u in log] == ["labels.csv + 2 ONNX file(s)"] and log[0].errors.empty
+    frame = at.session_state[state.WORKSPACE].frame
+    added = frame[frame["id"].str.startswith("upload:labels.csv:")].set_index("id")
+    assert added["label"].to_dict() == {"upload:labels.csv:a.onnx": 80.0, "upload:labels.csv:b.onnx": 90.0}
+    assert len(frame) == n0 + 2 and log[0].warnings == [w.value for w in at.warning]  # (the BN-folding note)
+    assert not any("no label" in w for w in log[0].warnings)
+    at.run()  # a rerun reads nothing again
+    assert len(at.session_state[state.UPLOADS]) == 1 and len(at.session_state[state.WORKSPACE]) == n0 + 2
+    at.file_uploader(key="data_uploader").set_value(files[:2]).run()  # labels.csv removed: its ONNX files were read
+    assert len(at.session_state[state.UPLOADS]) == 1 and len(at.session_state[state.WORKSPACE]) == n0 + 2
+    # a labels CSV without its ONNX files says where ONNX labels go, and names itself in the error
+    at.file_uploader(key="data_uploader").set_value([("labels.csv", b"file,label\nc.onnx,70\n", "text/csv")]).run()
+    reason = table_with(at, "reason")["reason"].iloc[0]
+    assert "labels.csv" in reason and "uploaded together with the .onnx files (or zipped with them)" in reason
 
 def test_reset_forgets_the_files_still_in_the_uploader(shared_ws):
     at = make_app(shared_ws)

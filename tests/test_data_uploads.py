@@ -194,6 +194,32 @@ def test_onnx_folder_real_model():
     assert any("1 of 1 ONNX model(s)" in w and "do_constant_folding=False" in w for w in res.warnings)
 
 
+
+def test_onnx_folder_matches_labels_by_path_and_keeps_same_named_files_apart():
+    raw = _real_onnx_bytes()
+    # the same graph twice: the second is reported as a duplicate (never given the first one's label)
+    files = {"nets/run1/net.onnx": raw, "nets/run2/net.onnx": raw, "nets/solo.onnx": b"broken"}
+    labels = (b"path,label\nrun1/net.onnx,85\nnets/run2/net.onnx,93\nnet.onnx,70\nsolo,60\n"
+              b"run1/net,71\nrun3/net.onnx,50\n")
+    res = parse_onnx_folder(files, labels, labels_filename="nets/labels.csv")
+    # ids: the base name, or the path within the upload where base names repeat
+    assert res.dataset.frame["id"].tolist() == ["nets/run1/net.onnx"] and res.dataset.labels[0] == pytest.approx(85)
+    got = {(e.row, e.field, e.file): e.reason for e in res.errors}
+    assert "duplicate architecture: same graph as 'nets/run1/net.onnx'" in got[(3, "file", "nets/run2/net.onnx")]
+    assert got[(4, "path", "nets/labels.csv")].startswith(
+        "'net.onnx' matches 2 files (nets/run1/net.onnx, nets/run2/net.onnx)")
+    assert "could not import" in got[(5, "file", "solo.onnx")]  # 'solo' named solo.onnx
+    assert got[(6, "path", "nets/labels.csv")] == "'nets/run1/net.onnx' already labelled in row 2"
+    assert got[(7, "path", "nets/labels.csv")] == "no uploaded ONNX file named 'run3/net.onnx'"
+    assert up.is_onnx_labels_table(b"file,label\na.onnx,1\n", "l.csv")
+    assert up.is_onnx_labels_table(b"\xef\xbb\xbfID,Accuracy\na.onnx,1\n", "l.csv")
+    assert not up.is_onnx_labels_table(b"file,spec,label\n", "l.csv")
+    assert not up.is_onnx_labels_table(b"file,notes\n", "l.csv") and not up.is_onnx_labels_table(b"\xff", "l.csv")
+    with pytest.raises(UploadError, match=r"uploaded together with the \.onnx files \(or zipped with them\)"):
+        parse_table(b"file,label\na.onnx,90\n", "labels.csv")
+    with pytest.raises(UploadError, match=r"columns are \['a', 'b'\]$"):
+        parse_table(b"a,b\n1,2\n", "other.csv")
+
 def test_odd_json_values_become_row_errors():
     lines = [
         json.dumps({"family": "nb201", "spec": {"not": "an arch"}, "label": 90}),

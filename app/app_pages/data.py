@@ -8,6 +8,7 @@ import streamlit as st
 from app.ui import cached, state, widgets
 from app.ui.progress import StreamlitProgress
 from engine import studio
+from engine.data import uploads as uploads_mod
 
 UPLOADER_GEN = "data_uploader_gen"  # bumped by a reset (a fresh, empty uploader)
 
@@ -112,7 +113,9 @@ with uploads:
         "- **CSV / TSV / JSONL / JSON array**: one architecture per row with `family` + `spec` (or a `cg` "
         "column of CG JSON) and an optional label column (`label`, `accuracy`, `val_acc`, …; percent or "
         "fractions).\n"
-        "- **ONNX** (`.onnx`), or a **zip** of ONNX files with an optional `labels.csv` (`file`, `label`). "
+        "- **ONNX** (`.onnx`), or a **zip** of ONNX files with an optional `labels.csv` (`file`, `label`; a "
+        "`file` is the base name or the path within the zip). Selecting ONNX files together with such a "
+        "`labels.csv` reads them as one labelled upload. "
         "Only the graph and the weight *shapes* are read, so for a large model upload just the `.onnx` of a "
         "copy saved with its weights outside (`onnx.save_model(m, 'net.onnx', save_as_external_data=True)`).\n"
         "- **CG JSON** (as written by GENNAPE Studio) or the GENNAPE authors' files (`.json`, `.pkl`).\n"
@@ -133,27 +136,53 @@ with uploads:
         if c[1].button("Load example", key="data_example_go", disabled=example is None):
             incoming.append((example, examples[example].read_bytes()))
     log = list(state.get(state.UPLOADS))
-    seen = {getattr(u, "signature", None) for u in log}
-    fresh = False
-    for fname, raw in incoming:
+    seen = set()
+    for u in log:
+        sig = getattr(u, "signature", None)
+        seen.add(sig)
+        if isinstance(sig, tuple) and sig[0] == "together" and isinstance(sig[1], tuple):  # its files count as read
+            seen.update(sig[1])
+    # ONNX files selected together with a labels CSV (file + label columns) are read as one upload,
+    # as a zip of those files would be; every other file is read on its own
+    together = uploads_mod.onnx_batch(incoming)
+    units = []  # (name shown, name read as, bytes, signature, id prefix)
+    for i, (fname, raw) in enumerate(incoming):
         sig = (fname, len(raw), hashlib.sha1(raw).hexdigest())
-        if sig in seen:
-            continue
-        with st.status(f"Reading {fname}…", expanded=True) as status:
+        if i not in together:
+            if sig not in seen:
+                units.append((fname, fname, raw, sig, f"upload:{fname}"))
+        elif i == together[0]:
+            members = [incoming[j] for j in together]
+            sigs = tuple(sorted((n, len(r), hashlib.sha1(r).hexdigest()) for n, r in members))
+            if ("together", sigs) not in seen:
+                tables = [n for n, _ in members if not n.lower().endswith(".onnx")]
+                tables.sort(key=lambda n: n.lower() != "labels.csv")  # the one read as the labels first
+                shown = f"{', '.join(tables)} + {len(members) - len(tables)} ONNX file(s)"
+                stem = tables[0].rsplit(".", 1)[0]
+                units.append((shown, f"{stem}.zip", uploads_mod.zip_files(members), ("together", sigs),
+                              f"upload:{tables[0]}"))
+    fresh = False
+    for shown, read_as, raw, sig, prefix in units:
+        with st.status(f"Reading {shown}…", expanded=True) as status:
             bar = st.progress(0.0)
-            outcome = studio.parse_upload(raw, fname, callback=StreamlitProgress(bar))
+            outcome = studio.parse_upload(raw, read_as, callback=StreamlitProgress(bar))
+            if read_as != shown:  # files read together: name them, not the zip they were read as
+                outcome.filename = shown
+                if len(outcome.errors):
+                    outcome.errors["reason"] = outcome.errors["reason"].str.replace(
+                        f"could not read {read_as}: ", "", regex=False)
             try:
-                prefix = f"upload:{fname}"
                 if cached.workspace().frame["id"].str.startswith(prefix + ":").any():  # same name, new content
-                    prefix = f"upload:{fname}#{sig[2][:6]}"
+                    digest = sig[2] if sig[0] != "together" else hashlib.sha1(repr(sig).encode()).hexdigest()
+                    prefix = f"{prefix}#{digest[:6]}"
                 part = studio.part_from_upload(outcome, callback=StreamlitProgress(bar), prefix=prefix,
                                                **_score_kwargs())
                 if len(part):
-                    _add(part, fname)
+                    _add(part, shown)
             except Exception as exc:  # noqa: BLE001 - the session keeps its other data
                 outcome.errors = pd.concat([outcome.errors, pd.DataFrame(
-                    [{"row": None, "field": "file", "reason": f"could not score the architectures: {exc}"}])],
-                    ignore_index=True)
+                    [{"row": None, "field": "file", "reason": f"could not score the architectures: {exc}",
+                      "file": ""}])], ignore_index=True)
                 outcome.dataset = None
             outcome.signature = sig
             log.append(outcome)

@@ -296,7 +296,12 @@ def parse_table(raw: bytes | str, filename: str = "upload.csv", *, family: str |
     if not rows and not errors:
         raise UploadError(f"{filename}: no data rows")
     if "spec" not in cols and "cg" not in cols:
-        raise UploadError(f"{filename}: needs a 'spec' column (with 'family') or a 'cg' column; columns are {cols}")
+        hint = ""
+        if file_column(cols) is not None or _label_column(cols, None, filename) is not None:
+            hint = ("; labels of ONNX networks go in a CSV with 'file' and 'label' columns, uploaded together with "
+                    "the .onnx files (or zipped with them)")
+        raise UploadError(f"{filename}: needs a 'spec' column (with 'family') or a 'cg' column; columns are {cols}"
+                          + hint)
     if "spec" in cols and "family" not in cols and family is None:
         raise UploadError(f"{filename}: a 'spec' column needs a 'family' column (or a default family)")
     if len(rows) > MAX_ROWS:
@@ -500,12 +505,95 @@ def _assemble(name: str, good: list[dict[str, Any]], extra_cols: list[str], prov
     return ds
 
 
+def _norm_path(value: Any) -> str:
+    """A file path as written in a zip or a labels CSV: ``/`` separators, no ``.`` or empty parts."""
+    parts = str(value).strip().replace("\\", "/").split("/")
+    return "/".join(p for p in parts if p not in ("", "."))
+
+
+def _display_names(files: dict[str, bytes]) -> dict[str, str]:
+    """Each file's id: its base name, or its path when another file has the same base name."""
+    paths = {f: _norm_path(f) or f for f in files}
+    bases = [PurePath(p).name for p in paths.values()]
+    out = {f: (PurePath(p).name if bases.count(PurePath(p).name) == 1 else p) for f, p in paths.items()}
+    if len(set(out.values())) < len(out):  # paths equal once normalised ("a//x.onnx", "a/x.onnx"): as given
+        out = {f: f for f in files}
+    return out
+
+
+def _matching_files(value: str, paths: dict[str, str]) -> list[str]:
+    """The files (keys of ``paths``: key -> normalised path) a labels-CSV value names: the file with
+    exactly that path, else every file whose path ends with it (a base name, or a path below a folder);
+    a value without the ``.onnx`` suffix is also tried with it."""
+    want = _norm_path(value)
+    if not want:
+        return []
+    tries = [want] if want.lower().endswith(".onnx") else [want, want + ".onnx"]
+    for v in tries:
+        exact = [k for k, p in paths.items() if p == v]
+        if exact:
+            return exact
+        below = [k for k, p in paths.items() if p.endswith("/" + v)]
+        if below:
+            return below
+    return []
+
+
+def file_column(cols: list[str]) -> str | None:
+    """The column of a labels CSV that names the ONNX files: the first of :data:`_FILE_COLUMNS`, else
+    ``id`` (the column ``python -m engine predict`` writes: the file name)."""
+    return next((c for c in (*_FILE_COLUMNS, "id") if c in cols), None)
+
+
+def is_onnx_labels_table(raw: bytes | str, filename: str) -> bool:
+    """Whether a CSV reads as labels for ONNX files (a file / id column and a label column, no
+    ``spec`` or ``cg`` column) rather than as a table of architectures."""
+    if PurePath(filename).suffix.lower() != ".csv":
+        return False
+    try:
+        text = _decode(raw.encode() if isinstance(raw, str) else raw, filename)
+        header = next(csv.reader(io.StringIO(text)), [])
+    except (UploadError, csv.Error):
+        return False
+    cols = [h.strip().lower() for h in header]
+    return ("spec" not in cols and "cg" not in cols and file_column(cols) is not None
+            and _label_column(cols, None, filename) is not None)
+
+
+def onnx_batch(items: list[tuple[str, bytes]]) -> list[int]:
+    """The items (file name, bytes) of one upload batch that belong together as one ONNX upload: its
+    ``.onnx`` files and the CSVs that label them (:func:`is_onnx_labels_table`), when the batch has
+    both; else ``[]``.  Read together (:func:`zip_files`), they load as a zip of those files would."""
+    onnx = [i for i, (n, _) in enumerate(items) if n.lower().endswith(".onnx")]
+    tables = [i for i, (n, raw) in enumerate(items) if is_onnx_labels_table(raw, n)]
+    return sorted(onnx + tables) if onnx and tables else []
+
+
+def zip_files(items: list[tuple[str, bytes]]) -> bytes:
+    """A zip of ``items`` (name, bytes), the same bytes for the same items (a fixed timestamp)."""
+    import warnings
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a repeated name: the reader reports it
+        for name, raw in items:
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), raw)
+    return buf.getvalue()
+
+
 def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = None, *,
                       labels_filename: str = "labels.csv", label_column: str | None = None,
                       label_scale: str = "auto", provenance: Provenance | None = None,
                       family: str = "onnx", name: str = "onnx_upload", callback=None) -> UploadResult:
-    """ONNX files (name -> bytes) plus an optional labels CSV with a file column (``file`` /
-    ``filename`` / ``onnx`` / ``path`` / ``name``) and a label column.
+    """ONNX files (path -> bytes; a path may have folders, as in a zip) plus an optional labels CSV
+    with a file column (``file`` / ``filename`` / ``onnx`` / ``path`` / ``name``, or ``id`` when
+    none of those is present) and a label column.
+
+    A file-column value names a file by its path (``run1/net.onnx``), or by the end of its path
+    (``net.onnx``, the base name) when exactly one file matches; the ``.onnx`` suffix may be left
+    out.  A value matching several files is a row error listing them.  Each file's id is its base
+    name, or its path when another file has the same base name.
 
     Each file becomes a CG (``engine.cg.from_onnx``); unreadable files, labels for files that
     were not uploaded, bad labels and duplicate graphs are reported; files without a label row
@@ -519,30 +607,42 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
         raise UploadError(f"the files total {total:,} bytes; the limit is {MAX_ONNX_TOTAL_BYTES:,}")
     errors: list[RowError] = []
     warnings: list[str] = []
+    shown = _display_names(files)
     # labels
-    by_file: dict[str, tuple[int, Any, dict[str, Any]]] = {}
+    by_file: dict[str, tuple[int, Any, dict[str, Any]]] = {}  # files key -> (row, label cell, record)
     lab_col = None
     if labels_csv is not None:
         text = _decode(labels_csv.encode() if isinstance(labels_csv, str) else labels_csv, labels_filename)
         cols, rows, errs = _read_csv(text, labels_filename)
         errors.extend(RowError(e.row, e.field, e.reason, labels_filename) for e in errs)
-        fcol = next((c for c in _FILE_COLUMNS if c in cols), None)
+        fcol = file_column(cols)
         if fcol is None:
-            raise UploadError(f"{labels_filename}: needs a file column (one of {', '.join(_FILE_COLUMNS)}); "
-                              f"columns are {cols}")
+            raise UploadError(f"{labels_filename}: needs a file column (one of {', '.join(_FILE_COLUMNS)}, or id) "
+                              f"naming each ONNX file; columns are {cols}")
         lab_col = _label_column(cols, label_column, labels_filename)
         if lab_col is None:
-            raise UploadError(f"{labels_filename}: no label column (looked for {', '.join(LABEL_COLUMNS)})")
+            raise UploadError(f"{labels_filename}: no label column (looked for {', '.join(LABEL_COLUMNS)}); "
+                              f"columns are {cols}")
+        paths = {f: _norm_path(f) for f in files}
         for row_no, rec in rows:
-            key = PurePath(str(rec[fcol]).strip()).name
+            value = str(rec[fcol]).strip()
+            hits = _matching_files(value, paths)
+            if not hits:
+                errors.append(RowError(row_no, fcol, f"no uploaded ONNX file named {value!r}", labels_filename))
+                continue
+            if len(hits) > 1:
+                listed = sorted(paths[k] or k for k in hits)
+                errors.append(RowError(row_no, fcol, f"{value!r} matches {len(hits)} files ("
+                                       + ", ".join(listed[:5]) + (", …" if len(listed) > 5 else "")
+                                       + "); give the path within the upload, e.g. " + repr(listed[0]),
+                                       labels_filename))
+                continue
+            key = hits[0]
             if key in by_file:
-                errors.append(RowError(row_no, fcol, f"{key!r} already labelled in row {by_file[key][0]}",
+                errors.append(RowError(row_no, fcol, f"{shown[key]!r} already labelled in row {by_file[key][0]}",
                                        labels_filename))
                 continue
             by_file[key] = (row_no, rec.get(lab_col), rec)
-        missing = [k for k in by_file if k not in {PurePath(f).name for f in files}]
-        for k in missing:
-            errors.append(RowError(by_file[k][0], fcol, f"no uploaded ONNX file named {k!r}", labels_filename))
     # graphs
     good: list[dict[str, Any]] = []
     seen_fp: dict[str, str] = {}
@@ -550,10 +650,10 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
     for i, fname in enumerate(sorted(files)):
         if callback is not None:
             callback("import ONNX", i, len(files), {})
-        base = PurePath(fname).name
+        base = shown[fname]
         raw = files[fname]
-        row_no = by_file.get(base, (None,))[0]
-        if not base.lower().endswith(".onnx"):
+        row_no = by_file.get(fname, (None,))[0]
+        if not fname.lower().endswith(".onnx"):
             errors.append(RowError(None, "file", "not an .onnx file", base))
             continue
         if len(raw) > MAX_ONNX_BYTES:
@@ -566,9 +666,9 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
             errors.append(RowError(row_no, "file", f"could not import the ONNX model: {exc}", base))
             continue
         label = math.nan
-        if base in by_file and not _blank(by_file[base][1]):
+        if fname in by_file and not _blank(by_file[fname][1]):
             try:
-                label = _number(by_file[base][1])
+                label = _number(by_file[fname][1])
                 if label < 0:
                     raise ValueError(f"{label:g} is negative; accuracy must lie in 0-100 (percent) or 0-1")
             except ValueError as exc:
