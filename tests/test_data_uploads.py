@@ -291,3 +291,19 @@ def test_json_upload_errors_say_what_the_file_lacks(raw, needle):
     reasons = " ".join(out.errors["reason"])
     assert out.dataset is None and needle in reasons
     assert "/tmp" not in reasons and "pickle" not in reasons  # no temporary path, no unpickling talk
+
+
+def test_uploaded_spec_is_kept_as_given_so_it_rebuilds_the_scored_network():
+    """An NB-101 cell whose canonical numbering builds another network: the upload stores the spec
+    as given (it stored the canonical form, so the app rebuilt, fine-tuned and exported another network)."""
+
+    from test_data import _renumbered_nb101_cell
+
+    from engine import studio
+
+    spec, _ = _renumbered_nb101_cell()
+    up = studio.parse_upload(json.dumps({"id": "a", "family": "nb101", "spec": spec}).encode(), "one.jsonl")
+    ds = up.dataset
+    ds.build_cgs(cache=False)
+    assert studio.build_cg("nb101", ds.frame["spec"].iloc[0]).flops == ds.frame["flops"].iloc[0]
+    assert ds.frame["flops"].iloc[0] == get("nb101").to_cg(spec).flops

@@ -470,11 +470,14 @@ def _upload_provenance(filename: str, lab_col: str | None, good: list[dict[str, 
 
 def _assemble(name: str, good: list[dict[str, Any]], extra_cols: list[str], prov: Provenance, location: str,
               build_cgs: bool) -> ArchDataset:
+    from engine.families import get
+
     n = len(good)
     frame = pd.DataFrame({
         "id": [g["id"] for g in good],
         "family": [g["family"] for g in good],
-        "spec": [g["canon"] for g in good],
+        # the spec as given (Family.spec_text), so it rebuilds the network scored; "canon" only keys duplicates
+        "spec": [get(g["family"]).spec_text(g["spec"]) if g["spec"] is not None else None for g in good],
         "label": np.array([g["label"] for g in good], dtype=float),
     })
     for c in extra_cols:
