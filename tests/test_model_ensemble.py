@@ -109,3 +109,23 @@ def test_score_stays_below_100_when_the_anchor_extrapolates_and_keeps_the_order(
     assert score.max() < 100.0
     ens = ref.ensemble(members, w, anchor)
     assert np.array_equal(np.argsort(score, kind="stable"), np.argsort(ens, kind="stable"))
+
+
+def test_near_tied_reference_values_are_one_knot():
+    """Equivalent architectures get member values that differ by float rounding; as separate knots
+    they made the rank standardiser and the quantile map nearly vertical, so a score jumped by up to
+    0.005 points when its members moved by 1e-6 (the batch it was predicted in)."""
+    rng = np.random.default_rng(0)
+    v = rng.permutation(np.linspace(-3.0, 3.0, 200))  # distinct values, none within 1e-4 std
+    s = Standardizer.fit(v, "rank")
+    ranks = rankdata(v)  # well separated values: the ranks' z-scores, as before
+    np.testing.assert_allclose(s.transform(v), (ranks - ranks.mean()) / ranks.std(), atol=1e-12)
+    twins = np.r_[v, v[:50] + 1e-9]  # 50 values repeated up to rounding
+    s2 = Standardizer.fit(twins, "rank")
+    assert s2.xs.size == 200
+    np.testing.assert_allclose(s2.transform(v[:50] + 5e-10), s2.transform(v[:50]), atol=1e-6)
+    anchor = rng.normal(85, 2, size=twins.size)
+    q = QuantileMap.fit(twins, anchor)
+    assert q.xs.size == 200 and np.all(np.diff(q.xs) > 0)
+    np.testing.assert_allclose(q(v[:50] + 5e-10), q(v[:50]), atol=1e-6)
+    np.testing.assert_allclose(np.sort(q(twins)).mean(), anchor.mean(), atol=0.05)

@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 STANDARDIZE_MODES = ("rank", "zscore")
 
@@ -50,12 +49,27 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return v
 
 
+#: reference values closer than this many standard deviations are ties (one knot of the monotone
+#: maps below).  Equivalent architectures (NB-201's isomorphic cells) get member values that differ
+#: by float rounding (~1e-7 std) but, as separate knots, distinct ranks / anchor quantiles: the maps
+#: were nearly vertical there, so a score moved by up to 0.005 points with the batch it was predicted
+#: in while its members moved by ~1e-6.  Merged, such a change moves a score by < 1e-4 points.
+TIE_TOL = 1e-4
+
+
+def _knots(sorted_values: np.ndarray, tol: float) -> np.ndarray:
+    """Knot index of every sorted value: a new knot starts after each gap larger than ``tol``."""
+    if sorted_values.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.r_[0, np.cumsum(np.diff(sorted_values) > tol)].astype(np.int64)
+
+
 @dataclass
 class Standardizer:
     """Monotone map of one member's values to a standard scale (see module docstring)."""
 
     mode: str
-    xs: np.ndarray      # sorted unique reference values
+    xs: np.ndarray      # sorted reference values (near-ties merged, see TIE_TOL)
     zs: np.ndarray      # their standardised values
     scale: float        # 1 / std of reference values (0 if degenerate)
     mean: float
@@ -72,12 +86,14 @@ class Standardizer:
             xs = np.unique(v)
             zs = (xs - mean) * scale
             return cls(mode, xs, zs, scale, mean)
-        ranks = rankdata(v, method="average")
+        vs = np.sort(v)
+        knot = _knots(vs, TIE_TOL * std)
+        counts = np.bincount(knot)
+        rank = np.bincount(knot, weights=np.arange(1.0, v.size + 1.0)) / counts  # average rank of tied values
+        ranks = rank[knot]
         rstd = float(ranks.std())
-        rz = (ranks - ranks.mean()) / rstd if rstd > 1e-12 else np.zeros_like(ranks)
-        xs, inv = np.unique(v, return_inverse=True)
-        zs = np.zeros(xs.shape)
-        zs[inv] = rz  # equal values share a rank, hence a z
+        zs = (rank - ranks.mean()) / rstd if rstd > 1e-12 else np.zeros_like(rank)
+        xs = np.bincount(knot, weights=vs) / counts
         return cls(mode, xs, zs, scale, mean)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
@@ -99,7 +115,7 @@ class Standardizer:
 class QuantileMap:
     """Monotone map from ensemble values to an anchor's accuracy distribution."""
 
-    xs: np.ndarray   # sorted unique ensemble values of the reference
+    xs: np.ndarray   # sorted ensemble values of the reference (near-ties merged, see TIE_TOL)
     ys: np.ndarray   # matching anchor accuracies (sorted anchor predictions, averaged over ties)
     slope: float     # linear continuation beyond the ends: std(anchor) / std(ensemble)
 
@@ -109,11 +125,13 @@ class QuantileMap:
         if e.size != a.size:
             raise ValueError("QuantileMap.fit: ensemble and anchor must have the same length")
         a_sorted = np.sort(a)
-        order = np.argsort(e, kind="stable")
-        e_sorted = e[order]
-        xs, inv = np.unique(e_sorted, return_inverse=True)
-        ys = np.bincount(inv, weights=a_sorted) / np.bincount(inv)
+        e_sorted = np.sort(e, kind="stable")
         es, as_ = float(e.std()) if e.size else 0.0, float(a.std()) if a.size else 0.0
+        # knots: runs of (near-)equal ensemble values, each at its mean and its anchors' mean
+        knot = _knots(e_sorted, TIE_TOL * es)
+        counts = np.bincount(knot)
+        xs = np.bincount(knot, weights=e_sorted) / counts
+        ys = np.bincount(knot, weights=a_sorted) / counts
         slope = as_ / es if es > 1e-12 else 0.0
         return cls(xs, ys, slope)
 
