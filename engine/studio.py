@@ -17,7 +17,7 @@ card, metadata) — never pickle.  CGs are rebuilt lazily (:func:`cg_of`) only f
 architectures a user opens.
 
 Frame columns (see :data:`CORE_COLUMNS`): ``id`` (unique in the workspace), ``name``, ``family``,
-``spec`` (canonical spec text, "" for CG-only rows), ``source`` (benchmark / sample / upload),
+``spec`` (normalised spec text, ``Family.spec_text``, "" for CG-only rows), ``source`` (benchmark / sample / upload),
 ``dataset``, ``provenance`` (one-line label provenance), ``label`` (accuracy %, NaN if unknown),
 ``flops``, ``params``, ``score``, ``cluster`` (-1 when unscored), ``entropy`` (normalised FCM
 membership entropy in [0, 1]; high = the architecture sits between clusters, i.e. unfamiliar),
@@ -206,9 +206,14 @@ def score_composition(card: Mapping[str, Any] | None) -> str:
                 "(leave-one-family-out).")
     else:
         text = f"Every architecture is scored by {', '.join(members)}."
-    return (text + " The combined order is then mapped onto the model's own accuracy predictions, so a score "
-            "reads like a predicted accuracy on the scale of the checkpoint's labels; it means that only for "
-            "architectures inside the training domain and of the labels' task. Elsewhere, read it as a ranking.")
+    text += (" The combined order is then mapped onto the model's own accuracy predictions, so a score "
+             "reads like a predicted accuracy on the scale of the checkpoint's labels; it means that only for "
+             "architectures inside the training domain and of the labels' task. Elsewhere, read it as a ranking.")
+    floor = card.get("min_acc")
+    if isinstance(floor, int | float) and not isinstance(floor, bool) and math.isfinite(floor):
+        text += (f" The model learned only from architectures with accuracy ≥ {floor:g}%: it neither predicts nor "
+                 "ranks architectures that train far worse: they score like its weakest training architectures.")
+    return text
 
 
 def zero_shot_evidence(card: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -807,6 +812,21 @@ def workspace_reference(ws: Workspace, predictor: ScoringModel, cg_lookup: Calla
     return make_reference(predictor, [lookup(i) for i in ids])
 
 
+def reference_jsonl(ws: Workspace, cg_lookup: Callable[[str], CG] | None = None) -> bytes:
+    """The workspace's score reference population (``meta["reference_ids"]``) as JSONL for
+    ``python -m engine predict --reference``: with it the command scores architectures exactly as
+    the app does.  One ``{"id", "family", "spec"}`` line per row that its spec rebuilds, else
+    ``{"id", "cg"}``.  Empty when the workspace has no reference."""
+    lookup = cg_lookup or (lambda a: cg_of(ws, a))
+    lines = []
+    for arch in (i for i in ws.meta.get("reference_ids", []) if i in ws):
+        family, spec, opts = rebuild_key(ws, arch) if arch not in ws.cgs else ("", "", ())
+        rec = ({"id": arch, "family": family, "spec": spec} if spec and not opts
+               else {"id": arch, "cg": lookup(arch).to_dict()})
+        lines.append(json.dumps(rec, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
 def sidecar_path(path: str | Path) -> Path:
     path = Path(path)
     return path.with_name(path.stem + ".json")
@@ -945,7 +965,7 @@ def cg_of(ws: Workspace, arch_id: str) -> CG:
 
 
 def build_cg(family: str, spec: str, options: Mapping[str, Any] | None = None) -> CG:
-    """CG of a canonical spec string of ``family`` (raises with the family and reason);
+    """CG of a spec text of ``family`` (``Family.spec_text``) (raises with the family and reason);
     ``options``: keyword arguments of the family's ``to_cg`` (another head / input size)."""
     from engine.data.dataset import decode_spec
     from engine.families import get
@@ -1625,19 +1645,23 @@ class FinetuneOutcome:
         return pd.DataFrame({"id": self.eval_ids, "label": self.y_eval, "before": self.before, "after": self.after})
 
 
-def _scores_only(predictor: ScoringModel, cgs: Sequence[CG]) -> np.ndarray:
-    out = predictor.predict(cgs)
+def _scores_only(predictor: ScoringModel, cgs: Sequence[CG], reference: Any = None) -> np.ndarray:
+    out = predictor.predict(cgs) if reference is None else predictor.predict(cgs, reference=reference)
     return _prediction_frame(out, len(cgs))["score"].to_numpy(dtype=float)
 
 
 def finetune_and_evaluate(predictor: ScoringModel, train_cgs: Sequence[CG], train_y: Sequence[float],
                           eval_cgs: Sequence[CG], eval_y: Sequence[float], *, train_ids: Sequence[str] = (),
                           eval_ids: Sequence[str] = (), epochs: int = 20, seed: int = 0,
-                          callback: Callback | None = None, selection: str | None = None) -> FinetuneOutcome:
+                          callback: Callback | None = None, selection: str | None = None,
+                          reference: Callable[[Any], Any] | None = None) -> FinetuneOutcome:
     """Fine-tune a **deep copy** of ``predictor`` on ``(train_cgs, train_y)`` and compare its
     ranking of ``eval_cgs`` with the original's.  The original (often a cached model shared by
     every session) is never modified.  ``selection``: ``finetune.selection`` of the copy
-    (``"paper"`` or ``"cv"``; None: the model's own)."""
+    (``"paper"`` or ``"cv"``; None: the model's own).  ``reference(model)``: the fixed reference
+    population that puts ``model``'s scores on the workspace's scale (the app:
+    :func:`workspace_reference`), so "before" equals the score the other pages show; None: the
+    scores are relative to ``eval_cgs``."""
     from engine.train.callbacks import History
 
     if len(train_cgs) != len(train_y):
@@ -1656,8 +1680,9 @@ def finetune_and_evaluate(predictor: ScoringModel, train_cgs: Sequence[CG], trai
     tuned = predictor.finetune(list(train_cgs), y, k=len(train_cgs), seed=int(seed), callback=cb, epochs=int(epochs),
                                selection=selection)
     ye = np.asarray(eval_y, dtype=float)
-    before = _scores_only(predictor, eval_cgs) if len(eval_cgs) else np.zeros(0)
-    after = _scores_only(tuned, eval_cgs) if len(eval_cgs) else np.zeros(0)
+    ref = reference or (lambda _model: None)
+    before = _scores_only(predictor, eval_cgs, ref(predictor)) if len(eval_cgs) else np.zeros(0)
+    after = _scores_only(tuned, eval_cgs, ref(tuned)) if len(eval_cgs) else np.zeros(0)
     mb = compute_metrics(ye, before) if len(ye) >= 3 else {}
     ma = compute_metrics(ye, after) if len(ye) >= 3 else {}
     return FinetuneOutcome(tuned, list(train_ids), list(eval_ids), ye, before, after, mb, ma, hist.events,

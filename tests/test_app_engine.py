@@ -428,6 +428,14 @@ def test_real_predictor_end_to_end(real_tiny_predictor, tmp_path):
     again = studio.part_from_dataset(ds.subset([0, 1, 2]), source="upload", prefix="again", predictor=pred,
                                      reference=ref)
     np.testing.assert_allclose(again.frame["score"].to_numpy(), ws.frame["score"].to_numpy()[:3], rtol=1e-4)
+    # ... and `engine predict --reference` with the downloadable reference population gives them too
+    from engine.cli.predict import read_input
+
+    (tmp_path / "ref.jsonl").write_bytes(studio.reference_jsonl(ws))
+    ids, ref_cgs = read_input(str(tmp_path / "ref.jsonl"))
+    assert ids == ws.meta["reference_ids"]
+    cli = pred.predict([studio.cg_of(ws, a) for a in ws.frame["id"][:3]], reference=pred.reference(ref_cgs))
+    np.testing.assert_allclose(cli["score"].to_numpy(), ws.frame["score"].to_numpy()[:3], rtol=1e-4)
     # fine-tuning works on a deep copy
     before = {k: v.clone() for k, v in pred.state_dict().items()}
     f = ws.frame[ws.frame["label"].notna()]

@@ -8,6 +8,7 @@ session-state keys, so the suite needs no checkpoint and runs in seconds per pag
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -432,6 +433,21 @@ def test_rankings_rank_by_a_member(shared_ws):
     expected = studio.ranking_metrics(shared_ws, column=member)
     shown = table_with(at, "srcc")
     np.testing.assert_allclose(shown["srcc"].to_numpy(float), expected["srcc"].to_numpy(float))
+
+
+def test_rankings_offer_the_reference_population_that_reproduces_their_scores(shared_ws):
+    """The app scores every row on one fixed reference population; the page says so and offers it
+    as JSONL for `python -m engine predict --reference` (without it the CLI ranks a file on itself)."""
+    ids = shared_ws.frame["id"].tolist()[:10]
+    ws = dataclasses.replace(shared_ws, meta={**shared_ws.meta, "reference_ids": ids})
+    at = make_app(ws)
+    at.run()
+    goto(at, "rankings.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("--reference gennape_reference.jsonl" in m.value for m in at.markdown)
+    assert any(d.proto.label == "Download the reference population (JSONL)" for d in at.get("download_button"))
+    lines = [json.loads(x) for x in studio.reference_jsonl(ws).decode().splitlines()]
+    assert [r["id"] for r in lines] == ids
 
 
 def test_ranking_metrics_unknown_column(shared_ws):

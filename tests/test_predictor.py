@@ -498,6 +498,22 @@ def test_studio_finetune_with_cv_selection_reports_member_versions(fitted, targe
     assert studio.finetune_member_table(fitted).empty
 
 
+def test_studio_finetune_scores_before_and_after_on_a_reference_population(fitted, target, data):
+    """With a reference (the app passes the workspace's), "before" is the score the other pages
+    show for those architectures, and "after" is the copy's score on the same reference."""
+    from engine import studio
+
+    tc, ta = target
+    ref_cgs = data[0]
+    out = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1, selection="paper",
+                                       reference=lambda model: model.reference(ref_cgs))
+    np.testing.assert_allclose(out.before, fitted.predict(tc[8:], reference=fitted.reference(ref_cgs))["score"])
+    np.testing.assert_allclose(out.after, out.model.predict(tc[8:], reference=out.model.reference(ref_cgs))["score"])
+    alone = studio.finetune_and_evaluate(fitted, tc[:8], ta[:8], tc[8:], ta[8:], epochs=3, seed=1, selection="paper")
+    np.testing.assert_allclose(alone.before, fitted.predict(tc[8:])["score"])
+    assert not np.allclose(out.before, alone.before)  # the population changes the scale
+
+
 def test_predict_with_embeddings_matches_predict_and_embed(fitted, data):
     cgs, _ = data
     df, h = fitted.predict_with_embeddings(cgs)

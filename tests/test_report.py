@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -86,6 +87,10 @@ def test_studio_report_sections_and_content():
     assert "Fine-tuning" in doc and train[0] in doc
     top = f.nlargest(1, "score")["id"].iloc[0]
     assert top in doc  # ranking table
+    assert "Scores in this section come from the base model" in doc  # a fine-tune exists: say whose scores rank
+    # the Fine-tune page's warning when fine-tuning ranked the held-out architectures worse is in the report too
+    worse = dataclasses.replace(ft, metrics_after={**ft.metrics_after, "srcc": ft.metrics_before["srcc"] - 0.2})
+    assert "lowered the held-out SRCC" in render_html(studio_report(ws, figs, metrics=metrics, finetune=worse))
 
 
 def test_report_lists_architectures_outside_the_training_domain():
@@ -109,7 +114,6 @@ def test_report_without_scores_or_labels():
 
 
 def test_report_carries_the_zero_shot_evidence_of_the_model_card():
-    import dataclasses
 
     ws = tiny_workspace(10)
     card = {"model": "tiny", "zoo_check": {"metrics": {"score": {"srcc": 0.44, "ndcg10": 0.83},
@@ -192,3 +196,14 @@ def test_report_says_when_the_metrics_include_training_families():
         w = studio.Workspace(ws.frame, model_card={**ws.model_card, "source_families": fams})
         html = report_html(w, {}, metrics=studio.ranking_metrics(w))
         assert ("Rows of custom include the architectures the checkpoint was trained on" in html) is expected
+
+
+def test_score_composition_says_where_the_score_reads_as_an_accuracy():
+    card = {"members_in_score": ["graph_stats", "flops_baseline"], "source_families": ["nb201"],
+            "in_domain_gate": {"adopted": True, "in_domain_members": ["cl_fcm"]}, "min_acc": 80.0}
+    text = studio.score_composition(card)
+    assert "inside the checkpoint's training domain" in text and "cl_fcm" in text and "graph_stats" in text
+    # the heads learned only from accurate architectures: poorly training ones are neither predicted nor ranked
+    assert "accuracy ≥ 80%" in text and "neither predicts nor ranks" in text
+    assert "neither predicts" not in studio.score_composition({**card, "min_acc": None})
+    assert studio.score_composition({}) == ""

@@ -59,6 +59,11 @@ hidden = f" ({len(table) - len(view):,} of other tasks or filtered out)" if len(
 st.caption(f"{len(view):,} architectures{hidden}, best first by `{rank_by}` (`rank`: the position in this view). "
            "Each member's own score is in the `member_*` columns; the label's provenance is in the last columns. "
            "Click a row to select the architecture.")
+if ft is not None:
+    st.caption(f"`fine-tuned score`: your fine-tuned model's score of the {len(ft.eval_ids):,} held-out architectures "
+               "it was evaluated on (on the same scale as `score`); the other rows have none, so ranking by it "
+               "ranks those. `score` and the members are the base model's. To score everything with the "
+               "fine-tuned model, download it on the Fine-tune page and run `python -m engine predict --checkpoint`.")
 ev = widgets.table(view, "rank_table", select="single-row", height=460)
 range_note = studio.member_range_note({c: view[c] for c in ws.member_columns if c in view})
 if range_note:
@@ -66,8 +71,20 @@ if range_note:
 picked = widgets.selected_row_ids(ev, view)
 if picked and picked[0] != state.get(state.SELECTED):
     state.select(picked[0])
-st.download_button("Download the ranking (CSV)", cached.csv_bytes(view), "gennape_ranking.csv",
-                   "text/csv", key="rank_download")
+c = st.columns([2, 3])
+c[0].download_button("Download the ranking (CSV)", cached.csv_bytes(view), "gennape_ranking.csv",
+                     "text/csv", key="rank_download")
+n_ref = sum(i in ws for i in ws.meta.get("reference_ids", []))
+if n_ref:
+    with c[1].popover("Reproduce these scores outside the app", icon=":material/terminal:"):
+        st.markdown(
+            f"A score depends on the population it is standardised on. Every score here, including those of the "
+            f"architectures you add, is standardised on the same fixed **reference population** of {n_ref:,} "
+            "workspace architectures, so all rows share one scale. `python -m engine predict` instead standardises "
+            "a file on its own rows unless it is given this population:\n\n"
+            "`python -m engine predict --input FILE --reference gennape_reference.jsonl --output preds.csv`")
+        st.download_button("Download the reference population (JSONL)", cached.reference_jsonl(ws),
+                           "gennape_reference.jsonl", "application/jsonl", key="rank_reference_download")
 
 st.subheader("How well does the score rank the true labels?")
 has_label = np.isfinite(ws.frame["label"].to_numpy(dtype=float))

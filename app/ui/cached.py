@@ -189,3 +189,16 @@ def _csv_bytes(key: str, _frame) -> bytes:
 def csv_bytes(frame) -> bytes:
     """``frame.to_csv`` bytes for a download button, cached by content."""
     return _csv_bytes(studio.frame_fingerprint(frame), frame)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _reference_jsonl(key: tuple, _ws: studio.Workspace) -> bytes:
+    return studio.reference_jsonl(_ws, cg_lookup=lambda a: cg_of(_ws, a))
+
+
+def reference_jsonl(ws: studio.Workspace) -> bytes:
+    """:func:`engine.studio.reference_jsonl` (``python -m engine predict --reference``), cached by
+    the reference ids and their specs."""
+    ids = tuple(i for i in ws.meta.get("reference_ids", []) if i in ws)
+    specs = studio.frame_fingerprint(ws.frame[ws.frame["id"].isin(set(ids))], ["id", "family", "spec", "dataset"])
+    return _reference_jsonl((ids, specs), ws)

@@ -32,10 +32,11 @@ INTRO = (
 
 GLOSSARY = {
     "GENNAPE score": "the ensemble's prediction; larger = expected to be more accurate; on the accuracy scale of the "
-                     "checkpoint's labels, a predicted accuracy only inside the training domain (section 2)",
+                     "checkpoint's labels, a predicted accuracy only inside the training domain and for architectures about as "
+                     "accurate as the ones it learned from (section 2)",
     "family": "a space of architectures: nb101 / nb201 / nb301 = NAS-Bench-101 / -201 / -301 cells, ofa_pn / ofa_mbv3 "
               "/ ofa_resnet = once-for-all ProxylessNAS / MobileNetV3 / ResNet networks (ImageNet), hiaml, "
-              "inception and two_path = the GENNAPE paper's other CIFAR-10 spaces, custom = uploaded graphs",
+              "inception and two_path = the GENNAPE paper's other CIFAR-10 spaces, custom / onnx = uploaded graphs (CG / ONNX files)",
     "novelty ≤ 1 / inside": "inside the training domain: close to architectures the checkpoint was trained on",
     "SRCC": "Spearman rank correlation between score and true accuracy (1 = identical order, 0 = no relation)",
     "Kendall tau": "fraction of concordant minus discordant pairs (1 = every pair ordered correctly)",
@@ -244,6 +245,9 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
                                                   "entropy).")
 
     sec = rep.section("Rankings")
+    if ws.has_scores and finetune is not None:
+        sec.text("Scores in this section come from the base model. The fine-tuned model's results on its held-out "
+                 "architectures are in the Fine-tuning section.")
     if ws.has_scores:
         tasks = row_tasks(ws)
         if tasks.nunique() > 1:  # one table per task, the labels' task first (scores are on its scale)
@@ -283,6 +287,14 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
         sec.facts(finetune.settings, "Settings.")
         if finetune.metrics_before:
             sec.table(finetune.metrics_table(), "Ranking metrics on the held-out architectures, before and after.")
+            from engine.studio import finetune_advice, model_card_dict
+
+            nov = (ws.frame.set_index("id")["novelty"].reindex(finetune.train_ids) if "novelty" in ws.frame.columns
+                   else None)
+            advice = finetune_advice(finetune.metrics_table(), nov,
+                                     (model_card_dict(finetune.model).get("finetune") or {}).get("selection"))
+            if advice:
+                sec.text(advice.replace(" (Discard the fine-tuned model below)", ""))
         sec.figure(figs.get("finetune"), "Scores before and after fine-tuning against the true label.")
         from engine.studio import finetune_member_table, kept_base_message, model_card_dict
 
