@@ -1581,6 +1581,25 @@ def default_finetune_k(n_labelled: int, k: int = 50, max_k: int = 100) -> int:
     return int(max(2, min(k, max_k, n_labelled - held_out)))
 
 
+def id_aliases(frame: pd.DataFrame) -> dict[str, str]:
+    """Names a labels file may use for the rows of ``frame`` -> their ids: every ``id``, and a
+    row's ``name`` (an uploaded network's file name, as ``engine predict`` writes it in ``id``)
+    and that name without its ``.onnx`` suffix, wherever no other row has the same one."""
+    ids = frame["id"].astype(str).tolist()
+    out = {i: i for i in ids}
+    names = frame["name"].astype(str).tolist() if "name" in frame.columns else []
+    counts: dict[str, int] = {}
+    pairs = []
+    for arch, name in zip(ids, names):
+        forms = {name, name[:-5]} if name.lower().endswith(".onnx") else {name}
+        for form in forms:
+            if form and form not in out:
+                counts[form] = counts.get(form, 0) + 1
+                pairs.append((form, arch))
+    out.update({form: arch for form, arch in pairs if counts[form] == 1})
+    return out
+
+
 def choose_finetune_ids(frame: pd.DataFrame, k: int, strategy: str = "random", seed: int = 0,
                         manual_ids: Sequence[str] = ()) -> list[str]:
     """``k`` labelled architecture ids of ``frame`` to fine-tune on.

@@ -307,3 +307,21 @@ def test_uploaded_spec_is_kept_as_given_so_it_rebuilds_the_scored_network():
     ds.build_cgs(cache=False)
     assert studio.build_cg("nb101", ds.frame["spec"].iloc[0]).flops == ds.frame["flops"].iloc[0]
     assert ds.frame["flops"].iloc[0] == get("nb101").to_cg(spec).flops
+
+
+def test_id_labels_accept_an_uploaded_networks_file_name():
+    """The Fine-tune page's labels CSV: `engine predict` writes an ONNX network's file name as its id,
+    the workspace id is `upload:<file>:<name>`; a unique file name (with or without .onnx) works."""
+    import pandas as pd
+
+    from engine import studio
+    from engine.data.uploads import parse_id_labels
+
+    frame = pd.DataFrame({"id": ["upload:z:a.onnx", "upload:z:b.onnx", "upload:y:b.onnx", "nb201:1"],
+                          "name": ["a.onnx", "b.onnx", "b.onnx", "nb201:1"]})
+    aliases = studio.id_aliases(frame)
+    got = parse_id_labels("id,label\na.onnx,91\nnb201:1,90\nb,80\nupload:y:b.onnx,85\na,92\n", "l.csv", aliases)
+    assert got.labels == {"upload:z:a.onnx": 91.0, "nb201:1": 90.0, "upload:y:b.onnx": 85.0}
+    reasons = {e.row: e.reason for e in got.errors}
+    assert "no architecture 'b'" in reasons[4] and "file name" in reasons[4]  # two networks are called b.onnx
+    assert "already labelled in row 2" in reasons[6]  # 'a' is a.onnx again

@@ -43,11 +43,13 @@ pool = frame[frame["family"] == target]
 if mode == "Type or upload labels":
     st.caption("Type accuracies (%) into the label column, or upload a CSV with an `id` column and a label "
                "column (`label`, `accuracy`, `val_acc`, … as on the Data page; all values in 0–1 are read as "
-               "fractions). Typed labels are used only here, in this session.")
+               "fractions). An `id` is a workspace id, or an uploaded network's file name (with or without "
+               "`.onnx`, as `engine predict` writes it) when no other architecture has it. Typed labels are used "
+               "only here, in this session.")
     up = st.file_uploader("Labels CSV", type=["csv"], key="ft_labels_csv")
     if up is not None:
         try:
-            got = parse_id_labels(up.getvalue(), up.name, set(ws.frame["id"]))
+            got = parse_id_labels(up.getvalue(), up.name, studio.id_aliases(ws.frame))
         except (UploadError, ValueError) as exc:
             st.error(f"Could not read the labels file: {exc}")
         else:

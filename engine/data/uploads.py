@@ -740,7 +740,11 @@ def parse_id_labels(raw: bytes | str, filename: str, known_ids, *, label_column:
     """A CSV of labels for architectures already loaded: an ``id`` column and a label column
     (the first of :data:`LABEL_COLUMNS`, or ``label_column``), read with the label-scale rule of
     :func:`parse_table` (module docstring).  Every bad row is a :class:`RowError`: an id not in
-    ``known_ids``, a repeated id, an empty, non-numeric, negative or out-of-range label."""
+    ``known_ids``, a repeated id, an empty, non-numeric, negative or out-of-range label.
+
+    ``known_ids``: the ids, or a mapping of every accepted name to its id (e.g. an uploaded
+    network's file name, as ``engine predict`` writes it, to its workspace id); ``labels`` are keyed
+    by id."""
     if label_scale not in ("auto", "percent", "fraction"):
         raise ValueError(f"label_scale must be 'auto', 'percent' or 'fraction', got {label_scale!r}")
     text = _decode(raw.encode() if isinstance(raw, str) else raw, filename)
@@ -752,13 +756,18 @@ def parse_id_labels(raw: bytes | str, filename: str, known_ids, *, label_column:
     lab_col = _label_column(cols, label_column, filename)
     if lab_col is None:
         raise UploadError(f"{filename}: no label column (looked for {', '.join(LABEL_COLUMNS)}); columns are {cols}")
-    known = known_ids if isinstance(known_ids, (set, frozenset, dict)) else set(known_ids)
+    known = dict(known_ids) if isinstance(known_ids, dict) else {i: i for i in known_ids}
     first_row: dict[str, int] = {}
     good: list[tuple[int, str, float]] = []
     for row_no, rec in rows:
-        arch = str(rec["id"]).strip()
-        if arch not in known:
-            out.errors.append(RowError(row_no, "id", f"no architecture {arch[:60]!r} in this workspace", filename))
+        given = str(rec["id"]).strip()
+        arch = known.get(given)
+        if arch is None:
+            example = next(iter(known.values()), None)
+            out.errors.append(RowError(row_no, "id", f"no architecture {given[:60]!r} in this workspace"
+                                       + (f" (ids look like {example[:60]!r}; an uploaded network's file name "
+                                          "works too when no other architecture has it)" if example else ""),
+                                       filename))
             continue
         if arch in first_row:
             out.errors.append(RowError(row_no, "id", f"{arch!r} already labelled in row {first_row[arch]}", filename))
