@@ -226,6 +226,39 @@ def test_predict_onnx_folder(checkpoint, tmp_path, capsys):
     assert "import ONNX" in err and "3/3" in err and "skipped 1 invalid input(s)" in err and "broken.onnx" in err
 
 
+def test_finetune_on_onnx_networks_and_their_labels_csv(checkpoint, tmp_path, capsys):
+    """`finetune --labels` takes ONNX networks as the app's Data page does: the labels CSV beside its
+    .onnx files (file or id column, as `predict` writes it), their folder, or a zip of them."""
+    import warnings
+    import zipfile
+
+    from torch import nn
+
+    folder = tmp_path / "nets"
+    folder.mkdir()
+    for i, c in enumerate((4, 6, 8, 12, 16)):
+        m = nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(c, 10)).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(m, torch.randn(1, 3, 16, 16), str(folder / f"net{i}.onnx"), dynamo=False)
+    (folder / "labels.csv").write_text("id,label\n" + "".join(f"net{i},{80 + 2 * i}\n" for i in range(5)))
+    with zipfile.ZipFile(tmp_path / "nets.zip", "w") as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f.name)
+    for labels in (folder / "labels.csv", folder, tmp_path / "nets.zip"):
+        out = tmp_path / f"ft_{labels.name}"
+        assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(labels), "--k", "4",
+                     "--output", str(out), "--quiet"]) == 0, labels
+        assert json.loads((out / "model_card.json").read_text())["finetune"]["k"] == 4
+    # a label for a file that is not there names the file, the row and the column
+    (folder / "labels.csv").write_text("file,label\nnet0.onnx,80\nmissing.onnx,90\n")
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(folder / "labels.csv"),
+                 "--output", str(tmp_path / "bad"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "labels.csv" in err and "row 3" in err and "missing.onnx" in err
+
+
 def test_predict_reference_makes_scores_comparable_across_calls(checkpoint, tmp_path, capsys):
     """Without a reference the score is relative to the predicted set; with ``--reference`` a
     subset predicted alone gets the scores those rows get when the whole set is predicted."""

@@ -19,7 +19,10 @@ HELP = "fine-tune a GENNAPE checkpoint on k labelled CGs (CSV/JSONL: family+spec
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
-    parser.add_argument("--labels", required=True, help="CSV / JSONL with family + spec (or cg) and a label column")
+    parser.add_argument("--labels", required=True,
+                        help="CSV / JSONL with family + spec (or cg) and a label column; or ONNX networks with "
+                             "their labels: a folder or .zip of .onnx files and a labels CSV (file or id, label), "
+                             "or that CSV itself beside its .onnx files")
     parser.add_argument("--k", type=positive_int, default=None, help="samples to use (default: config finetune.k = 50)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed for choosing the k samples and training")
     parser.add_argument("--output", required=True, help="folder for the fine-tuned checkpoint")

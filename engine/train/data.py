@@ -29,13 +29,22 @@ def load_labels_file(path: str | Path, callback: Callback | None = None, *, labe
     """A labelled CSV / JSONL file (``engine.data.parse_table`` format) as an ``ArchDataset``;
     raises ``ValueError`` naming the first bad row when any row is rejected.  The parser's notices
     (labels read as fractions, a mix of fractions and percent) go to ``warn`` (prefixed with the
-    file); ``labelled_only`` leaves out rows without a label."""
+    file); ``labelled_only`` leaves out rows without a label.
+
+    ONNX networks are labelled as the app's Data page reads them (:func:`_onnx_labels`): a folder or
+    a ``.zip`` of ``.onnx`` files with a labels CSV (``file`` / ``id`` and a label column), or such a
+    CSV itself, naming ``.onnx`` files in its folder."""
     from engine.data import UploadError, parse_table
+    from engine.data.uploads import is_onnx_labels_table
     from engine.graphs.cg import at_path
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: labels file not found")
+    if p.is_dir() or p.suffix.lower() == ".zip" or (p.suffix.lower() == ".csv"
+                                                   and is_onnx_labels_table(p.read_bytes(), p.name)):
+        ds = _onnx_labels(p, warn)
+        return ds.labelled() if labelled_only else ds
     try:
         result = parse_table(p.read_bytes(), filename=p.name)
     except UploadError as exc:  # its message starts with the file name: give the path instead
@@ -46,6 +55,35 @@ def load_labels_file(path: str | Path, callback: Callback | None = None, *, labe
         for note in result.warnings:  # these name rows without a label too
             warn(f"{p}: {note}")
     return result.dataset.labelled() if labelled_only else result.dataset
+
+
+def _onnx_labels(p: Path, warn: Callable[[str], None] | None):
+    """ONNX networks and their labels CSV (see :func:`load_labels_file`) read as the app reads a zip
+    of them (``engine.studio.parse_upload``): the same matching of file names and the same errors."""
+    from engine.data.uploads import zip_files
+    from engine.studio import parse_upload
+
+    if p.suffix.lower() == ".zip":
+        raw, name = p.read_bytes(), p.name
+    else:
+        root = p if p.is_dir() else p.parent
+        items = [(f.relative_to(root).as_posix(), f.read_bytes()) for f in sorted(root.rglob("*"))
+                 if f.is_file() and f.suffix.lower() == ".onnx"]
+        if not items:
+            raise ValueError(f"{root}: no .onnx files to go with the labels")
+        labels = [p] if not p.is_dir() else [f for f in sorted(root.rglob("*.csv")) if f.is_file()]
+        items += [(f.relative_to(root).as_posix(), f.read_bytes()) for f in labels]
+        raw, name = zip_files(items), f"{root.name or 'onnx'}.zip"
+    out = parse_upload(raw, name)
+    if len(out.errors):
+        first = out.errors.iloc[0]
+        where = f"{first['file']}: " if first.get("file") and first.get("file") != p.name else ""
+        row = f"row {int(first['row'])}, " if first.get("row") is not None and first["row"] == first["row"] else ""
+        raise ValueError(f"{p}: {where}{row}{first['field']}: {first['reason']} ({len(out.errors)} problem(s) in total)")
+    if warn is not None:
+        for note in out.warnings:
+            warn(f"{p}: {note}")
+    return out.dataset
 
 
 def load_one(name: str, data_dir: str | Path | None = None, callback: Callback | None = None):
