@@ -283,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
               "or pass --reference", file=sys.stderr)
     inside = df.attrs.get("in_domain_rows")
     df.insert(0, "id", ids)
-    if inside is not None:
+    if inside is not None and (reference is not None or len(cgs) > 1):  # one alone: the anchor, said above
         print(f"score: {inside} of {len(df)} architectures lie inside the training domain and are scored with "
               f"{', '.join(pred.inside_weights)}; the others with {', '.join(pred.weights)}", file=sys.stderr)
     from engine.studio import family_task, member_range_note, score_scale_note
