@@ -1577,7 +1577,7 @@ def default_finetune_k(n_labelled: int, k: int = 50, max_k: int = 100) -> int:
     """The k a fine-tuning form proposes for ``n_labelled`` labels: the model's ``k`` (the
     paper's 50), but never so many that fewer than a third of the labels (at least 3, the minimum
     for the ranking metrics) are left to evaluate on; at least 2."""
-    held_out = max(3, n_labelled // 3)
+    held_out = max(3, -(-n_labelled // 3))  # a third, rounded up
     return int(max(2, min(k, max_k, n_labelled - held_out)))
 
 

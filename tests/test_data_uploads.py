@@ -274,7 +274,7 @@ def test_parse_id_labels_reports_every_bad_row():
 def test_default_finetune_k_keeps_a_third_back():
     from engine.studio import default_finetune_k
 
-    assert [default_finetune_k(n) for n in (2, 3, 5, 6, 12, 60, 75, 150)] == [2, 2, 2, 3, 8, 40, 50, 50]
+    assert [default_finetune_k(n) for n in (2, 3, 5, 6, 10, 12, 60, 75, 150)] == [2, 2, 2, 3, 6, 8, 40, 50, 50]
     assert default_finetune_k(1000, k=200) == 100
 
 
