@@ -1297,7 +1297,11 @@ def ranking_metrics(ws: Workspace, by: str = "dataset", min_rows: int = 3, colum
         m = compute_metrics(grp["label"], grp[column])
         rows.append({by: key, "task": task, "family": ", ".join(sorted(grp["family"].unique())),
                      "provenance": grp["provenance"].iloc[0], **m})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if rows:  # columns in the order of the fullest row (small groups have no precision@10)
+        full = list(max(rows, key=len))
+        out = out[full + [c for c in out.columns if c not in full]]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

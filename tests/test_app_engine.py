@@ -285,6 +285,13 @@ def test_ranking_metrics_never_mix_tasks_within_a_dataset():
     m = studio.ranking_metrics(dataclasses.replace(ws, frame=f.assign(family=fam, provenance="upload")))
     assert list(zip(m["dataset"], m["task"], m["n"])) == [("tinybench", "CIFAR-10", 7), ("tinybench", "ImageNet", 7)]
     assert "precision@10" not in m.columns  # 7 rows: every top 10 is all of them
+    # a small group first and a large one after: columns keep the order of the fuller row
+    ws2 = tiny_workspace(30)
+    f2 = ws2.frame
+    fam = np.where(np.cumsum(np.isfinite(f2["label"].to_numpy())) <= 4, "nb201", "ofa_pn")
+    m = studio.ranking_metrics(dataclasses.replace(ws2, frame=f2.assign(family=fam, provenance="upload")))
+    assert m["n"].tolist()[0] == 4 and np.isnan(m["precision@10"].iloc[0])
+    assert list(m.columns) == list(studio.ranking_metrics(ws2).columns)
 
 
 def test_architecture_table_columns():
