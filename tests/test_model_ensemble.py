@@ -85,8 +85,10 @@ def test_ties_broken_by_anchor():
     anchor = np.array([90.0, 91.0])
     ref = EnsembleReference.fit(members, w, anchor)
     score = ref.score(members, w, anchor)
-    assert score[1] > score[0]
-    np.testing.assert_allclose(np.sort(score), anchor, atol=1e-4)
+    assert score[1] > score[0]  # the anchor's order
+    # one knot of the quantile map: the tied pair shares its anchor quantiles' mean (a tie, as the
+    # members say), split by the anchor only at the 1e-6 level
+    np.testing.assert_allclose(score, anchor.mean(), atol=1e-5)
 
 
 def test_bounded_accuracy_is_strictly_increasing_onto_0_100_and_the_identity_inside():

@@ -18,7 +18,9 @@ architectures *inside* the training domain (``ensemble.in_domain_members``; nove
 :mod:`engine.model.domain`): there the learned members have been validated, outside they
 extrapolate.  Both sums use the same standardisers, so the two kinds of row share one scale.
 
-Exact ties of the ensemble value are broken by the anchor (``TIE_EPS``).
+Ties of the ensemble value (exact, or within float32 rounding: ``TIE_ULPS`` / ``TIE_STD``)
+are broken by the anchor: ``score`` gets ``TIE_EPS`` times the anchor's z-score added after the
+quantile map below, so tied architectures keep the anchor's order.
 
 ``score`` reports the ensemble in accuracy units by *quantile mapping* onto an anchor member's
 accuracy predictions (CL+FCM+T by default): the i-th best ensemble value in the reference gets
@@ -49,18 +51,26 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return v
 
 
-#: reference values closer than this many standard deviations are ties (one knot of the monotone
-#: maps below).  Equivalent architectures (NB-201's isomorphic cells) get member values that differ
-#: by float rounding (~1e-7 std) but, as separate knots, distinct ranks / anchor quantiles: the maps
-#: were nearly vertical there, so a score moved by up to 0.005 points with the batch it was predicted
-#: in while its members moved by ~1e-6.  Merged, such a change moves a score by < 1e-4 points.
-TIE_TOL = 1e-4
+#: Near-ties, merged into one knot of the monotone maps below.  The learned members compute in
+#: float32, so equivalent architectures (NB-201's isomorphic cells) get values a few float32 units
+#: in the last place apart (up to 8e-6 accuracy points); as separate knots they got distinct ranks
+#: and anchor quantiles, the maps were nearly vertical there, and a score moved by up to 0.005
+#: points with the batch it was predicted in.  A member's reference values closer than
+#: ``TIE_ULPS`` float32 ulps (at their largest magnitude) are one knot of its standardiser; real
+#: differences stay apart (VGG-16 and VGG-16-BN differ in log10 params by 1.8e-5, the tolerance
+#: there is 3.9e-6).  Ensemble values closer than ``TIE_STD`` of their standard deviation are one
+#: knot of the quantile map (a rank changes the ensemble by ~1e-3 std in a population of 1,000).
+TIE_ULPS = 4
+TIE_STD = 1e-4
 
 
-def _knots(sorted_values: np.ndarray, tol: float) -> np.ndarray:
-    """Knot index of every sorted value: a new knot starts after each gap larger than ``tol``."""
+def _knots(sorted_values: np.ndarray, tol: float | None = None) -> np.ndarray:
+    """Knot index of every sorted value: a new knot starts after each gap larger than ``tol``
+    (default: :data:`TIE_ULPS` float32 ulps at the largest magnitude)."""
     if sorted_values.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if tol is None:
+        tol = TIE_ULPS * float(np.finfo(np.float32).eps) * float(np.abs(sorted_values).max())
     return np.r_[0, np.cumsum(np.diff(sorted_values) > tol)].astype(np.int64)
 
 
@@ -69,7 +79,7 @@ class Standardizer:
     """Monotone map of one member's values to a standard scale (see module docstring)."""
 
     mode: str
-    xs: np.ndarray      # sorted reference values (near-ties merged, see TIE_TOL)
+    xs: np.ndarray      # sorted reference values (near-ties merged, see TIE_ULPS)
     zs: np.ndarray      # their standardised values
     scale: float        # 1 / std of reference values (0 if degenerate)
     mean: float
@@ -87,7 +97,7 @@ class Standardizer:
             zs = (xs - mean) * scale
             return cls(mode, xs, zs, scale, mean)
         vs = np.sort(v)
-        knot = _knots(vs, TIE_TOL * std)
+        knot = _knots(vs)
         counts = np.bincount(knot)
         rank = np.bincount(knot, weights=np.arange(1.0, v.size + 1.0)) / counts  # average rank of tied values
         ranks = rank[knot]
@@ -115,7 +125,7 @@ class Standardizer:
 class QuantileMap:
     """Monotone map from ensemble values to an anchor's accuracy distribution."""
 
-    xs: np.ndarray   # sorted ensemble values of the reference (near-ties merged, see TIE_TOL)
+    xs: np.ndarray   # sorted ensemble values of the reference (near-ties merged, see TIE_STD)
     ys: np.ndarray   # matching anchor accuracies (sorted anchor predictions, averaged over ties)
     slope: float     # linear continuation beyond the ends: std(anchor) / std(ensemble)
 
@@ -128,7 +138,7 @@ class QuantileMap:
         e_sorted = np.sort(e, kind="stable")
         es, as_ = float(e.std()) if e.size else 0.0, float(a.std()) if a.size else 0.0
         # knots: runs of (near-)equal ensemble values, each at its mean and its anchors' mean
-        knot = _knots(e_sorted, TIE_TOL * es)
+        knot = _knots(e_sorted, TIE_STD * es)
         counts = np.bincount(knot)
         xs = np.bincount(knot, weights=e_sorted) / counts
         ys = np.bincount(knot, weights=a_sorted) / counts
@@ -163,8 +173,9 @@ def kt_softmax_weights(kts: dict[str, float], temperature: float = 1.0) -> dict[
     return {m: float(x) for m, x in zip(names, w)}
 
 
-#: weight of the anchor in the ensemble value, only to break exact ties (e.g. two CGs on which
-#: the members disagree symmetrically) in the anchor's favour
+#: weight of the anchor's z-score added to ``score`` (accuracy points), only to break ties of the
+#: ensemble value (e.g. two CGs on which the members disagree symmetrically: sums of ranks) in the
+#: anchor's favour; added after the quantile map, whose knots merge such ties
 TIE_EPS = 1e-6
 
 
@@ -186,7 +197,7 @@ class EnsembleReference:
         stds = {m: Standardizer.fit(members[m], mode) for m in {**weights, **(inside_weights or {})}}
         anchor_std = Standardizer.fit(anchor, "zscore")
         ref = cls(stds, QuantileMap(np.zeros(0), np.zeros(0), 0.0), anchor_std)
-        ref.qmap = QuantileMap.fit(ref.ensemble(members, weights, anchor, inside_weights, inside), anchor)
+        ref.qmap = QuantileMap.fit(ref.ensemble(members, weights, None, inside_weights, inside), anchor)
         return ref
 
     def ensemble(self, members: dict[str, np.ndarray], weights: dict[str, float],
@@ -205,7 +216,10 @@ class EnsembleReference:
     def score(self, members: dict[str, np.ndarray], weights: dict[str, float],
               anchor: np.ndarray | None = None, inside_weights: dict[str, float] | None = None,
               inside: np.ndarray | None = None) -> np.ndarray:
-        return bounded_accuracy(self.qmap(self.ensemble(members, weights, anchor, inside_weights, inside)))
+        mapped = self.qmap(self.ensemble(members, weights, None, inside_weights, inside))
+        if anchor is not None and self.anchor_std is not None:  # ties (one knot of the map): the anchor's order
+            mapped = mapped + TIE_EPS * self.anchor_std.transform(anchor)
+        return bounded_accuracy(mapped)
 
 
 #: width (accuracy points) of the bands next to 0 and 100 where :func:`bounded_accuracy` bends
