@@ -258,9 +258,17 @@ def test_cli_predict_reports_the_in_domain_rows(fitted, tmp_path, capsys):
     d = tmp_path / "gated"
     gated.save(d)
     spec = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    other = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
     inp = tmp_path / "in.jsonl"
-    inp.write_text(json.dumps({"id": "a", "family": "nb201", "spec": spec}) + "\n")
+    inp.write_text("".join(json.dumps({"id": i, "family": "nb201", "spec": s}) + "\n"
+                           for i, s in (("a", spec), ("b", other))))
     assert main(["predict", "--input", str(inp), "--output", str(tmp_path / "o.csv"), "--checkpoint", str(d),
                  "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "of 1 architectures lie inside the training domain and are scored with cl_fcm" in err
+    assert "of 2 architectures lie inside the training domain and are scored with cl_fcm" in err
+    # one architecture alone: its score is the anchor's prediction, and only that is said
+    inp.write_text(json.dumps({"id": "a", "family": "nb201", "spec": spec}) + "\n")
+    assert main(["predict", "--input", str(inp), "--output", str(tmp_path / "o1.csv"), "--checkpoint", str(d),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "single architecture" in err and "lie inside the training domain" not in err
