@@ -41,6 +41,18 @@ class _Tokens(nn.Module):
         return self.head(t[:, 0] if self.pool == "cls" else t.mean(1))
 
 
+class _ScaleOnlyNorm(nn.Module):
+    """A channels-last LayerNorm with a scale and no shift (C params, as an RMSNorm): built back with
+    2C params before."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(c, bias=False)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
 def _round_trips(cg) -> bool:
     h, w, c = cg.input_node.out_shape
     back = from_module(interpret(cg), (1, c, h, w))
@@ -60,7 +72,8 @@ def _layer_outputs(net, x) -> dict[int, tuple[int, ...]]:
 
 
 @pytest.mark.parametrize("norm", [lambda: nn.GroupNorm(4, 16), lambda: nn.GroupNorm(1, 16),
-                                  lambda: nn.InstanceNorm2d(16, affine=True)], ids=["groupnorm", "gn1", "instnorm"])
+                                  lambda: nn.InstanceNorm2d(16, affine=True), lambda: _ScaleOnlyNorm(16)],
+                         ids=["groupnorm", "gn1", "instnorm", "scale-only"])
 def test_norm_on_feature_map_keeps_the_map(norm):
     # used to fail: "forward pass failed: RuntimeError: Given groups=1, weight of size [32, 16, 3, 3],
     # expected input[1, 1, 256, 16]" -- the norm's output stayed flattened into tokens

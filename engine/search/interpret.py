@@ -251,8 +251,9 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
         elif nd.op == "batchnorm":
             layers[nid] = nn.BatchNorm2d(ic, affine=nd.params > 0)
         elif nd.op == "layernorm":
-            # any map or token tensor: normalised over C at every position, the shape kept
-            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0))
+            # any map or token tensor: normalised over C at every position, the shape kept; C params
+            # (a scale without a shift: RMSNorm, LayerNorm(bias=False)) -> no bias, 2C -> both
+            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0, bias=nd.params >= 2 * ic))
         elif nd.op in _ACTS:
             layers[nid] = _ACTS[nd.op]()
         elif nd.op == "softmax":
