@@ -34,7 +34,7 @@ import re
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
@@ -710,6 +710,22 @@ def project_workspace(ws: Workspace, *, perplexity: float = 30.0, seed: int = 0,
     return Workspace(frame, ws.embedding, ws.cgs, ws.provenances, ws.model_card, meta, (mean, comps))
 
 
+def without_prefixes(ws: Workspace, prefixes: Iterable[str]) -> Workspace:
+    """``ws`` without the rows whose id starts with ``<prefix>:`` for one of ``prefixes`` (an
+    upload read again with more files replaces its earlier rows).  ``ws`` itself is not modified."""
+    heads = tuple(f"{p}:" for p in prefixes if p)
+    if not heads:
+        return ws
+    drop = ws.frame["id"].astype(str).str.startswith(heads).to_numpy()
+    if not drop.any():
+        return ws
+    keep = np.flatnonzero(~drop)
+    frame = ws.frame.iloc[keep].reset_index(drop=True)
+    kept = set(frame["id"])
+    emb = ws.embedding[keep] if ws.embedding is not None else None
+    return replace(ws, frame=frame, embedding=emb, cgs={k: v for k, v in ws.cgs.items() if k in kept})
+
+
 def extend(ws: Workspace, part: Workspace, *, neighbours: int = 5, tsne_limit: int = 3000) -> Workspace:
     """``ws`` plus the rows of ``part`` (ids already present are skipped).  New rows get exact
     PCA coordinates (the stored components) and t-SNE positions placed by their nearest
@@ -1317,6 +1333,7 @@ class UploadOutcome:
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "field", "reason"]))
     warnings: list[str] = field(default_factory=list)
     signature: tuple | None = None  # (name, size, sha1) set by the app to skip files already read
+    id_prefix: str = ""  # the app: the prefix of the workspace ids its rows were added under
 
     @property
     def ok_rows(self) -> int:

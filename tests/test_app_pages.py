@@ -184,6 +184,36 @@ def test_onnx_files_uploaded_with_their_labels_csv_load_as_one_labelled_dataset(
     reason = table_with(at, "reason")["reason"].iloc[0]
     assert "labels.csv" in reason and "uploaded together with the .onnx files (or zipped with them)" in reason
 
+
+def test_labels_csv_added_after_its_onnx_files_replaces_their_unlabelled_rows(shared_ws):
+    """The uploader keeps the files picked first: ONNX files read alone (unlabelled), then their
+    labels.csv added, used to put every network in the workspace twice (unlabelled and labelled)."""
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    n0 = len(shared_ws)
+    onnx = [("a.onnx", onnx_bytes(4), "application/octet-stream"), ("b.onnx", onnx_bytes(8), "application/octet-stream")]
+    at.file_uploader(key="data_uploader").set_value(onnx).run()
+    assert len(at.session_state[state.WORKSPACE]) == n0 + 2 and len(at.session_state[state.UPLOADS]) == 2
+    labels = ("labels.csv", b"file,label\na.onnx,80\nb.onnx,90\n", "text/csv")
+    at.file_uploader(key="data_uploader").set_value([*onnx, labels]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    frame = at.session_state[state.WORKSPACE].frame
+    ups = frame[frame["id"].str.endswith(".onnx")].set_index("id")
+    assert ups["label"].to_dict() == {"upload:labels.csv:a.onnx": 80.0, "upload:labels.csv:b.onnx": 90.0}
+    assert len(frame) == n0 + 2
+    log = at.session_state[state.UPLOADS]
+    assert [u.filename for u in log] == ["labels.csv + 2 ONNX file(s)"]
+    assert "Replaces what was read before from a.onnx, b.onnx" in log[0].warnings[0]
+    # one more ONNX file in the same batch: the group is read again and replaces the smaller one
+    more = [*onnx, ("c.onnx", onnx_bytes(12), "application/octet-stream"), labels]
+    at.file_uploader(key="data_uploader").set_value(more).run()
+    frame = at.session_state[state.WORKSPACE].frame
+    assert sorted(frame.loc[frame["id"].str.endswith(".onnx"), "id"]) == [
+        "upload:labels.csv:a.onnx", "upload:labels.csv:b.onnx", "upload:labels.csv:c.onnx"]
+    assert len(frame) == n0 + 3 and len(at.session_state[state.UPLOADS]) == 1
+
+
 def test_reset_forgets_the_files_still_in_the_uploader(shared_ws):
     at = make_app(shared_ws)
     at.run()

@@ -146,6 +146,7 @@ with uploads:
     # as a zip of those files would be; every other file is read on its own
     together = uploads_mod.onnx_batch(incoming)
     units = []  # (name shown, name read as, bytes, signature, id prefix)
+    superseded: dict[tuple, list] = {}  # a group's signature -> earlier uploads of some of its files
     for i, (fname, raw) in enumerate(incoming):
         sig = (fname, len(raw), hashlib.sha1(raw).hexdigest())
         if i not in together:
@@ -155,6 +156,10 @@ with uploads:
             members = [incoming[j] for j in together]
             sigs = tuple(sorted((n, len(r), hashlib.sha1(r).hexdigest()) for n, r in members))
             if ("together", sigs) not in seen:
+                # files of this group read before (alone, or in a smaller group): the group replaces them
+                superseded[("together", sigs)] = [
+                    u for u in log if u.signature in set(sigs)
+                    or (isinstance(u.signature, tuple) and u.signature[0] == "together" and set(u.signature[1]) & set(sigs))]
                 tables = [n for n, _ in members if not n.lower().endswith(".onnx")]
                 tables.sort(key=lambda n: n.lower() != "labels.csv")  # the one read as the labels first
                 shown = f"{', '.join(tables)} + {len(members) - len(tables)} ONNX file(s)"
@@ -172,11 +177,19 @@ with uploads:
                     outcome.errors["reason"] = outcome.errors["reason"].str.replace(
                         f"could not read {read_as}: ", "", regex=False)
             try:
+                earlier = superseded.get(sig, [])
+                if earlier:  # their rows go; this read of all the files (with their labels) replaces them
+                    cached.set_workspace(studio.without_prefixes(cached.workspace(), [u.id_prefix for u in earlier]))
+                    log = [u for u in log if all(u is not e for e in earlier)]
+                    outcome.warnings.insert(0, "Replaces what was read before from "
+                                            + ", ".join(e.filename for e in earlier) + ": the files are read again "
+                                            "together with their labels.")
                 if cached.workspace().frame["id"].str.startswith(prefix + ":").any():  # same name, new content
                     digest = sig[2] if sig[0] != "together" else hashlib.sha1(repr(sig).encode()).hexdigest()
                     prefix = f"{prefix}#{digest[:6]}"
                 part = studio.part_from_upload(outcome, callback=StreamlitProgress(bar), prefix=prefix,
                                                **_score_kwargs())
+                outcome.id_prefix = prefix
                 if len(part):
                     _add(part, shown)
             except Exception as exc:  # noqa: BLE001 - the session keeps its other data
