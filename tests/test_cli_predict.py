@@ -246,11 +246,23 @@ def test_finetune_on_onnx_networks_and_their_labels_csv(checkpoint, tmp_path, ca
     with zipfile.ZipFile(tmp_path / "nets.zip", "w") as zf:
         for f in sorted(folder.iterdir()):
             zf.write(f, f.name)
-    for labels in (folder / "labels.csv", folder, tmp_path / "nets.zip"):
+    # networks the labels do not name (a copy in a hidden folder, a broken file) are not read
+    (folder / ".venv").mkdir()
+    (folder / ".venv" / "net0.onnx").write_bytes((folder / "net0.onnx").read_bytes())
+    (folder / "other").mkdir()
+    (folder / "other" / "broken.onnx").write_bytes(b"not onnx")
+    for labels in (folder / "labels.csv", tmp_path / "nets.zip"):
         out = tmp_path / f"ft_{labels.name}"
         assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(labels), "--k", "4",
                      "--output", str(out), "--quiet"]) == 0, labels
         assert json.loads((out / "model_card.json").read_text())["finetune"]["k"] == 4
+    # a folder brings all its (visible) networks: the broken one is reported by name
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(folder), "--output",
+                 str(tmp_path / "ft_dir"), "--quiet"]) == 2
+    assert "broken.onnx: file: could not import the ONNX model" in capsys.readouterr().err
+    (folder / "other" / "broken.onnx").unlink()
+    assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(folder), "--k", "4", "--output",
+                 str(tmp_path / "ft_dir"), "--quiet"]) == 0
     # a label for a file that is not there names the file, the row and the column
     (folder / "labels.csv").write_text("file,label\nnet0.onnx,80\nmissing.onnx,90\n")
     assert main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(folder / "labels.csv"),

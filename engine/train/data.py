@@ -57,9 +57,33 @@ def load_labels_file(path: str | Path, callback: Callback | None = None, *, labe
     return result.dataset.labelled() if labelled_only else result.dataset
 
 
+def _files_below(root: Path, suffix: str) -> list[Path]:
+    """Files ending in ``suffix`` in ``root`` and its sub-folders, hidden ones (``.venv``, ``.git``,
+    dot-files) left out, sorted by path."""
+    import os
+
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder) / f for f in files if f.lower().endswith(suffix) and not f.startswith(".")]
+    return sorted(found)
+
+
+def _named_in(labels_csv: Path) -> set[str]:
+    """The values of a labels CSV's file column (``file`` / ``filename`` / ... / ``id``), as paths."""
+    from engine.data.uploads import _decode, _read_csv, file_column
+
+    cols, rows, _ = _read_csv(_decode(labels_csv.read_bytes(), labels_csv.name), labels_csv.name)
+    col = file_column(cols)
+    return {str(rec[col]).strip().replace("\\", "/").removeprefix("./") for _, rec in rows} if col else set()
+
+
 def _onnx_labels(p: Path, warn: Callable[[str], None] | None):
     """ONNX networks and their labels CSV (see :func:`load_labels_file`) read as the app reads a zip
-    of them (``engine.studio.parse_upload``): the same matching of file names and the same errors."""
+    of them (``engine.studio.parse_upload``): the same matching of file names and the same errors.
+    A folder brings its ``.onnx`` files and CSVs (hidden sub-folders left out); a CSV by itself
+    brings the ``.onnx`` files below its folder that it names (by path, name, or name without
+    ``.onnx``), so other networks lying around are neither read nor reported."""
     from engine.data.uploads import zip_files
     from engine.studio import parse_upload
 
@@ -67,12 +91,15 @@ def _onnx_labels(p: Path, warn: Callable[[str], None] | None):
         raw, name = p.read_bytes(), p.name
     else:
         root = p if p.is_dir() else p.parent
-        items = [(f.relative_to(root).as_posix(), f.read_bytes()) for f in sorted(root.rglob("*"))
-                 if f.is_file() and f.suffix.lower() == ".onnx"]
-        if not items:
-            raise ValueError(f"{root}: no .onnx files to go with the labels")
-        labels = [p] if not p.is_dir() else [f for f in sorted(root.rglob("*.csv")) if f.is_file()]
-        items += [(f.relative_to(root).as_posix(), f.read_bytes()) for f in labels]
+        onnx = _files_below(root, ".onnx")
+        if not p.is_dir():
+            named = _named_in(p)
+            onnx = [f for f in onnx if {f.relative_to(root).as_posix(), f.name, f.stem} & named]
+        if not onnx:
+            raise ValueError(f"{p}: no .onnx files to go with the labels"
+                             + ("" if p.is_dir() else f" (the ones it names, below {root})"))
+        labels = [p] if not p.is_dir() else _files_below(root, ".csv")
+        items = [(f.relative_to(root).as_posix(), f.read_bytes()) for f in [*onnx, *labels]]
         raw, name = zip_files(items), f"{root.name or 'onnx'}.zip"
     out = parse_upload(raw, name)
     if len(out.errors):
