@@ -158,3 +158,24 @@ def test_forward_failure_in_edge_op_names_the_reading_node(monkeypatch):
     monkeypatch.setattr(interp._Adapt, "forward", boom)
     with pytest.raises(InfeasibleCG, match=rf"failed at the input of node {y} \(linear 'fc'\): RuntimeError: bad"):
         check_feasible(cg, device="cpu")
+
+
+class _NormedHead(nn.Module):
+    """A LayerNorm on the pooled vector feeding a residual MLP head: the norm's output must be
+    ``[B, C]`` like the head Linear's, or their sum broadcasts to ``[B, C, B, C]``."""
+
+    def __init__(self, c: int = 16):
+        super().__init__()
+        self.conv, self.pool = nn.Conv2d(3, c, 3, padding=1), nn.AdaptiveAvgPool2d(1)
+        self.ln, self.fc1, self.head = nn.LayerNorm(c), nn.Linear(c, c), nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.ln(self.pool(torch.relu(self.conv(x))).flatten(1))
+        return self.head(x + self.fc1(x))
+
+
+def test_layernorm_on_pooled_vector_feeds_a_residual_head():
+    cg = from_module(_NormedHead().eval(), X, "ln_head")
+    net = check_feasible(cg, device="cpu")
+    assert net(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
+    assert _round_trips(cg)

@@ -13,7 +13,7 @@ so ``from_module(interpret(cg), shape)`` reproduces ``cg``):
   map of the node's ``out_shape`` (``permute`` to ``[B, H, W, C]`` and back, which ``from_module``
   reads as channels-last: a ConvNeXt LayerNorm / MLP, a ViT block on tokens, or a GroupNorm /
   InstanceNorm, which the importers also record as ``layernorm`` on ``(H, W, C)``);
-* ``(1, 1, C)`` tensors feeding a linear are flattened to ``[B, C]``.
+* ``(1, 1, C)`` tensors feeding a linear or a layernorm are flattened to ``[B, C]``.
 
 A forward pass that fails names the CG node it failed at (:func:`check_feasible`).
 
@@ -251,9 +251,11 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
         elif nd.op == "batchnorm":
             layers[nid] = nn.BatchNorm2d(ic, affine=nd.params > 0)
         elif nd.op == "layernorm":
-            # any map or token tensor: normalised over C at every position, the shape kept; C params
-            # (a scale without a shift: RMSNorm, LayerNorm(bias=False)) -> no bias, 2C -> both
-            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0, bias=nd.params >= 2 * ic))
+            # any map or token tensor: normalised over C at every position, the shape kept; a pooled
+            # (1, 1, C) vector flattened to [B, C], as a linear reading it is (a residual head adds the
+            # two); C params (a scale without a shift: RMSNorm, LayerNorm(bias=False)) -> no bias
+            layers[nid] = _ChannelLast(nn.LayerNorm(ic, elementwise_affine=nd.params > 0, bias=nd.params >= 2 * ic),
+                                       flatten=(ih == 1 and iw == 1))
         elif nd.op in _ACTS:
             layers[nid] = _ACTS[nd.op]()
         elif nd.op == "softmax":
