@@ -220,6 +220,18 @@ def test_onnx_folder_matches_labels_by_path_and_keeps_same_named_files_apart():
     with pytest.raises(UploadError, match=r"columns are \['a', 'b'\]$"):
         parse_table(b"a,b\n1,2\n", "other.csv")
 
+
+def test_onnx_folder_keeps_the_labelled_copy_of_a_repeated_graph():
+    """An unlabelled copy of a network in a folder that sorts first was kept and the labelled file
+    rejected as its duplicate: the label was lost."""
+    raw = _real_onnx_bytes()
+    res = parse_onnx_folder({"0old/a.onnx": raw, "a.onnx": raw}, b"file,label\na.onnx,91\n")
+    assert res.dataset.frame["id"].tolist() == ["a.onnx"] and res.dataset.labels.tolist() == [91.0]
+    (err,) = res.errors
+    assert err.file == "0old/a.onnx" and "same graph as 'a.onnx' (the labelled file is kept)" in err.reason
+    assert not any("no label" in w for w in res.warnings)
+
+
 def test_odd_json_values_become_row_errors():
     lines = [
         json.dumps({"family": "nb201", "spec": {"not": "an arch"}, "label": 90}),

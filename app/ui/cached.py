@@ -130,7 +130,7 @@ def active_predictor() -> tuple[Any, str]:
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def cg_for(family: str, spec: str, options: tuple = ()) -> CG:
-    """CG of :func:`engine.studio.rebuild_key`'s ``(family, canonical spec, to_cg options)``; shared
+    """CG of :func:`engine.studio.rebuild_key`'s ``(family, spec text, to_cg options)``; shared
     between sessions — treat as read-only."""
     return studio.build_cg(family, spec, dict(options))
 

@@ -647,9 +647,7 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
                 continue
             by_file[key] = (row_no, rec.get(lab_col), rec)
     # graphs
-    good: list[dict[str, Any]] = []
-    seen_fp: dict[str, str] = {}
-    unlabelled = 0
+    read: list[dict[str, Any]] = []
     for i, fname in enumerate(sorted(files)):
         if callback is not None:
             callback("import ONNX", i, len(files), {})
@@ -677,15 +675,22 @@ def parse_onnx_folder(files: dict[str, bytes], labels_csv: bytes | str | None = 
             except ValueError as exc:
                 errors.append(RowError(row_no, lab_col or "label", str(exc), labels_filename))
                 continue
-        if not np.isfinite(label):
-            unlabelled += 1
-        fp = cg.fingerprint()
-        if fp in seen_fp:
-            errors.append(RowError(row_no, "file", f"duplicate architecture: same graph as {seen_fp[fp]!r} "
-                                                   "(the first file is kept)", base))
-            continue
-        seen_fp[fp] = base
-        good.append({"file": base, "cg": cg, "label": label, "row": row_no})
+        read.append({"file": base, "cg": cg, "label": label, "row": row_no, "fp": cg.fingerprint()})
+    # files holding the same graph: the first labelled one is kept, else the first (path order)
+    keeper: dict[str, dict[str, Any]] = {}
+    for g in read:
+        k = keeper.get(g["fp"])
+        if k is None or (not np.isfinite(k["label"]) and np.isfinite(g["label"])):
+            keeper[g["fp"]] = g
+    good = [g for g in read if keeper[g["fp"]] is g]
+    for g in read:
+        if keeper[g["fp"]] is not g:
+            k = keeper[g["fp"]]
+            why = "the labelled file is kept" if np.isfinite(k["label"]) and not np.isfinite(g["label"]) else \
+                "the first file is kept"
+            errors.append(RowError(g["row"], "file", f"duplicate architecture: same graph as {k['file']!r} ({why})",
+                                   g["file"]))
+    unlabelled = sum(not np.isfinite(g["label"]) for g in good)
     if callback is not None:
         callback("import ONNX", len(files), len(files), {})
     labels = np.array([g["label"] for g in good], dtype=float)
