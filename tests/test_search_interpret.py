@@ -179,3 +179,15 @@ def test_layernorm_on_pooled_vector_feeds_a_residual_head():
     net = check_feasible(cg, device="cpu")
     assert net(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
     assert _round_trips(cg)
+
+
+def test_layer_scale_parameters_are_built():
+    """ConvNeXt's layer scale (a ``mul`` node with one learnt value per channel) was built as a
+    plain pass-through: the network lost those parameters and did not re-trace to the CG."""
+    from nets import TinyConvNeXt
+
+    cg = from_module(TinyConvNeXt().eval(), (1, 3, 32, 32), "convnext")
+    assert any(n.op == "mul" and n.params for n in cg.nodes)
+    net = check_feasible(cg, device="cpu")
+    assert sum(p.numel() for p in net.parameters()) == cg.params
+    assert _round_trips(cg)

@@ -130,6 +130,21 @@ class _ChannelLast(nn.Module):
         return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+class _ChannelParam(nn.Module):
+    """``x * w`` (``mul``) or ``x + w`` (``add``) with a learnt ``w`` of shape ``(C, 1, 1)`` (one value
+    per channel: a layer scale) or ``(C, H, W)`` (one per element: a position embedding), on a
+    ``[B, C, H, W]`` map, or flattened on a ``[B, C]`` vector."""
+
+    def __init__(self, shape: tuple[int, int, int], op: str):
+        super().__init__()
+        self.op = op
+        self.weight = nn.Parameter(torch.ones(shape) if op == "mul" else torch.zeros(shape))
+
+    def forward(self, x):
+        w = self.weight if x.dim() == 4 else self.weight.flatten()
+        return x * w if self.op == "mul" else x + w
+
+
 class _Softmax(nn.Module):
     def forward(self, x):
         return torch.softmax(x, dim=-1 if x.dim() == 3 else 1)
@@ -164,7 +179,7 @@ class CGNetwork(nn.Module):
                 reading = False
                 if op == "input":
                     out = x
-                elif op in ("add", "mul"):
+                elif op in ("add", "mul") and str(nid) not in self.layers:
                     out = ins[0]
                     for t in ins[1:]:
                         out = out + t if op == "add" else out * t
@@ -287,6 +302,10 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
                     raise InfeasibleCG(f"{where}: input shapes {ins} cannot be combined element-wise")
             if tuple(target) != tuple(nd.out_shape):
                 raise InfeasibleCG(f"{where}: inputs combine to {tuple(target)} but the node outputs {nd.out_shape}")
+            # one input and learnt values: a per-channel scale / shift (ConvNeXt's layer scale) or one value
+            # per element (a ViT's position embedding); other counts are left out, as before
+            if len(ins) == 1 and nd.params in (oc, oh * ow * oc) and nd.params:
+                layers[nid] = _ChannelParam((oc, 1, 1) if nd.params == oc else (oc, oh, ow), nd.op)
         elif nd.op in ("input", "output", "identity"):
             pass
         else:
