@@ -112,8 +112,11 @@ def test_predict_with_embeddings_matches_predict():
     y = ds.labels
     model = GennapePredictor(GennapeConfig.tiny()).fit(packed, y)
     ft = model.finetune(packed.select(np.arange(6)), y[:6], k=6, seed=0)
+    gated = model.copy()  # in-domain gating, as the shipped checkpoint: predict() gates the rows inside
+    gated.config = gated.config.override({"ensemble.in_domain_members": ["cl_fcm"]})
     h = embeddings(model, packed)
-    for m in (model, ft):
+    assert gated.inside_weights and gated._inside(h.double().numpy()).any()
+    for m in (model, ft, gated):
         ref = m.predict(packed)
         got = predict_with_embeddings(m, packed, h)
         assert list(got.columns) == ["score", *[c for c in ref.columns if c in got.columns and c != "score"]]

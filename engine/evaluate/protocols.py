@@ -127,8 +127,10 @@ def predict_with_embeddings(model, packed, h: torch.Tensor):
     vals["params_baseline"] = np.log10(packed.params.numpy() + 1.0)
     vals["graph_stats"] = model.stats_scores(packed)
     ens = model.config.ensemble
-    ref = EnsembleReference.fit(vals, model.weights, vals[ens.anchor], ens.standardize)
-    cols = {"score": ref.score(vals, model.weights, vals[ens.anchor])}
+    # rows inside the training domain take the in-domain weights, as predict() gates them
+    inside = model._inside(h.double().numpy())
+    ref = EnsembleReference.fit(vals, model.weights, vals[ens.anchor], ens.standardize, model.inside_weights, inside)
+    cols = {"score": ref.score(vals, model.weights, vals[ens.anchor], model.inside_weights, inside)}
     for m in MEMBERS:
         cols[m] = vals[m]
     return pd.DataFrame(cols)
