@@ -101,6 +101,29 @@ def test_two_runs_give_identical_tables(two_runs):
         assert (a.folder / "tables" / name).read_bytes() == (b.folder / "tables" / name).read_bytes(), name
 
 
+def test_a_failed_rerun_keeps_the_previous_results(two_runs, monkeypatch, tmp_path):
+    """The previous run's outputs used to be deleted before the run: a failure (missing data,
+    Ctrl-C) left an empty folder, and the README's results come from a run folder."""
+    import shutil
+
+    import engine.evaluate.run as run_mod
+
+    folder = tmp_path / "run"
+    shutil.copytree(two_runs[0].folder, folder)
+    before = sorted(p.name for p in folder.iterdir())
+
+    def fail(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "run_experiment", fail)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(load_config(SMOKE), folder)
+    assert sorted(p.name for p in folder.iterdir()) == before and (folder / "tables" / "results.csv").exists()
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="cannot create it"):
+        run_evaluation(load_config(SMOKE), tmp_path / "a_file")
+
+
 def test_predict_with_embeddings_matches_predict():
     from engine.data import load_default
     from engine.model.config import GennapeConfig

@@ -118,13 +118,11 @@ def run_evaluation(cfg: EvalConfig, out_dir: str | Path | None = None, callback:
     check_data(cfg)
     t_run = time.perf_counter()
     version = code_version()  # the code that runs: taken before the (long) run, not after
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUTS:
-        p = folder / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"output folder {folder}: cannot create it ({exc.strerror or exc}); "
+                         "give a folder path (--output)") from None
 
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
@@ -156,6 +154,13 @@ def run_evaluation(cfg: EvalConfig, out_dir: str | Path | None = None, callback:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det)
 
+    # the previous run's outputs are replaced only now: a run that fails (missing data, Ctrl-C) keeps them
+    for name in OUTPUTS:
+        p = folder / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
     result = _write(cfg, folder, exp_results, proxies, perf, store, config_source, only, config_file, version)
     return result
 
