@@ -75,6 +75,7 @@ def test_lofo_expansion_and_targets():
     ("experiments.0.source", ["b2"], "is a shift dataset"),
     ("experiments.0.targets", ["a"], "both a source and a target"),
     ("experiments.0.targets", [], "expected a non-empty list"),
+    ("experiments.0.protocol", "paperr", "config.experiments[0].protocol: 'paperr' is not a protocol"),
     ("lofo.families", ["a"], "at least 2 families"),
     ("k_sweep.experiment", "nope", "config.k_sweep.experiment: unknown experiment 'nope'"),
     ("k_sweep.ks", [0, 1], "k = 1 cannot fine-tune"),

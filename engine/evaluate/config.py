@@ -97,6 +97,12 @@ class FinetuneProtocol:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
+#: protocols an experiment may name: "paper" (the paper's transfer table), "custom", "shift" (a label
+#: for input-shift targets); "lofo" is
+#: generated from ``config.lofo``
+PROTOCOLS = ("paper", "custom", "shift")
+
+
 @dataclass(frozen=True)
 class Experiment:
     """Train on ``source`` dataset keys, evaluate on each of ``targets`` (and their shifts)."""
@@ -350,9 +356,11 @@ def _parse(data: Any) -> EvalConfig:
         overlap = set(src) & set(tgt)
         if overlap:
             raise ConfigError(f"{where}: {sorted(overlap)} is both a source and a target")
-        experiments.append(Experiment(_str(o["name"], f"{where}.name"), src, tgt,
-                                      _str(o.get("protocol", "paper" if o["name"] == "paper" else "custom"),
-                                           f"{where}.protocol")))
+        protocol = _str(o.get("protocol", "paper" if o["name"] == "paper" else "custom"), f"{where}.protocol")
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"{where}.protocol: {protocol!r} is not a protocol; expected one of {list(PROTOCOLS)} "
+                              "(lofo experiments come from config.lofo)")
+        experiments.append(Experiment(_str(o["name"], f"{where}.name"), src, tgt, protocol))
 
     lofo = None
     if d.get("lofo") is not None:

@@ -375,7 +375,8 @@ def reductions(cfg: EvalConfig) -> list[str]:
     if cfg.k_sweep and tuple(cfg.k_sweep.seeds) != tuple(cfg.finetune.seeds):
         out.append(f"k sweep uses seeds {list(cfg.k_sweep.seeds)} (main fine-tune: {list(cfg.finetune.seeds)}).")
     out.append(f"Source in-family test split: {cfg.source_test_fraction:g} of each source (paper: 10% of NB-101); "
-               f"rows below train.min_acc = {gc.train.min_acc} are dropped from training and in-family testing.")
+               + (f"rows below train.min_acc = {gc.train.min_acc} are dropped from training and in-family testing."
+                  if gc.train.min_acc is not None else "every labelled row is kept (train.min_acc unset)."))
     return out
 
 

@@ -516,7 +516,7 @@ def dataset(selection: Sequence[str] | None = None, callback=None):
     from engine.data import ArchDataset
     from engine.train.callbacks import notify
 
-    nets = [get(n) for n in (selection or names())]
+    nets = [get(n) for n in dict.fromkeys(selection or names())]  # a name given twice counts once
     graphs = []
     for i, z in enumerate(nets):
         notify(callback, "zoo", i, len(nets))
@@ -562,7 +562,7 @@ def evaluate(checkpoint: str | Path | None = None, selection: Sequence[str] | No
     from engine.model import default_checkpoint_dir
     from engine.model.predictor import GennapePredictor
 
-    nets = [get(n) for n in (selection or names())]
+    nets = [get(n) for n in dict.fromkeys(selection or names())]  # a name given twice counts once
     graphs = [to_cg(z.name) for z in nets]
     pred = GennapePredictor.load(Path(checkpoint) if checkpoint else default_checkpoint_dir())
     frame = pred.predict(graphs)
