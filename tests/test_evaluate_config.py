@@ -127,3 +127,13 @@ def test_cli_reports_bad_config_with_exit_code_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "config.datasets.a.load" in err and err.startswith("error:")
     assert main(["evaluate"]) == 2
+
+
+def test_the_evaluate_package_runs_as_the_engine_evaluate_command():
+    """`python -m engine.evaluate` failed with "is a package and cannot be directly executed"."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "engine.evaluate", "--help"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert out.returncode == 0 and "usage: python -m engine evaluate" in out.stdout

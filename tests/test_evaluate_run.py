@@ -170,7 +170,10 @@ def test_readme_section(two_runs, tmp_path):
     update_readme(res.folder, readme)
     text = readme.read_text()
     assert text.startswith("# Project") and START in text and END in text
-    assert "## Results" in text and "500 labelled NB-101" in text and "4,096" in text
+    assert "## Results" in text and "4,096" in text
+    # the data sizes are the run's own (they were fixed text: "500 labelled NB-101 ..." for any run)
+    data = pd.read_csv(res.folder / "tables" / "data.csv")
+    assert all(f"{int(r['labelled rows']):,} labelled {r['dataset']} rows" in text for _, r in data.iterrows())
     update_readme(res.folder, readme)  # idempotent: the block is replaced, not duplicated
     assert readme.read_text().count(START) == 1
 

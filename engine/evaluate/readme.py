@@ -38,6 +38,15 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _data_sizes(data_csv: Path) -> str:
+    """"N labelled <dataset> rows (paper: ...)" for each dataset of the run's data table."""
+    if not data_csv.exists():
+        return "the run's data table lists what was used"
+    d = pd.read_csv(data_csv)
+    return ", ".join(f"{int(r['labelled rows']):,} labelled {r['dataset']} rows (paper: {r['paper']})"
+                     for _, r in d.iterrows())
+
+
 def results_section(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     tdir = run_dir / "tables"
@@ -55,9 +64,8 @@ def results_section(run_dir: Path) -> str:
         + (f" --only {','.join(only)}" if only else "")
         + f"` (run folder `{run_dir.name}`, commit `{commit[:12]}`, dirty: {dirty}); the full report with every table "
         f"and plot is `{_shown(run_dir)}/report.md` (run folders are not committed). "
-        "**Our data differs from the paper's**: 500 labelled NB-101 architectures (paper: 50k), all 15,625 NB-201 "
-        "cells including those with the 'none' op (paper: the 4,096 none-free cells), 725 NB-301 archs "
-        "(paper: 10k); see the data table. Paper values cite the paper's table number.", "",
+        f"**Our data differs from the paper's**: {_data_sizes(tdir / 'data.csv')}; see the data table. Paper "
+        "values cite the paper's table number.", "",
     ]
     for stem in ("data", "paper_comparison", "table3_in_family", "table5_srcc", "table6_ndcg10", "table4_mae",
                  "k_sweep_srcc", "table1_proxies"):
