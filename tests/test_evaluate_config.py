@@ -137,3 +137,7 @@ def test_the_evaluate_package_runs_as_the_engine_evaluate_command():
     out = subprocess.run([sys.executable, "-m", "engine.evaluate", "--help"], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert out.returncode == 0 and "usage: python -m engine evaluate" in out.stdout
+    # its modules are not commands: they say so instead of exiting silently with 0
+    out = subprocess.run([sys.executable, "-m", "engine.evaluate.run"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert out.returncode == 1 and "run `python -m engine evaluate`" in out.stderr

@@ -281,3 +281,7 @@ def run_experiment(cfg: EvalConfig, exp: Experiment, store: DataStore, callback:
     res.timings["total_s"] = time.perf_counter() - t_exp
     res.timings["total_cpu_s"] = time.process_time() - c_exp
     return res
+
+
+if __name__ == "__main__":  # a module, not a command
+    raise SystemExit("engine.evaluate.protocols is a module; run `python -m engine evaluate` (see its --help)")

@@ -421,3 +421,7 @@ def _report(cfg: EvalConfig, exps: list[ExperimentResult], md: list[str], comp_m
     if plot_files:
         lines += ["## Plots", ""] + [f"- [{p.name}](plots/{p.name})" for p in plot_files] + [""]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # a module, not a command
+    raise SystemExit("engine.evaluate.run is a module; run `python -m engine evaluate` (see its --help)")

@@ -315,3 +315,7 @@ def paper_comparison(summary: pd.DataFrame, proxies: pd.DataFrame | None, experi
     df["_o"] = df["paper table"].map(order)
     df = df.sort_values(["_o"], kind="mergesort").drop(columns="_o").reset_index(drop=True)
     return df
+
+
+if __name__ == "__main__":  # a module, not a command
+    raise SystemExit("engine.evaluate.tables is a module; run `python -m engine evaluate` (see its --help)")
