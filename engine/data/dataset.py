@@ -264,16 +264,18 @@ class ArchDataset:
         return ArchDataset(name or self.name, frame, self.provenance, specs=specs, store=store,
                            location=self.location, provenances=provs, cg_options=self.cg_options)
 
-    def identity_keys(self) -> list[str]:
-        """One key per row, equal for rows holding the same architecture: ``family|canonical
-        spec`` (``Family.canonical``: e.g. two numberings of one NB-101 cell share it), or
-        ``family|id:<id>`` for CG-only rows."""
+    def canonical_specs(self) -> list[str | None]:
+        """Each row's ``Family.canonical`` form (two numberings of one NB-101 cell share it; the
+        ``spec`` column keeps the given one), None for CG-only rows."""
         from engine.families import get
 
-        keys = []
-        for f, s, spec, rid in zip(self.frame["family"], self.frame["spec"], self.specs, self.frame["id"]):
-            keys.append(f"{f}|{get(f).canonical(spec)}" if isinstance(s, str) and spec is not None else f"{f}|id:{rid}")
-        return keys
+        return [get(f).canonical(spec) if spec is not None else None for f, spec in zip(self.frame["family"], self.specs)]
+
+    def identity_keys(self) -> list[str]:
+        """One key per row, equal for rows holding the same architecture: ``family|canonical
+        spec`` (:meth:`canonical_specs`), or ``family|id:<id>`` for CG-only rows."""
+        return [f"{f}|{c}" if c is not None else f"{f}|id:{rid}"
+                for f, c, rid in zip(self.frame["family"], self.canonical_specs(), self.frame["id"])]
 
     def labelled(self) -> ArchDataset:
         """Rows whose label is a finite number."""

@@ -107,13 +107,6 @@ class LabelledPool:
         return int(order[0] if which == "best" else order[len(order) // 2])
 
 
-def _canonical_keys(ds) -> list[str]:
-    """Each row's ``Family.canonical`` form (the rows' ``spec`` keeps the source's numbering)."""
-    from engine.families import get
-
-    return [get(f).canonical(s) for f, s in zip(ds.frame["family"], ds.specs)]
-
-
 def load_pool(space: str, dataset: str | None = None, data_dir: str | Path | None = None,
               limit: int | None = None, seed: int = 0, callback: Callback | None = None) -> LabelledPool:
     """The labelled pool of ``space`` (see :class:`LabelledPool`); ``limit`` keeps a seeded random
@@ -127,18 +120,19 @@ def load_pool(space: str, dataset: str | None = None, data_dir: str | Path | Non
         raise ValueError(f"dataset {name!r} holds family {ds.family!r}, not {space!r}")
     ds = ds.subset(np.flatnonzero(np.isfinite(ds.frame["label"].to_numpy())))
     # keyed by the canonical form, as the search looks its candidates up (``space.key``)
-    labels_all = pd.Series(ds.labels).groupby(_canonical_keys(ds), sort=False).mean().to_dict()
+    keys = np.asarray(ds.canonical_specs(), dtype=object)
+    labels_all = pd.Series(ds.labels).groupby(keys, sort=False).mean().to_dict()
     if limit is not None and limit < len(ds):
         lab = ds.frame["label"].to_numpy()
         order = np.argsort(-lab, kind="stable")
         keep = set(np.random.default_rng(seed).choice(len(ds), size=limit, replace=False).tolist())
         keep |= {int(order[0]), int(order[len(order) // 2])}
         ds = ds.subset(sorted(keep))
+        keys = keys[sorted(keep)]
         ds.build_cgs(callback=callback, cache=False)
     else:
         ds.build_cgs(callback=callback)
     f = ds.frame
-    keys = np.asarray(_canonical_keys(ds), dtype=object)
     rows = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())
     frame = pd.DataFrame({"key": keys[rows], "label": [labels_all[k] for k in keys[rows]],
                           "flops": f["flops"].to_numpy()[rows], "params": f["params"].to_numpy()[rows]})
