@@ -284,7 +284,8 @@ def _num(v: Any) -> float:
 
 def model_key(predictor: Any) -> str:
     """A short string that identifies a predictor's weights (cache keys, staleness checks):
-    an id from the model card, else a hash of its ``state_dict()``."""
+    an id from the model card, else a hash of its ``state_dict()`` and its ensemble weights (a
+    fine-tuned copy that kept the base networks still combines them differently)."""
     if predictor is None:
         return "none"
     card = model_card_dict(predictor)
@@ -299,6 +300,9 @@ def model_key(predictor: Any) -> str:
             for name, t in sorted(predictor.state_dict().items()):
                 h.update(name.encode())
                 h.update(t.detach().cpu().numpy().tobytes() if hasattr(t, "detach") else np.asarray(t).tobytes())
+            weights = getattr(predictor, "weights", None)
+            if isinstance(weights, Mapping) and weights:
+                h.update(json.dumps({str(k): float(v) for k, v in weights.items()}, sort_keys=True).encode())
             return "sha-" + h.hexdigest()[:16]
         except Exception:  # noqa: BLE001 - an unfitted model has no weights yet
             pass

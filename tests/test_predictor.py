@@ -520,3 +520,16 @@ def test_predict_with_embeddings_matches_predict_and_embed(fitted, data):
     assert h.dtype == np.float32 and h.shape == (len(cgs), fitted.embed_dim)
     np.testing.assert_allclose(h, fitted.embed(cgs), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(df.to_numpy(dtype=float), fitted.predict(cgs).to_numpy(dtype=float), rtol=1e-6)
+
+
+def test_model_key_tells_apart_copies_that_combine_the_same_networks_differently(fitted):
+    """The app caches each model's score reference by this key: a fine-tuned copy that kept the
+    base networks but weights the members differently must not reuse the base model's reference."""
+    from engine import studio
+
+    same = fitted.copy()
+    assert studio.model_key(same) == studio.model_key(fitted)
+    reweighted = fitted.copy()
+    first = next(iter(reweighted.weights))
+    reweighted.weights = {m: (1.0 if m == first else 0.0) for m in reweighted.weights}
+    assert studio.model_key(reweighted) != studio.model_key(fitted)

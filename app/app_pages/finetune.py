@@ -150,10 +150,8 @@ if st.button("Fine-tune", type="primary", key="ft_run"):
                 pred, train_cgs, lab.loc[train_ids].to_numpy(), eval_cgs, lab.loc[eval_ids].to_numpy(),
                 train_ids=train_ids, eval_ids=eval_ids, epochs=int(epochs), seed=int(seed),
                 callback=StreamlitProgress(bar), selection=selection,
-                # the scores' scale as on the other pages: the workspace's reference population (not
-                # cached for the copy: its key, a hash of its weights, ignores its ensemble weights)
-                reference=lambda model: (cached.score_reference(ws, model) if model is pred else
-                                         studio.workspace_reference(ws, model, lambda a: cached.cg_of(ws, a))))
+                # the scores' scale as on the other pages: the workspace's reference population
+                reference=lambda model: cached.score_reference(ws, model))
             outcome.settings.update({"family": target, "strategy": strategy})
             if label_set is not None:  # the family had labels from several datasets
                 outcome.settings["label_set"] = label_set
