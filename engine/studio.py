@@ -1506,7 +1506,7 @@ def _parse_zip(raw: bytes, name: str, out: UploadOutcome, callback: Callback | N
     import zipfile
 
     from engine.data import parse_onnx_folder
-    from engine.data.uploads import RowError
+    from engine.data.uploads import RowError, _norm_path
 
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
@@ -1517,7 +1517,7 @@ def _parse_zip(raw: bytes, name: str, out: UploadOutcome, callback: Callback | N
     csvs: dict[str, zipfile.ZipInfo] = {}
     repeated: list[RowError] = []
     for m in zf.infolist():
-        path = "/".join(p for p in m.filename.replace("\\", "/").split("/") if p not in ("", "."))
+        path = _norm_path(m.filename)
         if m.is_dir() or not path or _zip_skipped(path):
             continue
         low = path.lower()

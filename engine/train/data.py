@@ -71,11 +71,11 @@ def _files_below(root: Path, suffix: str) -> list[Path]:
 
 def _named_in(labels_csv: Path) -> set[str]:
     """The values of a labels CSV's file column (``file`` / ``filename`` / ... / ``id``), as paths."""
-    from engine.data.uploads import _decode, _read_csv, file_column
+    from engine.data.uploads import _decode, _norm_path, _read_csv, file_column
 
     cols, rows, _ = _read_csv(_decode(labels_csv.read_bytes(), labels_csv.name), labels_csv.name)
     col = file_column(cols)
-    return {str(rec[col]).strip().replace("\\", "/").removeprefix("./") for _, rec in rows} if col else set()
+    return {_norm_path(rec[col]) for _, rec in rows} if col else set()
 
 
 def _onnx_labels(p: Path, warn: Callable[[str], None] | None):
