@@ -148,8 +148,7 @@ def finetune_advice(metrics: pd.DataFrame, train_novelty: Any = None, selection:
     before, after = float(r["before"]), float(r["after"])
     if not (np.isfinite(before) and np.isfinite(after)) or after >= before:
         return ""
-    msg = (f"Fine-tuning lowered the held-out SRCC from {before:.3f} to {after:.3f}: keep the base model "
-           "(Discard the fine-tuned model below).")
+    msg = f"Fine-tuning lowered the held-out SRCC from {before:.3f} to {after:.3f}: keep the base model."
     nov = np.asarray(train_novelty if train_novelty is not None else [], dtype=float)
     nov = nov[np.isfinite(nov)]
     if nov.size and np.mean(nov <= 1.0) >= 0.5:

@@ -182,7 +182,7 @@ if outcome.metrics_before:
     advice = studio.finetune_advice(mt, ws.frame.set_index("id")["novelty"].reindex(outcome.train_ids),
                                     ft_info.get("selection"))
     if advice:
-        st.warning(advice)
+        st.warning(advice + " (*Discard the fine-tuned model* below.)")
 elif len(outcome.eval_ids) < 3:
     st.info("Too few held-out labelled architectures to measure the ranking (need 3).")
 if len(outcome.eval_ids):

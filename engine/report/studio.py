@@ -294,7 +294,7 @@ def studio_report(ws: Any, figures: Mapping[str, Any] | None = None, *, metrics:
             advice = finetune_advice(finetune.metrics_table(), nov,
                                      (model_card_dict(finetune.model).get("finetune") or {}).get("selection"))
             if advice:
-                sec.text(advice.replace(" (Discard the fine-tuned model below)", ""))
+                sec.text(advice)
         sec.figure(figs.get("finetune"), "Scores before and after fine-tuning against the true label.")
         from engine.studio import finetune_member_table, kept_base_message, model_card_dict
 
