@@ -29,7 +29,7 @@ def detect_format(data: bytes, filename: str = "") -> str:
     """``"cg_json"``, ``"gennape_json"``, ``"gennape_pickle"`` or ``"onnx"`` from the content
     (the file name's extension breaks ties); raises :class:`CGError` if none fits."""
     name = filename.lower()
-    head = data.lstrip()[:1]
+    head = data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]  # a UTF-8 byte-order mark is allowed
     if data[:1] == b"\x80" or name.endswith(_PICKLE_EXT):
         return "gennape_pickle"
     if head in (b"{", b"["):

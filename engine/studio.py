@@ -310,10 +310,17 @@ def model_key(predictor: Any) -> str:
 
 def make_reference(predictor: ScoringModel | None, cgs: Sequence[CG]) -> Any:
     """The predictor's fixed reference population for comparable scores across calls
-    (``predictor.reference(cgs)``), or None for predictors whose scores are absolute."""
+    (``predictor.reference(cgs)``), or None for predictors whose scores are absolute and for a
+    population that ranks nothing (fewer than two architectures the model tells apart: the scores
+    are then relative to the scored set, as without a reference)."""
     if predictor is None or not hasattr(predictor, "reference") or len(cgs) == 0:
         return None
-    return predictor.reference(cgs)
+    from engine.model.ensemble import DegenerateReference
+
+    try:
+        return predictor.reference(cgs)
+    except DegenerateReference:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

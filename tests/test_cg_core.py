@@ -58,6 +58,12 @@ def test_json_round_trip_exact():
     (lambda d: d["nodes"][1].__setitem__("params", 10**30), r"nodes[1].params: expected an int in 0..9,007,199,254,740,992"),
     (lambda d: d["nodes"][1].__setitem__("flops", 2**63), "nodes[1].flops"),
     (lambda d: d["nodes"][1].__setitem__("groups", 0), "nodes[1].groups: expected an int in 1.."),
+    # values of the wrong JSON type (an unhashable op used to escape as a TypeError)
+    (lambda d: d["nodes"][0].__setitem__("op", ["input"]), "nodes[0].op: unknown op ['input']"),
+    (lambda d: d["nodes"][0].__setitem__("op", {"a": 1}), "nodes[0].op: unknown op {'a': 1}"),
+    (lambda d: d.__setitem__("format_version", True), "format_version must be 1, got True"),
+    (lambda d: d.__setitem__("format_version", 1.0), "format_version must be 1, got 1.0"),
+    (lambda d: d["nodes"][1].__setitem__("id", 1.0), "nodes[1].id: expected 1"),
 ])
 def test_validation_errors_are_precise(mutate, message):
     data = json.loads(_tiny().to_json())
@@ -108,6 +114,17 @@ def test_oversized_json_rejected(monkeypatch):
     monkeypatch.setattr(cgmod, "MAX_JSON_BYTES", 100)
     with pytest.raises(CGError, match="exceeds the limit"):
         load_json(_tiny().to_json())
+
+
+def test_json_text_and_bytes_may_start_with_a_byte_order_mark():
+    text = _tiny().to_json()
+    assert load_json("\ufeff" + text).to_json() == text
+    assert load_json(b"\xef\xbb\xbf" + text.encode()).to_json() == text
+    from engine.cg import load_any
+
+    assert load_any(b"\xef\xbb\xbf" + text.encode(), "net.json").to_json() == text
+    with pytest.raises(CGError, match="top level must be an object, got list"):
+        load_json("[]")  # JSON text, not a file name
 
 
 def test_not_json():

@@ -298,6 +298,11 @@ def test_predict_reference_makes_scores_comparable_across_calls(checkpoint, tmp_
     assert one["score"].iloc[0] == pytest.approx(one["cl_fcm_t"].iloc[0])
     one_ref = run("one.jsonl", "one_ref.csv", *ref)
     assert one_ref["score"].iloc[0] == pytest.approx(full.loc["x5", "score"], abs=1e-5)
+    # a reference of one network ranks nothing: refused, naming the option
+    assert main(["predict", "--input", str(tmp_path / "two.jsonl"), "--output", str(tmp_path / "x.csv"), *common,
+                 "--reference", str(tmp_path / "one.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "--reference" in err and "at least two architectures" in err and not (tmp_path / "x.csv").exists()
     # a bad reference is an input error naming the option; nothing is written
     (tmp_path / "bad.jsonl").write_text("not json\n")
     assert main(["predict", "--input", str(tmp_path / "two.jsonl"), "--output", str(tmp_path / "x.csv"), *common,
@@ -324,6 +329,15 @@ def test_predict_skip_invalid_keeps_the_valid_entries(checkpoint, tmp_path, caps
     err = capsys.readouterr().err
     assert "skipped 3 invalid input(s)" in err
     assert "line 2: not valid JSON" in err and "line 3: field 'spec'" in err and "line 4: id 'a' appears twice" in err
+    # an op of the wrong JSON type is one bad line too, not a crash; a byte-order mark is allowed
+    bad_op = cgs[0].to_dict()
+    bad_op["nodes"][0]["op"] = ["input"]
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + "\n".join([lines[0], json.dumps({"id": "d", "cg": bad_op})]) + "\n",
+                                        encoding="utf-8")
+    assert main(["predict", "--input", str(tmp_path / "bom.jsonl"), "--output", str(out), "--checkpoint",
+                 str(checkpoint), "--quiet", "--skip-invalid"]) == 0
+    assert pd.read_csv(out)["id"].tolist() == ["a"]
+    assert "line 2: field 'cg': nodes[0].op: unknown op ['input']" in capsys.readouterr().err
     (tmp_path / "none.jsonl").write_text("{x\n")
     assert main(["predict", "--input", str(tmp_path / "none.jsonl"), "--output", str(out), "--checkpoint",
                  str(checkpoint), "--quiet", "--skip-invalid"]) == 2

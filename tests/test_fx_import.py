@@ -278,6 +278,69 @@ def test_untraceable_model_is_imported_through_onnx_and_left_untouched():
     assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_onnx_fallback_counts_the_parameters_of_the_branch_not_taken():
+    """As torch.fx does for unused parameters: cg.params stays sum(p.numel()), the extra on the
+    output node, and the note says so."""
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.small, self.big, self.fc = nn.Conv2d(3, 8, 3), nn.Conv2d(3, 8, 5, padding=1), nn.Linear(8, 10)
+
+        def forward(self, x):
+            y = self.small(x) if x.sum() > 0 else self.big(x)
+            return self.fc(y.mean((2, 3)))
+
+    model = Gate()
+    with pytest.warns(UserWarning, match="parameters not on the traced path"):
+        cg = from_module(model, (1, 3, 16, 16))
+    assert cg.params == sum(p.numel() for p in model.parameters())
+    assert cg.output_node.params in (8 * 3 * 9 + 8, 8 * 3 * 25 + 8)  # the conv the input did not reach
+
+
+def test_a_forward_returning_several_tensors_warns_that_the_cg_ends_at_the_first():
+    class FeatLogits(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 16, 3), nn.Linear(16, 10)
+
+        def forward(self, x):
+            f = self.conv(x).mean((2, 3))
+            return f, self.fc(f)
+
+    with pytest.warns(UserWarning, match=r"returns 2 tensors \(\(1, 16\), \(1, 10\)\); the CG ends at the first"):
+        cg = from_module(FeatLogits(), (1, 3, 8, 8))
+    assert cg.output_node.in_shape == (1, 1, 16)
+
+
+def test_a_model_over_the_node_limit_is_named_plainly(monkeypatch):
+    import engine.graphs.fx_import as fx_import
+
+    monkeypatch.setattr(fx_import, "MAX_NODES", 5)
+    with pytest.raises(CGError, match=r"^Sequential: the model has 7 nodes as a CG; the limit is 5$"):
+        from_module(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(),
+                                  nn.Linear(4 * 4 * 4, 2)), (1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("pool, size, hw", [(nn.AdaptiveAvgPool2d, 4, 32), (nn.AdaptiveMaxPool2d, 4, 32),
+                                            (nn.AdaptiveAvgPool2d, 7, 224), (nn.AdaptiveAvgPool2d, 7, 7)])
+def test_adaptive_pooling_gets_the_stride_onnx_writes_for_it(pool, size, hw):
+    """torch.onnx.export writes an adaptive pooling of an evenly divided map as a fixed pooling
+    with stride input / output: both importers give the same CG."""
+    import io
+
+    from engine.cg import from_onnx
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), pool(size), nn.Flatten(), nn.Linear(8 * size * size, 10)).eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, hw, hw),), buf, dynamo=False, do_constant_folding=False)
+    fx, ox = from_module(model, (1, 3, hw, hw)), from_onnx(buf.getvalue())
+    pooled = next(n for n in fx.nodes if n.op.endswith("pool"))
+    assert pooled.stride == (hw // size, hw // size)
+    assert fx.fingerprint() == ox.fingerprint()
+
+
 def test_onnx_fallback_needs_real_weights():
     with torch.device("meta"):
         model = Untraceable()

@@ -113,6 +113,14 @@ def test_score_stays_below_100_when_the_anchor_extrapolates_and_keeps_the_order(
     assert np.array_equal(np.argsort(score, kind="stable"), np.argsort(ens, kind="stable"))
 
 
+def test_a_reference_of_float_noise_has_no_scale():
+    """Two copies of one network differ by float rounding: one knot, and no 1 / std of the noise
+    (it mapped the scored set to 0.02 and 99.9)."""
+    s = Standardizer.fit(np.array([88.20303651, 88.20303661]), "rank")
+    assert s.xs.size == 1 and s.scale == 0.0
+    np.testing.assert_array_equal(s.transform(np.array([70.0, 88.2, 95.0])), 0.0)
+
+
 def test_near_tied_reference_values_are_one_knot():
     """Equivalent architectures get member values that differ by float rounding; as separate knots
     they made the rank standardiser and the quantile map nearly vertical, so a score jumped by up to

@@ -533,3 +533,15 @@ def test_model_key_tells_apart_copies_that_combine_the_same_networks_differently
     first = next(iter(reweighted.weights))
     reweighted.weights = {m: (1.0 if m == first else 0.0) for m in reweighted.weights}
     assert studio.model_key(reweighted) != studio.model_key(fitted)
+
+
+def test_a_reference_of_one_network_is_refused_and_the_app_scores_without_it(fitted, data):
+    from engine import studio
+    from engine.model.ensemble import DegenerateReference
+
+    cgs, _ = data
+    for ref in ([cgs[0]], [cgs[3], cgs[3]]):
+        with pytest.raises(DegenerateReference, match="at least two architectures that the model tells apart"):
+            fitted.reference(ref)
+        assert studio.make_reference(fitted, ref) is None
+    assert studio.make_reference(fitted, cgs[:2]) is not None

@@ -110,7 +110,7 @@ def read_jsonl(path: Path, errors: list[str] | None = None, callback=None) -> tu
     an ``errors`` list, skips bad lines and repeated ids and appends one message per entry."""
     ids, cgs = [], []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
     seen: dict[str, int] = {}
@@ -254,6 +254,7 @@ def read_graph_file(path: Path, callback=None) -> tuple[list[str], list]:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from engine.model.ensemble import DegenerateReference
     from engine.train.callbacks import TextProgress
 
     check_output(args.output, folder=False)
@@ -273,7 +274,10 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, FileNotFoundError) as exc:
             raise ValueError(f"--reference: {exc}") from None
     pred = load_predictor(args.checkpoint)
-    reference = pred.reference(ref_cgs) if ref_cgs is not None else None
+    try:
+        reference = pred.reference(ref_cgs) if ref_cgs is not None else None
+    except DegenerateReference as exc:
+        raise ValueError(f"--reference {args.reference}: {exc}") from None
     df = pred.predict(cgs, callback=None if args.quiet else TextProgress(), reference=reference)
     if reference is not None:
         print(f"score: standardised on the {len(ref_cgs)} architectures of {args.reference}", file=sys.stderr)

@@ -483,7 +483,7 @@ def _cg_from_dict(data: Any, source: str) -> CG:
         raise CGError(f"{source}: missing required field(s) {', '.join(map(repr, missing))} (a CG JSON object has "
                       f"format_version {FORMAT_VERSION}, nodes and edges, as CG.to_json() writes it)")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise CGError(f"{source}: format_version must be {FORMAT_VERSION}, got {version!r}")
     for key in ("nodes", "edges"):
         if not isinstance(data[key], list):
@@ -505,9 +505,9 @@ def _cg_from_dict(data: Any, source: str) -> CG:
         for key in required:
             if key not in raw:
                 raise CGError(f"{where}: missing required field {key!r}")
-        if raw["id"] != i or isinstance(raw["id"], bool):
+        if type(raw["id"]) is not int or raw["id"] != i:
             raise CGError(f"{where}.id: expected {i} (ids must equal positions), got {raw['id']!r}")
-        if raw["op"] not in OP_INDEX:
+        if not isinstance(raw["op"], str) or raw["op"] not in OP_INDEX:
             raise CGError(f"{where}.op: unknown op {raw['op']!r}; expected one of {', '.join(OPS)}")
         weight = raw.get("weight")
         if weight is not None:
@@ -565,10 +565,12 @@ def load_json(source: str | Path | bytes | dict) -> CG:
     label = "CG JSON"
     if isinstance(source, dict):
         return _cg_from_dict(source, label)
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
+        raw = source.lstrip("\ufeff")  # JSON text (a byte-order mark is dropped, as utf-8-sig does)
+    elif isinstance(source, (str, Path)):
         raw, label = read_file(source, MAX_JSON_BYTES)
     else:
-        raw = source
+        raw = source  # bytes: json.loads detects the encoding, a UTF-8 byte-order mark included
     if len(raw) > MAX_JSON_BYTES:
         raise CGError(f"{label}: {len(raw)} bytes exceeds the limit of {MAX_JSON_BYTES}")
     try:

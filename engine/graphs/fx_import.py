@@ -67,7 +67,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.proxy import Attribute, Proxy, TraceError
 
-from engine.graphs.cg import CG, SHAPE_PRESERVING_OPS, CGError, Node, first_line
+from engine.graphs.cg import CG, MAX_NODES, SHAPE_PRESERVING_OPS, CGError, Node, first_line
 from engine.graphs.ops import conv_kind
 
 Shape = tuple[int, int, int]
@@ -777,7 +777,12 @@ class _Builder:
         sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
         if all(s is not None and int(s) == 1 for s in sizes):
             return self.simple("mean", name, pairs, pending, value, module)
-        return self.simple(op, name, pairs, pending, value, module)
+        # the stride of the equivalent fixed pooling (input / output size), as torch.onnx.export
+        # writes an adaptive pooling whose input size divides evenly -- the ONNX import then agrees
+        nid = self.emit(op, name, pairs, value, params=self.claim(pending, module))
+        r = self.raw[nid]
+        r.stride = tuple(max(1, int(i) // max(1, int(o))) for i, o in zip(r.in_shape[:2], r.out_shape[:2]))
+        return self.node_info(nid)
 
     def mha(self, node, m: nn.MultiheadAttention, name, pending, value) -> _Info:
         """Expand ``nn.MultiheadAttention`` (see module docstring)."""
@@ -992,14 +997,18 @@ class _Builder:
     def finish_output(self, node: fx.Node) -> None:
         found: list[fx.Node] = []
         fx.node.map_arg(node.args, lambda n: found.append(n))
-        for n in found:
-            inf = self.info.get(n, _EMPTY)
-            t = _first_tensor(self.value(n))
-            if inf.prods and t is not None:
-                self.output_prods = inf.prods
-                self.output_shape = self.hwc(t.shape)
-                return
-        raise CGError("the model's output does not depend on its input (no activation reaches the output)")
+        outputs = [(n, t) for n in found if self.info.get(n, _EMPTY).prods
+                   for t in [_first_tensor(self.value(n))] if t is not None]
+        if not outputs:
+            raise CGError("the model's output does not depend on its input (no activation reaches the output)")
+        n, t = outputs[0]
+        self.output_prods = self.info[n].prods
+        self.output_shape = self.hwc(t.shape)
+        if len(outputs) > 1:
+            shapes = ", ".join(str(tuple(o.shape)) for _, o in outputs[:4])
+            warnings.warn(f"from_module: forward returns {len(outputs)} tensors ({shapes}); the CG ends at the first "
+                          f"one, {tuple(t.shape)}: layers that only feed the others are not on its path. Wrap the "
+                          "model so that forward returns the tensor to score (e.g. the logits)", stacklevel=4)
 
 
 _FN_PLUS = {operator.add, operator.iadd, torch.add}
@@ -1178,6 +1187,8 @@ def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta
     edges = [(new_id[p], new_id[i]) for i, r in enumerate(raw) if r.alive for p in r.inputs]
     if dropped:
         meta["dropped_ops"] = len(dropped)
+    if len(nodes) > MAX_NODES:
+        raise CGError(f"{name or source}: the model has {len(nodes):,} nodes as a CG; the limit is {MAX_NODES:,}")
     cg = CG(nodes=nodes, edges=edges, name=name, meta=meta)
     try:
         cg.validate()
@@ -1421,6 +1432,10 @@ def _via_onnx(module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, nam
                       f"(torch.onnx.export: {type(exc).__name__}: {first_line(exc)[:300]})") from None
     note = (f"torch.fx could not trace {cls} ({reason[:300]}); imported through torch.onnx.export instead "
             "(TorchScript tracing of one seeded random input: data-dependent branches follow that input)")
+    missing = sum(p.numel() for p in module.parameters()) - cg.params
+    if missing > 0:  # parameters of branches the traced input did not take; counted as torch.fx does
+        cg.output_node.params += missing
+        note += f"; {missing} parameters not on the traced path are counted on the output node"
     cg.meta["fallback"] = note
     cg.meta["input_shape"] = list(shape)
     warnings.warn(f"from_module: {note}", stacklevel=3)

@@ -104,6 +104,8 @@ class Standardizer:
         rstd = float(ranks.std())
         zs = (rank - ranks.mean()) / rstd if rstd > 1e-12 else np.zeros_like(rank)
         xs = np.bincount(knot, weights=vs) / counts
+        if xs.size == 1:  # every value a tie: no spread to scale by (a std of float noise would blow it up)
+            scale = 0.0
         return cls(mode, xs, zs, scale, mean)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
@@ -177,6 +179,11 @@ def kt_softmax_weights(kts: dict[str, float], temperature: float = 1.0) -> dict[
 #: ensemble value (e.g. two CGs on which the members disagree symmetrically: sums of ranks) in the
 #: anchor's favour; added after the quantile map, whose knots merge such ties
 TIE_EPS = 1e-6
+
+
+class DegenerateReference(ValueError):
+    """A reference population whose architectures the model does not tell apart (fewer than
+    two distinct ensemble values): it cannot rank anything."""
 
 
 @dataclass

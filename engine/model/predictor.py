@@ -58,7 +58,7 @@ from engine.model.config import MEMBERS, GennapeConfig
 from engine.model.contrastive import ContrastiveEncoder
 from engine.model.domain import DomainReference
 from engine.model.encoder import embed_packed
-from engine.model.ensemble import EnsembleReference, equal_weights
+from engine.model.ensemble import DegenerateReference, EnsembleReference, equal_weights
 from engine.model.graph_stats import GraphStatsRanker, graph_stats
 from engine.model.heads import MLPEnsemble, PairwiseScorer
 from engine.model.kgnn import KGNNRegressor
@@ -550,6 +550,10 @@ class GennapePredictor:
         vals, _, h = self._member_pass(packed, stats_scale=scale)
         ref = EnsembleReference.fit(vals, self.weights, vals[self.config.ensemble.anchor],
                                     self.config.ensemble.standardize, self.inside_weights, self._inside(h))
+        if ref.qmap.xs.size < 2:
+            raise DegenerateReference(
+                f"a reference population needs at least two architectures that the model tells apart; got "
+                f"{len(packed)} CG(s) with one ensemble value (a single network, or copies of it)")
         ref.stats_scale = scale
         return ref
 
