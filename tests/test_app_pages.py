@@ -214,6 +214,41 @@ def test_labels_csv_added_after_its_onnx_files_replaces_their_unlabelled_rows(sh
     assert len(frame) == n0 + 3 and len(at.session_state[state.UPLOADS]) == 1
 
 
+def test_an_upload_run_stopped_between_two_files_logs_what_it_added(shared_ws, monkeypatch):
+    """Streamlit stops a run at its next st.* call when the user clicks meanwhile.  Stopped while
+    the second file was read, the first file's rows were in the workspace but not in the upload
+    log, so the next run read it again and added every row twice."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    from app.ui import progress
+    from engine.families import get
+
+    original, fired = progress.StreamlitProgress.__call__, []
+
+    def stop_once_file_one_is_in(self, *args, **kwargs):
+        ws = st.session_state.get(state.WORKSPACE)
+        if not fired and ws is not None and "upload:f1.csv:2" in ws:
+            fired.append(True)
+            raise RerunException(RerunData(page_script_hash=get_script_run_ctx().page_script_hash))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(progress.StreamlitProgress, "__call__", stop_once_file_one_is_in)
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    files = [(f"f{k}.csv", ("family,spec,label\n" + "".join(f"nb201,{s},{60 + i}\n" for i, s in enumerate(
+        get("nb201").sample(3, seed=k)))).encode(), "text/csv") for k in (1, 2)]
+    at.file_uploader(key="data_uploader").set_value(files).run()
+    at.run()
+    assert fired and not at.exception, [e.value for e in at.exception]
+    ids = at.session_state[state.WORKSPACE].frame["id"]
+    assert sorted(ids[ids.str.match(r"upload:f\d")]) == [f"upload:f{k}.csv:{r}" for k in (1, 2) for r in (2, 3, 4)]
+    assert [u.id_prefix for u in at.session_state[state.UPLOADS]] == ["upload:f1.csv", "upload:f2.csv"]
+
+
 def test_reset_forgets_the_files_still_in_the_uploader(shared_ws):
     at = make_app(shared_ws)
     at.run()

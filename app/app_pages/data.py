@@ -181,6 +181,7 @@ with uploads:
                 if earlier:  # their rows go; this read of all the files (with their labels) replaces them
                     cached.set_workspace(studio.without_prefixes(cached.workspace(), [u.id_prefix for u in earlier]))
                     log = [u for u in log if all(u is not e for e in earlier)]
+                    state.put(state.UPLOADS, log)  # with the workspace (see below)
                     outcome.warnings.insert(0, "Replaces what was read before from "
                                             + ", ".join(e.filename for e in earlier) + ": the files are read again "
                                             "together with their labels.")
@@ -198,11 +199,14 @@ with uploads:
                       "file": ""}])], ignore_index=True)
                 outcome.dataset = None
             outcome.signature = sig
+            # the log is stored right after the workspace changes, with no Streamlit call between:
+            # a rerun (a click, a page change) stops this loop at its next st.* call, and a file
+            # whose rows were added but not logged would be read and added again
             log.append(outcome)
+            state.put(state.UPLOADS, log)
             seen.add(sig)
             status.update(label=outcome.summary(), state="complete" if outcome.ok_rows else "error")
             fresh = True
-    state.put(state.UPLOADS, log)
     if fresh:  # once more, so the page (its counts, the "Added" message) shows the new workspace
         st.rerun()
     for i, u in enumerate(reversed(log)):
