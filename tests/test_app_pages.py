@@ -438,12 +438,17 @@ def test_report_download_contains_figures(shared_ws):
     goto(at, "report.py")
     at.button(key="report_build").click().run()
     assert not at.exception and not at.error
-    doc = at.session_state[state.REPORT].decode()
+    doc = at.session_state[state.REPORT][0].decode()
     assert doc.count('class="plotly-graph-div"') >= 5  # map, scores, pred-vs-true, composition, entropy
     assert doc.count("Plotly.newPlot") >= 5 and external_references(doc) == []
     assert doc.count("plotly.js v") == 1  # plotly.js embedded exactly once
     assert "Data and label provenance" in doc and "tinybench" in doc and "Glossary" in doc
     assert any(d.proto.label == "Download the report (HTML)" for d in at.get("download_button"))
+    # the data change after the report was built: it is flagged as earlier, not offered as current
+    at.session_state[state.WORKSPACE] = studio.without_prefixes(shared_ws, ["upload"])
+    at.run()
+    assert not at.exception and any("changed since this report was built" in w.value for w in at.warning)
+    assert [d.proto.label for d in at.get("download_button")] == ["Download the earlier report (HTML)"]
 
 
 def test_default_workspace_file_loads(tmp_path, monkeypatch, shared_ws):

@@ -46,6 +46,13 @@ def build_figures() -> dict:
     return figs
 
 
+def built_from() -> tuple:
+    """What the report shows: the workspace's content, the fine-tuned copy, the uploads and the options."""
+    ft = state.get(state.FINETUNE)
+    return (studio.frame_fingerprint(ws.frame), None if ft is None else studio.model_key(ft.model),
+            len(state.get(state.UPLOADS)), title, proj)
+
+
 if st.button("Build the report", type="primary", key="report_build", icon=":material/description:"):
     with st.spinner("Building the report…"):
         try:
@@ -58,12 +65,19 @@ if st.button("Build the report", type="primary", key="report_build", icon=":mate
             bad = external_references(doc)
             if bad:
                 st.warning(f"The report references {len(bad)} external resource(s); it may not render offline.")
-            state.put(state.REPORT, doc.encode("utf-8"))
+            state.put(state.REPORT, (doc.encode("utf-8"), built_from()))
         except Exception as exc:  # noqa: BLE001
             st.error(f"The report could not be built: {exc}")
 
-data = state.get(state.REPORT)
-if data:
-    st.success(f"Report ready ({len(data) / 1e6:.1f} MB, self-contained).")
-    st.download_button("Download the report (HTML)", data, "gennape_report.html", "text/html", key="report_download",
+built = state.get(state.REPORT)
+if built:
+    data, source = built
+    if source == built_from():
+        st.success(f"Report ready ({len(data) / 1e6:.1f} MB, self-contained).")
+        label = "Download the report (HTML)"
+    else:
+        st.warning("The data, the fine-tuned model or the options changed since this report was built: build it "
+                   "again to include the changes. The earlier report is still offered below.")
+        label = "Download the earlier report (HTML)"
+    st.download_button(label, data, "gennape_report.html", "text/html", key="report_download",
                        icon=":material/download:", type="primary")

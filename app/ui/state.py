@@ -24,7 +24,7 @@ MAP_SELECTION = "map_selection_ids"  # ids chosen with box / lasso on the map
 UPLOADS = "upload_log"               # list of engine.studio.UploadOutcome
 ADDED = "added_sources"              # labels of the datasets / samples this session added
 TSNE_OVERRIDE = "tsne_override"      # {"perplexity", "seed", "ids", "xy"} of a recomputed t-SNE
-REPORT = "report_html"               # last exported report (bytes)
+REPORT = "report_html"               # last exported report: (HTML bytes, what it was built from)
 MESSAGES = "flash_messages"          # [(kind, text)] shown once on the next run
 
 DEFAULTS: dict[str, Any] = {
