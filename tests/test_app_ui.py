@@ -108,6 +108,24 @@ def test_graph_view_offline_and_sanitised():
     assert '"direction": "UD"' in doc and "#d62828" in doc  # hierarchical layout, conv colour
     assert "conv 3x3" in graph_view.node_label(cg.nodes[1])
     assert "weight 3x4x3x3" in graph_view.node_title(cg.nodes[1])
+    assert "focusInput" not in doc  # small and shallow: fitted whole
+
+
+def test_graph_view_bows_shortcuts_and_opens_deep_graphs_zoomed_in():
+    """A shortcut edge (skipping levels) is curved, so it is not drawn on the chain it bypasses;
+    a deep chain (a ResNet: few nodes, many levels) opens zoomed in on its input."""
+    b = CGBuilder("deep", (8, 8, 3))
+    x = b.input()
+    h = x = b.conv(x, 4, 3)
+    for _ in range(9):
+        h = b.sum([h, b.act(b.conv(h, 4, 3), "relu")])
+    cg = b.output(b.linear(b.mean(h), 10))
+    net = graph_view.cg_network(cg)
+    lv = graph_view.depths(cg)
+    bowed = {(e["from"], e["to"]) for e in net.edges if e.get("smooth", {}).get("type") == "curvedCW"}
+    assert bowed and bowed == {(u, v) for u, v in cg.edges if lv[v] - lv[u] > 1}
+    assert cg.num_nodes <= graph_view.FOCUS_ABOVE and max(lv) > graph_view.FOCUS_ABOVE_LEVELS
+    assert "focusInput" in graph_view.cg_html(cg)
 
 
 def test_strip_external_removes_cdn_tags():

@@ -96,7 +96,10 @@ def cg_network(cg: Any, height: int = 640, hierarchical: bool = True):
                      shape="box" if nd.weight is not None else "ellipse",
                      font={"color": text_colour(colour), "size": 12}, **kw)
     for u, v in cg.edges:
-        net.add_edge(u, v, color="#999999")
+        # an edge that skips levels (a residual shortcut) bows out sideways: drawn like the others it
+        # can run straight down the column of the chain it bypasses, on top of it, and disappear
+        bow = {"smooth": {"type": "curvedCW", "roundness": 0.35}} if hierarchical and lv[v] - lv[u] > 1 else {}
+        net.add_edge(u, v, color="#999999", **bow)
     options = {
         "layout": {"hierarchical": {"enabled": hierarchical, "direction": "UD", "sortMethod": "directed",
                                     "levelSeparation": 70, "nodeSpacing": 110, "treeSpacing": 120}},
@@ -109,15 +112,17 @@ def cg_network(cg: Any, height: int = 640, hierarchical: bool = True):
     return net
 
 
-#: above this many nodes the view opens zoomed in on the input instead of fitting the whole graph
+#: above this many nodes, or this many levels (a deep chain such as a ResNet), the view opens
+#: zoomed in on the input instead of fitting the whole graph (which would make the nodes dots)
 FOCUS_ABOVE = 80
+FOCUS_ABOVE_LEVELS = 16
 
 
 def cg_html(cg: Any, height: int = 640, hierarchical: bool = True) -> str:
-    """Self-contained HTML (no network access) of the interactive CG view.  Large graphs open
-    at a readable zoom on the input node (fitting hundreds of nodes would make them dots)."""
+    """Self-contained HTML (no network access) of the interactive CG view.  Large or deep graphs
+    open at a readable zoom on the input node (fitting them would make the nodes dots)."""
     doc = strip_external(cg_network(cg, height, hierarchical).generate_html())
-    if cg.num_nodes > FOCUS_ABOVE:
+    if cg.num_nodes > FOCUS_ABOVE or (hierarchical and max(depths(cg)) > FOCUS_ABOVE_LEVELS):
         start = next((nd.id for nd in cg.nodes if nd.op == "input"), 0)
         focus = ("<script>(function () { if (typeof network === 'undefined' || !network) return;"
                  " var touched = false;"
