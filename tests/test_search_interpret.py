@@ -99,6 +99,20 @@ def test_groupnorm_start_exports_and_searches(tmp_path):
     assert (back.fingerprint(), back.flops, back.params) == (cg.fingerprint(), cg.flops, cg.params)
 
 
+def test_a_zero_edge_exports_as_zeros_computed_from_the_input():
+    """An NB-201 cell whose node 1 is all zeros (its one edge is 'none'): exported with
+    zeros_like, the zeros became a constant that from_onnx counted as 143k parameters, dropping
+    the convs it feeds (157 -> 86 MFLOPs).  ``x * 0`` reads back as the CG's zero node."""
+    from engine.families import get
+    from engine.graphs.onnx_import import from_onnx
+    from engine.search.runner import onnx_bytes
+
+    fam = get("nb201")
+    cg = fam.to_cg(fam.parse("|none~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"))
+    back = from_onnx(onnx_bytes(cg))
+    assert (back.fingerprint(), back.flops, back.params) == (cg.fingerprint(), cg.flops, cg.params)
+
+
 def test_channels_last_layernorm_and_linear_on_map():
     """ConvNeXt block: LayerNorm / Linear / GELU / Linear on ``(16, 16, C)`` maps."""
     from nets import ChannelsLastBlock

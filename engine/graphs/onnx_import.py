@@ -16,7 +16,8 @@ or the default dynamo / onnxscript exporter), and ordinary opset 11-23 models fr
   HardSigmoid, Sigmoid, Tanh, Gelu, Softmax; BatchNormalization -> batchnorm; Layer / Group /
   InstanceNormalization -> layernorm; MaxPool / AveragePool; GlobalAveragePool, GlobalMaxPool,
   ReduceMean / ReduceSum / ReduceMax -> mean; Add / Sub -> add, Mul / Div -> mul (contracted
-  when only one activation and constants take part), Concat -> concat;
+  when only one activation and constants take part; a Mul by an all-zero constant -> zero),
+  Concat -> concat;
 * shape plumbing is contracted into edges: Reshape, Flatten, Transpose, (Un)Squeeze, Slice,
   Gather on activations, Split, Expand, Pad, Cast, Identity, Dropout, Depth/SpaceToDepth;
   ``Shape`` outputs are constants, so whole ``Shape / Gather / Concat`` chains vanish;
@@ -508,6 +509,8 @@ class _OnnxBuilder:
             return self.simple("add", name, pairs, out, op)
         if op == "Div" and len(ins) == 2 and self.is_l2_norm_of(ins[1], ins[0]):
             return self.simple("layernorm", name, self.acts(ins[:1]), out, "Div")  # F.normalize
+        if op == "Mul" and len(act_names) == 1 and len(ins) == 2 and self.const_equals(ins, 1 - ins.index(act_names[0]), 0):
+            return self.simple("zero", name, pairs, out, op)  # x * 0: how the search exports a 'none' edge
         if op in ("Mul", "Div"):
             pending = self.pending([n for n in ins if n not in act_names])
             if pending or len(act_names) >= 2:

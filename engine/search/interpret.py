@@ -73,7 +73,10 @@ class _Mean(nn.Module):
 
 class _Zero(nn.Module):
     def forward(self, x):
-        return torch.zeros_like(x)
+        # ``x * 0``, not ``zeros_like(x)``: an ONNX export then keeps the zeros computed from the
+        # network's input (a Mul by a zero constant, read back as a ``zero`` node) instead of a
+        # constant tensor, which from_onnx would take for a parameter and whose consumers it would drop
+        return x * 0.0
 
 
 class _Adapt(nn.Module):
