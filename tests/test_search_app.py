@@ -154,6 +154,29 @@ def test_each_familys_example_spec_runs(app, fam):
     assert {m.label: m.value for m in at.metric}["evaluated"] == "8"
 
 
+RESULT = "search_page.result"  # the page's session-state key of its last run
+
+
+def test_cg_operators_do_not_stop_a_spec_search_and_a_new_run_compares_its_own_best(app):
+    """Unticking a CG operator refused every NB-201 spec search; after a second run the compare
+    section kept the first run's choice instead of the new best."""
+    at = app
+    at.multiselect(key="search_ops").set_value(["kernel"]).run()
+    at.number_input(key="search_budget").set_value(16)
+    at.button(key="search_run").click().run()
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    first = at.session_state[RESULT][0]
+    pick = next(s for s in at.selectbox if s.key.startswith("search_pick"))
+    pick.set_value(pick.options[-1]).run()  # look at another candidate of the first run
+    at.slider(key="search_target").set_value(0.4)
+    at.button(key="search_run").click().run()
+    assert not at.exception
+    result = at.session_state[RESULT][0]
+    assert result is not first
+    pick = next(s for s in at.selectbox if s.key.startswith("search_pick"))
+    assert int(pick.value) == result.best().uid
+
+
 def test_no_cg_operator_is_a_warning(app):
     at = app
     at.segmented_control(key="search_source").set_value("Session architecture").run()

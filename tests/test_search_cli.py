@@ -63,7 +63,8 @@ def test_search_from_cg_json(tmp_path):
     (["--start", ARCH], "give a family"),
     (["--family", "nope", "--start", ARCH], "unknown family"),
     (["--family", "nb201", "--start", ARCH, "--budget", "0"], "budget"),
-    (["--family", "nb201", "--start", ARCH, "--operators", "kernel"], "CG search only"),
+    (["--family", "nb201", "--start", ARCH, "--operators", "kernel"], "apply to CG mutations only"),
+    (["--family", "nb201", "--start", ARCH, "--flops-target", "1.5"], "--flops-target 1.5: a value up to 1 is"),
     (["--family", "nb201", "--start", ARCH, "--checkpoint", "/nonexistent/ckpt"], ""),
 ])
 def test_search_bad_input_exit_2(tmp_path, capsys, argv, needle):

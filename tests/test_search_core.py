@@ -98,9 +98,20 @@ def test_search_is_deterministic_and_meets_target():
     assert flops == sorted(flops) and scores == sorted(scores)
 
 
-def test_search_config_validation():
-    with pytest.raises(ValueError, match="budget"):
-        SearchConfig(budget=0)
+@pytest.mark.parametrize("kw, message", [
+    ({"budget": 0}, "budget must be an int >= 1, got 0"),
+    ({"budget": 2.5}, "budget must be an int >= 1, got 2.5"),
+    ({"population": 3.7}, "population must be an int >= 2"),
+    ({"seed": -1}, "seed must be an int >= 0"),
+    ({"flops_target": float("nan")}, "flops_target must be a finite number"),
+    ({"penalty": float("inf")}, "penalty must be a finite number"),
+    ({"flops_target": 1.5}, "1.5 FLOPs is no network's size; to cut FLOPs pass a fraction"),
+    ({"flops_target": 100}, "100 FLOPs is no network's size"),
+])
+def test_search_config_validation(kw, message):
+    with pytest.raises(ValueError, match=message):
+        SearchConfig(**kw)
+    assert SearchConfig(flops_target=5e6).flops_target == 5e6  # an absolute target
 
 
 def _round_trip(cg):

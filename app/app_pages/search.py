@@ -129,7 +129,9 @@ with st.expander("Advanced"):
     population = a[0].number_input("Population", 4, 128, 16, key="search_population")
     penalty = a[1].number_input("FLOPs penalty", 0.0, 1000.0, 10.0, key="search_penalty",
                                 help="fitness = predicted accuracy - penalty x relative FLOPs excess over the target")
-    ops = a[2].multiselect("CG operators", sorted(OPERATORS), default=sorted(OPERATORS), key="search_ops")
+    ops = a[2].multiselect("CG operators", sorted(OPERATORS), default=sorted(OPERATORS), key="search_ops",
+                           help="The mutations of a CG search (Mutations: cg, or a start without spec edits); "
+                                "a spec search of NB-201, NB-101 or HiAML uses the family's own edits instead.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,12 +156,14 @@ def choose_scorer(cg: CG):
 
 
 def run(start_obj, fam, options: dict) -> None:
-    if not ops and (mode == "cg" or (mode == "auto" and fam not in SPEC_MUTATORS)):
+    cg_search = mode == "cg" or (mode == "auto" and fam not in SPEC_MUTATORS)
+    if cg_search and not ops:
         st.warning("Choose at least one CG operator under Advanced: this start is searched by mutating its "
                    "computation graph.")
         return
     try:
-        space, item = make_space(start_obj, fam, mode, ops if ops != sorted(OPERATORS) else None, options)
+        chosen = ops if cg_search and ops != sorted(OPERATORS) else None  # a spec search has its own edits
+        space, item = make_space(start_obj, fam, mode, chosen, options)
         start_cg = space.to_cg(item)
     except Exception as exc:  # noqa: BLE001 - bad start input is reported on the page
         st.warning(f"The start architecture is not usable: {exc}")
@@ -275,7 +279,8 @@ st.download_button("Download the search history (CSV)", frame.to_csv(index=False
 st.subheader("Compare with the start")
 options = shown.sort_values("score", ascending=False)["uid"].tolist()
 default = options.index(best.uid) if best.uid in options else 0
-uid = st.selectbox("Architecture", options, index=default, key="search_pick",
+# keyed by the result: a kept choice of the previous run would override the new run's best
+uid = st.selectbox("Architecture", options, index=default, key=f"search_pick_{id(result)}",
                    format_func=lambda u: f"uid {u} — score {frame.set_index('uid').loc[u, 'score']:.4f}, "
                                          f"{frame.set_index('uid').loc[u, 'MFLOPs']:.2f} MFLOPs")
 cand = result.get(int(uid))

@@ -71,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise ValueError(f"--budget must be >= 1, got {args.budget}")
     ops = [o.strip() for o in args.operators.split(",") if o.strip()] if args.operators else None
-    config = SearchConfig(budget=args.budget, population=args.population, flops_target=args.flops_target,
-                          penalty=args.penalty, seed=args.seed)
+    try:
+        config = SearchConfig(budget=args.budget, population=args.population, flops_target=args.flops_target,
+                              penalty=args.penalty, seed=args.seed)
+    except ValueError as exc:  # name the option, not the config field
+        field = str(exc).split(" ", 1)[0]
+        raise ValueError(f"--{field.replace('_', '-')}{str(exc)[len(field):]}") from None
     check_output(args.output, folder=True)
     out = Path(args.output)
     space, item = make_space(args.start, args.family, args.mode, ops)  # input errors before loading a model

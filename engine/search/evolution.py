@@ -24,6 +24,7 @@ candidates to the predictor.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,10 @@ import numpy as np
 import pandas as pd
 
 from engine.train.callbacks import Callback, notify
+
+
+#: absolute FLOPs targets below this are refused (no network is that small: a mistyped fraction)
+MIN_ABSOLUTE_FLOPS = 1000
 
 
 @dataclass(frozen=True)
@@ -48,16 +53,21 @@ class SearchConfig:
     max_failures: int = 20        # per budget unit: failed / repeated mutations before stopping
 
     def __post_init__(self):
-        if self.budget < 1:
-            raise ValueError(f"budget must be >= 1, got {self.budget}")
-        if self.population < 2:
-            raise ValueError(f"population must be >= 2, got {self.population}")
-        if self.tournament < 1:
-            raise ValueError(f"tournament must be >= 1, got {self.tournament}")
+        for name, low in (("budget", 1), ("population", 2), ("tournament", 1), ("batch", 1), ("seed", 0),
+                          ("max_failures", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        for name in ("flops_target", "penalty"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.number)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if self.flops_target <= 0:
             raise ValueError(f"flops_target must be > 0, got {self.flops_target}")
-        if self.batch < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if 1 < self.flops_target < MIN_ABSOLUTE_FLOPS:
+            raise ValueError(f"flops_target {self.flops_target:g}: a value up to 1 is a fraction of the start's FLOPs, "
+                             f"a value above 1 an absolute FLOPs count, and {self.flops_target:g} FLOPs is no network's "
+                             f"size; to cut FLOPs pass a fraction, e.g. 0.7")
         if self.penalty < 0:
             raise ValueError(f"penalty must be >= 0, got {self.penalty}")
 

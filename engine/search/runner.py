@@ -146,7 +146,8 @@ def make_space(start: Any, family: str | None = None, mode: str = "auto",
         return CGSpace(operators), item
     if mode == "spec" or (mode == "auto" and fam in SPEC_MUTATORS):
         if operators:
-            raise ValueError("mutation operators apply to CG search only (use mode='cg')")
+            raise ValueError(f"mutation operators apply to CG mutations only; a {fam} spec is searched with the "
+                             "family's own spec edits unless the mode is 'cg'")
         return SpecSpace(fam, options=options), item
     from engine.families import get
 
