@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             exc = ValueError(exc.args[0])  # str(KeyError) would wrap the message in quotes
         print(f"error: {first_line(exc, type(exc).__name__)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, no traceback
+        print(f"\ninterrupted: {args.command} stopped before it finished", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

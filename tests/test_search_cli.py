@@ -91,3 +91,18 @@ def test_verify_search_cli(tmp_path, capsys):
     assert table["method"].tolist() == ["start", "search", "random", "oracle"]
     assert "| median | search |" in capsys.readouterr().out
     assert main(["verify-search", "--space", "nb201", "--starts", "worst", "--output", str(out)]) == 2
+    (tmp_path / "afile").write_text("")
+    capsys.readouterr()
+    assert main(["verify-search", "--space", "nb201", "--output", str(tmp_path / "afile")]) == 2  # before any work
+    assert "--output" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    import engine.cli.search as search_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_cli, "run", interrupted)
+    assert main(["search", "--family", "nb201", "--start", ARCH, "--output", "x", "--quiet"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted: search stopped before it finished"

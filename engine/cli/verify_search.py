@@ -40,11 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from engine.cli._args import check_output
     from engine.cli.search import load_scorer
     from engine.search.verify import VerifyConfig, verify_search
     from engine.train.callbacks import TextProgress
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    check_output(args.output, folder=True)
     starts = tuple(s.strip() for s in args.starts.split(",") if s.strip())
     config = VerifyConfig(space=args.space, seeds=args.seeds, budget=args.budget, flops_target=args.flops_target,
                           starts=starts, dataset=args.dataset, limit=args.limit)
