@@ -205,3 +205,16 @@ def test_layer_scale_parameters_are_built():
     net = check_feasible(cg, device="cpu")
     assert sum(p.numel() for p in net.parameters()) == cg.params
     assert _round_trips(cg)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("vit_b_16", r"node \d+ \(matmul\): op 'matmul' cannot be built by the interpreter"),
+    ("shufflenet_v2_x1_0", r"do not sum to \d+ \(a channel split, as ShuffleNet's"),
+])
+def test_unbuildable_zoo_networks_name_the_construct(name, message):
+    """ViT-B/16 was refused for a shape (its attention's matmul reads a reshaped tensor) and
+    ShuffleNetV2 for channel counts: each now names what the CG does not record."""
+    from engine.evaluate import zoo
+
+    with pytest.raises(InfeasibleCG, match=message):
+        interpret(zoo.to_cg(name))

@@ -227,6 +227,9 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
     for nid in order:
         nd = cg.nodes[nid]
         where = f"node {nid} ({nd.op})"
+        if nd.op not in _BUILDABLE:  # said first: a shape check would blame a symptom of the op instead
+            raise InfeasibleCG(f"{where}: op {nd.op!r} cannot be built by the interpreter "
+                               "(its semantics are not recorded in the CG)")
         if len(preds[nid]) > 1 and nd.op not in ("add", "mul", "concat"):
             raise InfeasibleCG(f"{where}: has {len(preds[nid])} inputs; only add, mul and concat combine tensors")
         ins = [cg.nodes[p].out_shape for p in preds[nid]]
@@ -296,7 +299,9 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
             if any(s[:2] != ins[0][:2] for s in ins):
                 raise InfeasibleCG(f"{where}: inputs have different spatial sizes {ins}")
             if sum(s[2] for s in ins) != oc:
-                raise InfeasibleCG(f"{where}: input channels {[s[2] for s in ins]} do not sum to {oc}")
+                split = (" (a channel split, as ShuffleNet's, slices an input on its edge; the CG does not record "
+                         "which channels, so it cannot be rebuilt)" if sum(s[2] for s in ins) > oc else "")
+                raise InfeasibleCG(f"{where}: input channels {[s[2] for s in ins]} do not sum to {oc}{split}")
         elif nd.op in ("add", "mul"):
             target = max(ins, key=math.prod)
             for s in ins:
@@ -309,13 +314,12 @@ def interpret(cg: CG, device: str | torch.device | None = None) -> CGNetwork:
             # per element (a ViT's position embedding); other counts are left out, as before
             if len(ins) == 1 and nd.params in (oc, oh * ow * oc) and nd.params:
                 layers[nid] = _ChannelParam((oc, 1, 1) if nd.params == oc else (oc, oh, ow), nd.op)
-        elif nd.op in ("input", "output", "identity"):
-            pass
-        else:
-            raise InfeasibleCG(f"{where}: op {nd.op!r} cannot be built by the interpreter "
-                               "(its semantics are not recorded in the CG)")
     return CGNetwork(cg, layers, order, preds, adapters)
 
+
+#: the ops :func:`interpret` builds (matmul and other have no recorded semantics)
+_BUILDABLE = frozenset({"conv", "depthwise", "group_conv", "linear", "batchnorm", "layernorm", *_ACTS, "softmax",
+                        "zero", "mean", "maxpool", "avgpool", "concat", "add", "mul", "input", "output", "identity"})
 
 #: below this many FLOPs a real CPU forward pass is cheaper than a meta-device one
 CPU_CHECK_FLOPS = 2_000_000_000
