@@ -313,5 +313,5 @@ def run(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
-    print(f"wrote {len(df)} predictions to {out}", file=sys.stderr)
+    print(f"wrote {len(df)} prediction{'s' if len(df) != 1 else ''} to {out}", file=sys.stderr)
     return 0
