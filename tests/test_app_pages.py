@@ -249,6 +249,24 @@ def test_an_upload_run_stopped_between_two_files_logs_what_it_added(shared_ws, m
     assert [u.id_prefix for u in at.session_state[state.UPLOADS]] == ["upload:f1.csv", "upload:f2.csv"]
 
 
+def test_a_benchmark_that_fails_to_load_says_why_after_the_rerun(shared_ws, monkeypatch):
+    import engine.data
+
+    def broken(name, *args, **kwargs):
+        raise ValueError("labels.json: 1 of 2 label(s) are not accuracies")
+
+    monkeypatch.setattr(engine.data, "load", broken)
+    at = make_app(shared_ws)
+    at.run()
+    goto(at, "data.py")
+    pick = at.multiselect(key="data_bench_pick")
+    pick.set_value(pick.options[:1]).run()
+    at.button(key="data_bench_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("could not be loaded: labels.json: 1 of 2 label(s)" in e.value for e in at.error)
+    assert len(at.session_state[state.WORKSPACE]) == len(shared_ws)
+
+
 def test_reset_forgets_the_files_still_in_the_uploader(shared_ws):
     at = make_app(shared_ws)
     at.run()

@@ -162,6 +162,31 @@ def test_cgstore_roundtrip_take_concat(tmp_path):
         CGStore.load(tmp_path / "bad.npz")
     with pytest.raises(IndexError):
         store[5]
+    # a store cut short (a crash while writing) is "not a CG store", so loading rebuilds it; it
+    # used to escape as zipfile.BadZipFile and break every later load of the dataset
+    raw = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="not a CG store"):
+        CGStore.load(tmp_path / "cut.npz")
+    bad_ids = CGStore(**{**vars(both), "node_row": both.node_row + len(both.rows)})
+    bad_ids.save(tmp_path / "ids.npz")
+    with pytest.raises(ValueError, match="vocabulary ids out of range"):
+        CGStore.load(tmp_path / "ids.npz")
+
+
+def test_a_truncated_cache_is_rebuilt(tmp_path, monkeypatch):
+    """Family shards and dataset stores cut short are ignored and rebuilt, not a crash."""
+    from engine.paths import cache_dir
+
+    monkeypatch.setenv("GENNAPE_CACHE_DIR", str(tmp_path / "cache"))
+    a = _toy(6, seed=9)
+    a.build_cgs()
+    for f in cache_dir().rglob("*.npz"):
+        f.write_bytes(f.read_bytes()[:100])
+    b = _toy(6, seed=9)
+    with pytest.warns(UserWarning, match="ignoring unreadable shard"):
+        b.build_cgs()
+    assert [c.to_json() for c in b.cgs] == [c.to_json() for c in a.cgs]
 
 
 def test_build_uses_disk_cache():
@@ -258,6 +283,53 @@ def test_to_pyg_and_dict_roundtrip():
     cg_only = ArchDataset.from_cgs("g", [ds.cgs[0], ds.cgs[1]], [50.0, math.nan], PROV, family="hiaml")
     back2 = ArchDataset.from_dict(json.loads(json.dumps(cg_only.to_dict(rows=True))))
     assert back2.cgs[0].to_json() == ds.cgs[0].to_json() and back2.num_labelled == 1
+
+
+# --- reference files: labels and encodings are checked -------------------------------------------------
+
+def _naslib_nb201(tmp_path, records: dict):
+    folder = tmp_path / "data"
+    (folder / "nb201").mkdir(parents=True)
+    (folder / "nb201" / "naslib_zc_nasbench201.json").write_text(json.dumps({"cifar10": records}))
+    return folder
+
+
+GOOD_NB201 = {"(0, 2, 3, 2, 3, 1)": {"val_accuracy": 85.5, "flops": 10.0, "params": 0.5, "synflow": {"score": 3.0}},
+              "(1, 1, 1, 1, 1, 1)": {"val_accuracy": 70.25, "flops": 5.0, "params": 0.2, "synflow": {"score": 1.0}}}
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("val_accuracy", 9257.8, r"1 of 2 label\(s\) are not accuracies in 0-100 %: entry 1 .*9257.8"),
+    ("val_accuracy", -3.0, "not accuracies in 0-100 %"),
+    ("val_accuracy", True, r"entry 1 .*nan \(missing or not a number\)"),
+    ("val_accuracy", "abc", "missing or not a number"),
+    ("val_accuracy", None, "missing or not a number"),
+])
+def test_reference_labels_that_are_not_accuracies_are_refused(tmp_path, field, value, message):
+    records = json.loads(json.dumps(GOOD_NB201))
+    records["(1, 1, 1, 1, 1, 1)"][field] = value
+    folder = _naslib_nb201(tmp_path, records)
+    with pytest.raises(ValueError, match=message) as err:
+        load("nb201_naslib_cifar10", folder, with_cgs=False)
+    assert "naslib_zc_nasbench201.json" in str(err.value)
+
+
+def test_reference_fractions_and_invalid_codes_are_refused(tmp_path):
+    fractions = {k: {**v, "val_accuracy": v["val_accuracy"] / 100} for k, v in GOOD_NB201.items()}
+    with pytest.raises(ValueError, match="fractions, but reference labels are percent"):
+        load("nb201_naslib_cifar10", _naslib_nb201(tmp_path / "a", fractions), with_cgs=False)
+    # a negative op id decoded by Python's negative indexing to the last op: another architecture
+    negative = {"(0, 2, 3, 2, 3, -1)": GOOD_NB201["(0, 2, 3, 2, 3, 1)"], **GOOD_NB201}
+    with pytest.raises(ValueError, match=r"entry 0 key .*op id must be an int in 0..4, got -1"):
+        load("nb201_naslib_cifar10", _naslib_nb201(tmp_path / "b", negative), with_cgs=False)
+    ok = load("nb201_naslib_cifar10", _naslib_nb201(tmp_path / "c", GOOD_NB201), with_cgs=False)
+    assert ok.frame["label"].tolist() == [85.5, 70.25]
+    from engine.data.sources import nb101_spec_from_naslib, nb301_spec_from_naslib
+
+    with pytest.raises(ValueError, match="adjacency entry must be an int in 0..1, got 0.6"):
+        nb101_spec_from_naslib((0.6,) + (0,) * 48 + (0,) * 7)
+    with pytest.raises(ValueError, match="op id must be an int in 0..6, got 3.9"):
+        nb301_spec_from_naslib([[(0, 3.9)] * 8, [(0, 1)] * 8])
 
 
 # --- listing and CLI -----------------------------------------------------------------------------------

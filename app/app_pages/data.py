@@ -76,9 +76,9 @@ with bench:
                                                         callback=StreamlitProgress(bar), **_score_kwargs())
                         _add(part, name)
                         status.update(label=f"{name}: {len(ds):,} architectures", state="complete")
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:  # noqa: BLE001 - shown after the rerun below (st.error would vanish)
                         status.update(label=f"{name} could not be loaded", state="error")
-                        st.error(f"{name}: {exc}")
+                        state.flash("error", f"{name} could not be loaded: {exc}")
             st.rerun()
 
 # --- samples -------------------------------------------------------------------------------------
@@ -102,9 +102,9 @@ with samples:
                                                     callback=StreamlitProgress(bar), **_score_kwargs())
                     _add(part, f"{n} {fam} samples (seed {seed})")
                     status.update(label="Done", state="complete")
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - shown after the rerun below (st.error would vanish)
                     status.update(label="Sampling failed", state="error")
-                    st.error(f"{fam}: {exc}")
+                    state.flash("error", f"Sampling {fam} failed: {exc}")
             st.rerun()
 
 # --- uploads -------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ and materialises a real ``CG`` on indexing (``store[i]``).  The store is a read-
 from __future__ import annotations
 
 import json
+import uuid
+import zipfile
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -241,7 +243,7 @@ class CGStore(Sequence):
         header = {"version": STORE_VERSION, "rows": [_row_to_json(r) for r in self.rows], "names": self.names,
                   "cg_names": self.cg_names, "cg_meta": self.cg_meta}
         blob = np.frombuffer(json.dumps(header, separators=(",", ":")).encode(), dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # unique: two processes may save at once
         with open(tmp, "wb") as fh:
             np.savez(fh, header=blob, node_row=self.node_row, node_name=self.node_name, node_ptr=self.node_ptr,
                      edges=self.edges, edge_ptr=self.edge_ptr, flops=self.flops, params=self.params)
@@ -253,19 +255,28 @@ class CGStore(Sequence):
         """Read a store written by :meth:`save`; raises ``ValueError`` when the file is not one."""
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed even when np.load fails
                 header = json.loads(z["header"].tobytes().decode())
                 arrays = {k: z[k] for k in ("node_row", "node_name", "node_ptr", "edges", "edge_ptr", "flops",
                                              "params")}
-        except (OSError, KeyError, ValueError, UnicodeDecodeError) as exc:
+            if not isinstance(header, dict):
+                raise ValueError("its header is not an object")
+            if header.get("version") != STORE_VERSION:
+                raise ValueError(f"CG store version {header.get('version')!r}, expected {STORE_VERSION}")
+            store = cls(rows=[_row_from_json(r) for r in header["rows"]], names=list(header["names"]),
+                        cg_names=list(header["cg_names"]), cg_meta=list(header["cg_meta"]), **arrays)
+        except (OSError, KeyError, ValueError, UnicodeDecodeError, EOFError, IndexError, TypeError,
+                zipfile.BadZipFile) as exc:  # truncated, edited or another format
             raise ValueError(f"{path}: not a CG store file ({exc})") from None
-        if header.get("version") != STORE_VERSION:
-            raise ValueError(f"{path}: CG store version {header.get('version')!r}, expected {STORE_VERSION}")
-        store = cls(rows=[_row_from_json(r) for r in header["rows"]], names=list(header["names"]),
-                    cg_names=list(header["cg_names"]), cg_meta=list(header["cg_meta"]), **arrays)
         n = len(store.cg_names)
         if len(store.node_ptr) != n + 1 or len(store.edge_ptr) != n + 1 or len(store.flops) != n:
             raise ValueError(f"{path}: inconsistent CG store (array lengths disagree)")
+        if int(store.node_ptr[-1]) != len(store.node_row) or int(store.edge_ptr[-1]) != len(store.edges):
+            raise ValueError(f"{path}: inconsistent CG store (offsets do not match the node / edge arrays)")
+        if len(store.node_row) and (int(store.node_row.min()) < 0 or int(store.node_row.max()) >= len(store.rows)
+                                    or int(store.node_name.min()) < 0
+                                    or int(store.node_name.max()) >= len(store.names)):
+            raise ValueError(f"{path}: inconsistent CG store (vocabulary ids out of range)")
         return store
 
 

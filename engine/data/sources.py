@@ -21,7 +21,7 @@ import io
 import json
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import pandas as pd
 
 from engine.data.dataset import ArchDataset, Callback
 from engine.data.provenance import Provenance
+from engine.graphs.cg import first_line
 
 # ------------------------------------------------------------------------------------------------
 # restricted unpickling (the package's pickles are plain containers; anything else is refused)
@@ -86,31 +87,58 @@ def nb201_arch_from_digits(key: str) -> str:
     return nb201_arch([NB201_OPS[int(c)] for c in key])
 
 
+def _code(v: Any, size: int, what: str) -> int:
+    """An integer code in ``0..size-1`` (a float, a bool or a negative value would silently
+    decode to another architecture: ``int(3.9)``, Python's negative indexing)."""
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < size:
+        raise ValueError(f"{what} must be an int in 0..{size - 1}, got {v!r}")
+    return v
+
+
 def nb201_arch_from_naslib(t: tuple[int, ...]) -> str:
     """NASLib NB-201 tuple -> arch string (NASLib's edge order is t0, t1, t3, t2, t4, t5)."""
-    if len(t) != 6:
+    if not isinstance(t, (list, tuple)) or len(t) != 6:
         raise ValueError(f"NASLib NB-201 tuple needs 6 ints, got {t!r}")
-    o = [NASLIB_NB201_OPS[i] for i in t]
+    o = [NASLIB_NB201_OPS[_code(i, len(NASLIB_NB201_OPS), "op id")] for i in t]
     return nb201_arch([o[0], o[1], o[3], o[2], o[4], o[5]])
 
 
 def nb101_spec_from_naslib(t: tuple[int, ...]) -> dict[str, Any]:
     """NASLib NB-101 56-tuple (flattened 7x7 upper-triangular adjacency + 7 op ids) -> spec
     ``{"matrix": 7x7 0/1, "ops": [op names]}``."""
-    if len(t) != 56:
-        raise ValueError(f"NASLib NB-101 key needs 56 ints, got {len(t)}")
-    matrix = [list(map(int, t[r * 7:(r + 1) * 7])) for r in range(7)]
-    ops = [NB101_OPS[i] for i in t[49:]]
+    if not isinstance(t, (list, tuple)) or len(t) != 56:
+        raise ValueError(f"NASLib NB-101 key needs 56 ints, got {len(t) if isinstance(t, (list, tuple)) else t!r}")
+    matrix = [[_code(v, 2, "adjacency entry") for v in t[r * 7:(r + 1) * 7]] for r in range(7)]
+    ops = [NB101_OPS[_code(i, len(NB101_OPS), "op id")] for i in t[49:]]
     return {"matrix": matrix, "ops": ops}
 
 
 def nb301_spec_from_naslib(key: Any) -> dict[str, Any]:
     """NASLib NB-301 key ``[[(input, op) x 8], [(input, op) x 8]]`` -> DARTS genotype spec
     ``{"normal": [[op, input] x 8], "reduce": [[op, input] x 8]}``."""
-    if not (isinstance(key, (list, tuple)) and len(key) == 2 and all(len(c) == 8 for c in key)):
+    if not (isinstance(key, (list, tuple)) and len(key) == 2
+            and all(isinstance(c, (list, tuple)) and len(c) == 8 for c in key)
+            and all(isinstance(p, (list, tuple)) and len(p) == 2 for c in key for p in c)):
         raise ValueError("NASLib NB-301 key must be two lists of 8 (input, op) pairs")
-    cells = [[[NB301_OPS[int(op)], int(inp)] for inp, op in cell] for cell in key]
+    cells = [[[NB301_OPS[_code(op, len(NB301_OPS), "op id")], _code(inp, 6, "input")] for inp, op in cell]
+             for cell in key]
     return {"normal": cells[0], "reduce": cells[1]}
+
+
+def _check_labels(labels: np.ndarray, ids: Sequence[str], where: str, *, missing_ok: bool = False) -> None:
+    """Reference labels are accuracies in percent: refuse, naming the entries, values that are
+    missing or not numbers (unless ``missing_ok``), outside 0-100, or a whole file of fractions."""
+    labels = np.asarray(labels, dtype=float)
+    finite = np.isfinite(labels)
+    bad = (~finite if not missing_ok else np.isinf(labels)) | (finite & ((labels < 0) | (labels > 100)))
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        shown = "; ".join(f"entry {i} (id {ids[i]!r}): {labels[i]:g}" + (" (missing or not a number)"
+                          if np.isnan(labels[i]) else "") for i in idx[:3])
+        raise ValueError(f"{where}: {idx.size} of {labels.size} label(s) are not accuracies in 0-100 %: {shown}")
+    if finite.sum() >= 2 and labels[finite].max() <= 1.0:
+        raise ValueError(f"{where}: every label is at most 1 (max {labels[finite].max():g}): fractions, but reference "
+                         "labels are percent accuracies")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -218,11 +246,16 @@ def load_default(dataset: str = "cifar10", *, with_cgs: bool = True, callback: C
         vals = rec.get("val_acc") if isinstance(rec, dict) else None
         if not isinstance(vals, list) or not vals:
             raise ValueError(f"{default_location(key)}: entry {k!r} lacks a val_acc list")
-        seeds[r, :len(vals[:3])] = [float(v) for v in vals[:3]]
+        seeds[r, :len(vals[:3])] = [_score(v) for v in vals[:3]]
         ms = rec.get("model_size")
         if isinstance(ms, list) and ms:
-            src_params[r] = float(ms[0]) * 1e6
-    labels = np.nanmean(seeds, axis=1)
+            src_params[r] = _score(ms[0]) * 1e6
+    where = f"{default_location(key)} (val_acc)"
+    _check_labels(seeds.reshape(-1), [f"{k} seed {s}" for k in keys for s in range(3)], where, missing_ok=True)
+    counts = np.isfinite(seeds).sum(axis=1)
+    labels = np.nansum(seeds, axis=1) / np.maximum(counts, 1)
+    labels[counts == 0] = np.nan
+    _check_labels(labels, keys, where)  # an entry without one finite seed
     extras: dict[str, Any] = {f"label_seed{s}": seeds[:, s] for s in range(3)}
     extras["n_seeds"] = np.isfinite(seeds).sum(axis=1)
     extras["src_params"] = src_params
@@ -302,6 +335,8 @@ def _read_json(path: Path) -> Any:
 def _score(v: Any) -> float:
     if isinstance(v, dict):
         v = v.get("score")
+    if isinstance(v, bool):  # JSON true is not a number
+        return math.nan
     try:
         return float(v)
     except (TypeError, ValueError):
@@ -353,6 +388,7 @@ def _load_naslib(name: str, family: str, path: Path, group: str, sub: str | None
     if not isinstance(records, dict):
         raise ValueError(f"{path}: expected an object of architectures under [{group!r}]")
     specs, ids, labels, extras = _naslib_frame(records, path, key_to_spec)
+    _check_labels(labels, ids, f"{path} (val_accuracy)")
     ds = ArchDataset.from_specs(name, family, specs, labels, prov, ids=ids, extras=extras, location=str(path),
                                 cg_options=cg_options)
     if with_cgs:
@@ -363,15 +399,19 @@ def _load_naslib(name: str, family: str, path: Path, group: str, sub: str | None
 def _load_nats(name: str, ds_key: str, path: Path, with_cgs: bool, callback: Callback | None) -> ArchDataset:
     if not path.exists():
         raise FileNotFoundError(f"{path} is absent (reference data folder; set GENNAPE_DATA_DIR or pass data_dir)")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' EmptyDataError / ParserError are ValueErrors
+        raise ValueError(f"{path}: not a readable CSV ({first_line(exc, type(exc).__name__)})") from None
     col = _NATS_COLUMNS[ds_key][0]
     for c in (col, "ArchitectureString"):
         if c not in frame.columns:
             raise ValueError(f"{path}: missing column {c!r} (found {list(frame.columns)})")
-    ds = ArchDataset.from_specs(name, "nb201", frame["ArchitectureString"].tolist(),
-                                pd.to_numeric(frame[col], errors="coerce").to_numpy(float), _nats_provenance(ds_key),
-                                ids=[str(i) for i in range(len(frame))], location=str(path),
-                                cg_options=nb201_cg_options(ds_key))
+    ids = [str(i) for i in range(len(frame))]
+    labels = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+    _check_labels(labels, ids, f"{path} (column {col!r})")
+    ds = ArchDataset.from_specs(name, "nb201", frame["ArchitectureString"].tolist(), labels, _nats_provenance(ds_key),
+                                ids=ids, location=str(path), cg_options=nb201_cg_options(ds_key))
     if with_cgs:
         ds.build_cgs(callback=callback)
     return ds
@@ -502,6 +542,7 @@ def load_gennape(path: str | Path, family: str | None = None, provenance: Proven
     records = load_gennape_records(path)
     acc = np.array([_score(r.get("acc")) for r in records], dtype=float)
     labels = acc * 100.0
+    _check_labels(labels, [str(r.get("name") or i) for i, r in enumerate(records)], str(path), missing_ok=True)
     labelled = bool(np.isfinite(acc).any())
     prov = provenance or Provenance(
         dataset=dataset, metric="accuracy" if labelled else "no label", split="unknown",

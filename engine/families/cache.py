@@ -35,6 +35,7 @@ import sys
 import time
 import types
 import uuid
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +211,7 @@ class _Pack:
 
     @classmethod
     def load(cls, path: Path) -> _Pack:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed even when np.load fails
             missing = [k for k in _ARRAYS if k not in z.files]
             if missing:
                 raise ValueError(f"{path}: missing arrays {missing}")
@@ -252,7 +253,8 @@ def _shards(folder: Path) -> list[tuple[Path, _Pack]]:
                 hit = (sig, _Pack.load(path))
                 _LOADED[str(path)] = hit
             out.append((path, hit[1]))
-        except (OSError, ValueError, KeyError, EOFError) as exc:  # unreadable shard: ignore, rebuild its CGs
+        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile) as exc:
+            # an unreadable shard (truncated by a crash, edited, another format): ignore it, rebuild its CGs
             import warnings
 
             warnings.warn(f"CG cache: ignoring unreadable shard {path} ({exc})", stacklevel=2)
