@@ -28,6 +28,7 @@ membership entropy in [0, 1]; high = the architecture sits between clusters, i.e
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -1694,6 +1695,23 @@ class FinetuneOutcome:
     def predictions(self) -> pd.DataFrame:
         return pd.DataFrame({"id": self.eval_ids, "label": self.y_eval, "before": self.before, "after": self.after})
 
+    def checkpoint_zip(self) -> bytes:
+        """The fine-tuned model as a checkpoint zip (:func:`save_model_zip`) whose model card also
+        records what the app did: the settings (family, label set, sampling, seed, ...), the
+        training ids and the before / after metrics on the held-out rows."""
+        def plain(v: Any) -> Any:
+            return v.item() if isinstance(v, np.generic) else v if isinstance(v, (str, int, float, bool)) else str(v)
+
+        card = dict(self.model.model_card)
+        info = dict(card.get("finetune", {}))
+        info["app"] = {"settings": {k: plain(v) for k, v in self.settings.items()}, "train_ids": list(self.train_ids),
+                       "held_out": {"n": len(self.eval_ids), "before": {k: plain(v) for k, v in self.metrics_before.items()},
+                                    "after": {k: plain(v) for k, v in self.metrics_after.items()}}}
+        card["finetune"] = info
+        model = copy.copy(self.model)  # a shallow copy with its own card: the session's model is left as it is
+        model.model_card = card
+        return save_model_zip(model)
+
 
 def _scores_only(predictor: ScoringModel, cgs: Sequence[CG], reference: Any = None) -> np.ndarray:
     out = predictor.predict(cgs) if reference is None else predictor.predict(cgs, reference=reference)
@@ -1746,11 +1764,23 @@ def kept_base_message(info: Mapping[str, Any]) -> str:
     one sentence; "" otherwise."""
     if not info.get("kept_base_model"):
         return ""
-    tau = info.get("kendall_tau_cv_ensemble") or {}
-    return (f"The base model was kept unchanged: on held-out folds of the fine-tuning samples its own score "
-            f"ranked them better (Kendall τ {tau.get('base', float('nan')):.3f}) than the fine-tuned ensemble did "
-            f"({tau.get('finetuned', float('nan')):.3f}). Its zero-shot weights stay, with its in-domain members "
-            "for architectures inside its training domain.")
+    tau = info.get("kendall_tau_cv_ensemble")
+    if not tau:
+        why = (f"{info.get('k', 'so few')} samples are too few to cross-validate (at least 4 are needed), so no gain "
+               "from fine-tuning could be measured; the paper's weights fine-tune on them anyway")
+    else:
+        b, f = float(tau.get("base", math.nan)), float(tau.get("finetuned", math.nan))
+        if not (math.isfinite(b) and math.isfinite(f)):
+            why = ("no ranking could be measured on held-out folds of the fine-tuning samples (Kendall τ undefined, "
+                   "e.g. equal labels)")
+        elif math.isclose(b, f, rel_tol=0.0, abs_tol=1e-12):
+            why = (f"on held-out folds of the fine-tuning samples the fine-tuned ensemble ranked them only as well as "
+                   f"its own score (Kendall τ {b:.3f} both; a tie keeps the base model)")
+        else:
+            why = (f"on held-out folds of the fine-tuning samples its own score ranked them better (Kendall τ {b:.3f}) "
+                   f"than the fine-tuned ensemble did ({f:.3f})")
+    return (f"The base model was kept unchanged: {why}. Its zero-shot weights stay, with its in-domain members for "
+            "architectures inside its training domain.")
 
 
 #: ``finetune.selection`` values and their labels in the app

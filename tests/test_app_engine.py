@@ -454,6 +454,14 @@ def test_real_predictor_end_to_end(real_tiny_predictor, tmp_path):
     assert out.model is not pred and out.model.model_card["finetune"]["k"] == 5
     assert out.model.config.finetune.head_epochs == 2 and pred.config.finetune.head_epochs != 2
     assert np.isfinite(out.after).all() and "srcc" in out.metrics_after
+    # the downloaded checkpoint records what the app did; the session's model card is left as it is
+    out.settings.update({"family": "custom", "strategy": "random"})
+    with zipfile.ZipFile(BytesIO(out.checkpoint_zip())) as zf:
+        card = json.loads(zf.read("checkpoint/model_card.json"))["finetune"]
+    assert card["k"] == 5 and card["app"]["settings"]["family"] == "custom" and card["app"]["train_ids"] == train
+    assert card["app"]["held_out"]["n"] == len(ev)
+    assert card["app"]["held_out"]["after"]["srcc"] == pytest.approx(out.metrics_after["srcc"])
+    assert "app" not in out.model.model_card["finetune"]
 
 
 def test_parse_upload_onnx_model():

@@ -105,6 +105,33 @@ def test_finetune_cli(checkpoint, tmp_path):
     assert json.loads((tmp_path / "ft_cv" / "config.json").read_text())["finetune"]["selection"] == "cv"
 
 
+def test_finetune_cli_refuses_labels_of_two_families_or_two_datasets(checkpoint, tmp_path, capsys):
+    from engine.families import get
+
+    rows = [f"nb201,{s},{80 + i}" for i, s in enumerate(get("nb201").sample(3, seed=1))]
+    records = [{"id": f"a{i}", "family": f, "spec": s, "label": 70.0 + i}
+               for i, (f, s) in enumerate([("nb201", s) for s in get("nb201").sample(2, seed=1)]
+                                          + [("nb101", s) for s in get("nb101").sample(2, seed=1)])]
+    (tmp_path / "fam.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (tmp_path / "ds.csv").write_text("family,spec,label,dataset\n" + "\n".join(
+        f"{r},{'cifar10' if i < 2 else 'imagenet16-120'}" for i, r in enumerate(rows)) + "\n")
+    for name, needle in (("fam.jsonl", "labels of 2 families (nb101, nb201); fine-tune on one family at a time"),
+                         ("ds.csv", "labels of 2 datasets (cifar10, imagenet16-120); fine-tune on one dataset")):
+        rc = main(["finetune", "--checkpoint", str(checkpoint), "--labels", str(tmp_path / name),
+                   "--output", str(tmp_path / "ft"), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2 and needle in err and not (tmp_path / "ft").exists()
+
+
+def test_kept_base_message_says_a_tie_is_a_tie():
+    from engine.studio import kept_base_message
+
+    tie = {"kept_base_model": True, "kendall_tau_cv_ensemble": {"base": 0.8666666666666668,
+                                                                "finetuned": 0.8666666666666668}}
+    assert "only as well as its own score (Kendall τ 0.867 both; a tie keeps the base model)" in kept_base_message(tie)
+    assert "better" not in kept_base_message(tie)
+
+
 def test_finetune_cli_prints_the_label_files_warnings(checkpoint, tmp_path, capsys):
     """Labels mixing fractions and percent, and a row without a label, are said on stderr."""
     cgs, acc = synthetic_dataset(9, seed=3)

@@ -213,7 +213,7 @@ c = st.columns(2)
 try:
     packed = st.session_state.get("ft_zip")
     if packed is None or packed[0] != id(outcome):  # pack once per fine-tuned model
-        packed = (id(outcome), studio.save_model_zip(outcome.model))
+        packed = (id(outcome), outcome.checkpoint_zip())
         st.session_state["ft_zip"] = packed
     data = packed[1]
     c[0].download_button("Download the fine-tuned checkpoint (zip)", data, "gennape_finetuned.zip",

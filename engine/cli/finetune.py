@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from engine.cli.predict import load_predictor
+    from engine.studio import kept_base_message
     from engine.train.callbacks import TextProgress
     from engine.train.data import load_labels_file
 
@@ -47,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
     ds = load_labels_file(args.labels, labelled_only=True, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
     if len(ds) < 2:
         raise ValueError(f"{args.labels}: needs at least 2 labelled rows, found {len(ds)}")
+    # one family and one label set, as the app fine-tunes: accuracies of different benchmarks or
+    # datasets are not on one scale, so their ranks would be mixed into one Kendall tau
+    for column, what in (("family", "families"), ("dataset", "datasets")):
+        values = sorted({str(v) for v in ds.frame[column].dropna() if str(v)}) if column in ds.frame else []
+        if len(values) > 1:
+            raise ValueError(f"{args.labels}: labels of {len(values)} {what} ({', '.join(values[:4])}); fine-tune "
+                             f"on one {column} at a time")
     if len(set(ds.labels.tolist())) < 2:
         print(f"warning: {args.labels}: all {len(ds)} labels are equal ({ds.labels[0]:g}): they carry no ranking "
               "information, so the members' weights will not tell them apart", file=sys.stderr)
@@ -62,13 +70,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"fine-tuned on {info['k']} CGs in {info['seconds']:.1f}s ({info['selection']} selection); "
           f"weights {json.dumps(info['weights'])}", file=sys.stderr)
     if info.get("kept_base_model"):
-        tau = info["kendall_tau_cv_ensemble"]
-        print(f"kept the base model unchanged: its score ranked the held-out folds better (Kendall tau "
-              f"{tau['base']:.3f}) than the fine-tuned ensemble ({tau['finetuned']:.3f})", file=sys.stderr)
+        print(kept_base_message(info), file=sys.stderr)
     elif info.get("kept_pretrained") is not None:
         print(f"kept pre-trained (fine-tuning did not rank held-out folds better): {info['kept_pretrained']}",
               file=sys.stderr)
-    for key in ("selection_reason", "selection_note"):
+    notes = ("selection_reason",) if info.get("kept_base_model") else ("selection_reason", "selection_note")
+    for key in notes:  # (the kept-base message above already says what a selection note would)
         if info.get(key):
             print(info[key], file=sys.stderr)
     print(f"wrote {args.output}")

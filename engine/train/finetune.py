@@ -29,7 +29,8 @@ k samples lie inside the base model's training domain and ``"paper"`` otherwise 
   against the base model's own ``score`` (its zero-shot weights and in-domain gate); if it does
   not rank them better, the base model is returned unchanged (``kept_base_model`` in the model
   card) -- on a family the base model already ranks well, a few samples cannot make it worse.
-  Costs ``cv_folds + 1`` fine-tuning runs.
+  The base model is returned too when nothing can be measured: held-out taus undefined (equal
+  labels), or fewer than 4 samples (no 2 folds of 2).  Costs ``cv_folds + 1`` fine-tuning runs.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
     if wanted == "auto":
         wanted, reason = auto_selection(base, packed)
     folds = cv_folds(n, ft.cv_folds, seed) if wanted == "cv" else []
-    selection = "cv" if folds else "paper"
+    selection = wanted if wanted == "cv" else "paper"
     cv = cv_pre = cv_ft = None
     if folds:
         notify(callback, "finetune cv", 0, len(folds), {"k": n, "folds": len(folds)})
@@ -240,10 +241,15 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
     info: dict[str, Any] = {"k": int(n), "seed": int(seed), "selection": selection}
     if reason:
         info["selection_reason"] = reason
-    if wanted == "cv" and not folds:
-        info["selection_note"] = f"cross-validation needs at least 4 samples (2 folds of 2); {n} given: paper weights"
     learned = learned_members(base)
     keep_base, kept, weights = False, [], {}
+    if wanted == "cv" and not folds:
+        # nothing can be measured: keep the base model, as cv does when it measures no gain (the
+        # paper's weights from 2-3 samples ranked NB-201 with SRCC 0.70-0.87 where the base had 0.94)
+        keep_base = True
+        info.update({"selection_note": f"cross-validation needs at least 4 samples (2 folds of 2); {n} given: the "
+                                       "base model is kept", "kept_pretrained": list(learned),
+                     "kept_base_model": True})
     if folds:
         kept = [m for m in learned
                 if not (np.isfinite(cv_ft[m]) and (not np.isfinite(cv_pre[m]) or cv_ft[m] > cv_pre[m]))]
@@ -257,7 +263,8 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
         oof = {m: (cv.pretrained[m] if m in kept else cv.finetuned[m]) for m in cv.pretrained}
         tau_tuned = fold_mean(a, _fold_scores(oof, weights, cfg, folds), folds)
         tau_base = fold_mean(a, _fold_base_scores(base, packed, folds), folds)
-        keep_base = bool(np.isfinite(tau_base) and not (np.isfinite(tau_tuned) and tau_tuned > tau_base))
+        # kept unless the fine-tuned ensemble measurably ranks better (nothing measurable, e.g. equal labels: kept)
+        keep_base = not (np.isfinite(tau_tuned) and (not np.isfinite(tau_base) or tau_tuned > tau_base))
         info.update({"folds": len(folds), "cv_pairs": int(sum(f.size * (f.size - 1) // 2 for f in folds)),
                      "kendall_tau_cv": kts, "kept_pretrained": list(learned) if keep_base else kept,
                      "kendall_tau_cv_pretrained": {m: cv_pre[m] for m in learned},
