@@ -112,3 +112,22 @@ def test_worker_processes_build_the_same_cgs(tmp_path, monkeypatch):
         warnings.simplefilter("error")  # the in-process fallback warns
         out = cached_cgs("nb201", specs, workers=2, root=tmp_path)
     assert [cg.to_json() for cg in out] == [get("nb201").to_cg(s).to_json() for s in specs]
+
+
+def test_worker_processes_are_not_spawned_by_default_from_a_script_run_by_path(monkeypatch):
+    """A spawned worker imports the main module again: for ``python my_script.py`` that re-ran
+    the whole unguarded script once per worker."""
+    import sys
+    import types
+
+    from engine.families import cache
+
+    script = types.ModuleType("__main__")
+    script.__file__, script.__spec__ = "/tmp/my_script.py", None
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert not cache._spawn_safe()
+    script.__spec__ = object()  # python -m package.module
+    assert cache._spawn_safe()
+    del script.__file__  # an interactive session
+    script.__spec__ = None
+    assert cache._spawn_safe()

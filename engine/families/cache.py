@@ -348,6 +348,16 @@ def _pool_build(args: tuple[str, list[str], list[Any], dict[str, Any]]) -> _Pack
     return _build_pack(*args)
 
 
+def _spawn_safe() -> bool:
+    """Whether worker processes may be spawned by default: a spawned worker imports the main
+    module again, which for a script run by path (``python my_script.py``) runs its unguarded
+    top-level code once more per worker (a script without ``if __name__ == "__main__"`` would
+    repeat all its work).  ``python -m ...`` (its module is imported by name), an interactive
+    session or a notebook are safe."""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__file__", None) is None or getattr(main, "__spec__", None) is not None
+
+
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
@@ -358,7 +368,8 @@ def cached_cgs(family_name: str, specs: Sequence[Any], callback: Callback | None
     """``[get(family_name).to_cg(s, **options) for s in specs]`` through the on-disk cache.
 
     ``workers``: processes used to build missing CGs (default: up to 2 when at least
-    :data:`PARALLEL_MIN` are missing, else this process).  Progress goes to ``callback`` as
+    :data:`PARALLEL_MIN` are missing and the main module can be spawned safely (see
+    :func:`_spawn_safe`: not a script run by path), else this process).  Progress goes to ``callback`` as
     stage ``"cg-cache"`` (building) and ``"cg-load"`` (reading).  An invalid spec raises
     :class:`~engine.families.base.SpecError` naming its index before anything is built.
     ``options`` (e.g. ``{"num_classes": 100}`` for NB-201) are part of the cache key; ``root``
@@ -387,7 +398,7 @@ def cached_cgs(family_name: str, specs: Sequence[Any], callback: Callback | None
             missing[k] = s
     if missing:
         if workers is None:
-            workers = min(2, os.cpu_count() or 1) if len(missing) >= PARALLEL_MIN else 1
+            workers = min(2, os.cpu_count() or 1) if len(missing) >= PARALLEL_MIN and _spawn_safe() else 1
         pack = _build(fam, list(missing), list(missing.values()), callback, max(1, int(workers)), options)
         try:
             _write_shard(folder, pack)
