@@ -354,6 +354,18 @@ def test_cli_datasets(capsys, tmp_path):
     assert main(["datasets", "--data-dir", str(tmp_path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["name"] for r in rows} >= {"nb201_cifar10", "nb201_cifar100", "nb201_imagenet", "nb301_naslib"}
+    # a present but broken file is listed as unreadable with the reason; a CSV counts parsed rows
+    (tmp_path / "nb101").mkdir()
+    (tmp_path / "nb101" / "naslib_zc_nasbench101.json").write_text('{"nasbench101": {')
+    (tmp_path / "nb201").mkdir()
+    (tmp_path / "nb201" / "nats_bench_test_acc.csv").write_text(
+        "ArchitectureString,CIFAR10TestAccuracy200Epochs\n|a|,1\n|b|,2\n\n\n\n")
+    infos = {i.name: i for i in available(tmp_path)}
+    assert infos["nb101_naslib"].count is None and "not valid JSON" in infos["nb101_naslib"].problem
+    assert infos["nb201_test_cifar10"].count == 2 and infos["nb201_test_cifar10"].problem == ""
+    assert main(["datasets", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "unreadable" in out and "1 dataset(s) unreadable (they will not load):" in out
 
 
 def test_frame_csv_export_keeps_provenance():

@@ -59,7 +59,8 @@ with bench:
         loaded = set(ws.frame["dataset"])
         table.insert(0, "in workspace", table["name"].isin(loaded))
         table["task"] = [studio.dataset_task(d, f) or d for d, f in zip(table["label_dataset"], table["family"])]
-        st.dataframe(table[["in workspace", "name", "family", "task", "count", "present", "provenance", "location"]],
+        st.dataframe(table[["in workspace", "name", "family", "task", "count", "present", "problem", "provenance",
+                            "location"]],
                      hide_index=True, key="data_bench_table",
                      column_config={"count": st.column_config.NumberColumn(format="localized")})
         choices = [i.name for i in infos if i.present and i.name not in loaded]

