@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     card = dict(ft.model_card)
     card.setdefault("finetune", {})["labels_file"] = str(args.labels)
     card["finetune"]["families"] = ds.families
+    if "dataset" in ds.frame:  # the label set, when the file names it
+        card["finetune"]["label_datasets"] = sorted({str(v) for v in ds.frame["dataset"].dropna() if str(v)})
     ft.model_card = card
     ft.save(args.output)
     info = card["finetune"]
