@@ -35,7 +35,6 @@ import pandas as pd
 
 from engine.train.callbacks import Callback, notify
 
-
 #: absolute FLOPs targets below this are refused (no network is that small: a mistyped fraction)
 MIN_ABSOLUTE_FLOPS = 1000
 
