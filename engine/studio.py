@@ -1767,7 +1767,7 @@ def kept_base_message(info: Mapping[str, Any]) -> str:
     tau = info.get("kendall_tau_cv_ensemble")
     if not tau:
         why = (f"{info.get('k', 'so few')} samples are too few to cross-validate (at least 4 are needed), so no gain "
-               "from fine-tuning could be measured; the paper's weights fine-tune on them anyway")
+               "from fine-tuning could be measured (choose the paper's weights to fine-tune on them anyway)")
     else:
         b, f = float(tau.get("base", math.nan)), float(tau.get("finetuned", math.nan))
         if not (math.isfinite(b) and math.isfinite(f)):

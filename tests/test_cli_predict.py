@@ -123,6 +123,18 @@ def test_finetune_cli_refuses_labels_of_two_families_or_two_datasets(checkpoint,
         assert rc == 2 and needle in err and not (tmp_path / "ft").exists()
 
 
+def test_an_id_label_table_without_networks_is_explained(tmp_path):
+    from engine.train.data import load_labels_file
+
+    (tmp_path / "ids.csv").write_text("id,label\nnb201:1,80\nnb201:2,85\n")
+    with pytest.raises(ValueError, match="no .onnx files to go with the labels .*the app's format; here give family"):
+        load_labels_file(tmp_path / "ids.csv")
+    (tmp_path / "files.csv").write_text("file,label\nnet1.onnx,90\nnet2.onnx,80\n")  # named, just missing
+    with pytest.raises(ValueError, match="no .onnx files to go with the labels") as err:
+        load_labels_file(tmp_path / "files.csv")
+    assert "app's format" not in str(err.value)
+
+
 def test_kept_base_message_says_a_tie_is_a_tie():
     from engine.studio import kept_base_message
 

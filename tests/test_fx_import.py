@@ -341,6 +341,33 @@ def test_adaptive_pooling_gets_the_stride_onnx_writes_for_it(pool, size, hw):
     assert fx.fingerprint() == ox.fingerprint()
 
 
+def test_a_zero_initialised_trainable_scale_stays_a_parameter_through_onnx():
+    """ReZero's ``x + alpha * f(x)`` with ``alpha`` zero at init: a Mul by a zero *initializer* is a
+    learnt scale (mul, 8 params), not the search's ``x * 0`` zero node."""
+    import io
+
+    from engine.cg import from_onnx
+
+    class ReZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.conv = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+            self.alpha, self.fc = nn.Parameter(torch.zeros(1, 8, 1, 1)), nn.Linear(8, 10)
+
+        def forward(self, x):
+            x = torch.relu(self.stem(x))
+            return self.fc((x + self.alpha * self.conv(x)).mean((2, 3)))
+
+    model = ReZero().eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, 16, 16),), buf, dynamo=False, do_constant_folding=False)
+    ox, fx = from_onnx(buf.getvalue()), from_module(model, (1, 3, 16, 16))
+    assert ox.fingerprint() == fx.fingerprint() and ox.params == fx.params == 906
+    assert "zero" not in ox.op_counts() and ox.op_counts()["mul"] == 1
+
+
 def test_onnx_fallback_needs_real_weights():
     with torch.device("meta"):
         model = Untraceable()

@@ -260,7 +260,11 @@ def test_finetune_cv_keeps_the_base_model_when_nothing_can_be_measured(fitted, t
         state0, state1 = base.state_dict(), ft.state_dict()
         assert all(torch.equal(state0[k], state1[k]) for k in state0)
         message = studio.kept_base_message(info)
-        assert ("too few to cross-validate" in message) if k == 3 else ("no ranking could be measured" in message)
+        assert message.startswith("The base model was kept unchanged: " + (
+            "3 samples are too few to cross-validate (at least 4 are needed), so no gain from fine-tuning could be "
+            "measured (choose the paper's weights to fine-tune on them anyway)." if k == 3 else
+            "no ranking could be measured on held-out folds of the fine-tuning samples (Kendall τ undefined, e.g. "
+            "equal labels)."))
     assert "at least 4 samples" in base.finetune(tc, ta, k=3, seed=0).model_card["finetune"]["selection_note"]
     base.config = base.config.override({"finetune.selection": "bogus"})
     with pytest.raises(ValueError, match="finetune.selection"):

@@ -268,15 +268,13 @@ class CGStore(Sequence):
         except (OSError, KeyError, ValueError, UnicodeDecodeError, EOFError, IndexError, TypeError,
                 zipfile.BadZipFile) as exc:  # truncated, edited or another format
             raise ValueError(f"{path}: not a CG store file ({exc})") from None
+        from engine.families.cache import check_arrays
+
         n = len(store.cg_names)
-        if len(store.node_ptr) != n + 1 or len(store.edge_ptr) != n + 1 or len(store.flops) != n:
+        if len(store.flops) != n or len(store.params) != n or len(store.cg_meta) != n:
             raise ValueError(f"{path}: inconsistent CG store (array lengths disagree)")
-        if int(store.node_ptr[-1]) != len(store.node_row) or int(store.edge_ptr[-1]) != len(store.edges):
-            raise ValueError(f"{path}: inconsistent CG store (offsets do not match the node / edge arrays)")
-        if len(store.node_row) and (int(store.node_row.min()) < 0 or int(store.node_row.max()) >= len(store.rows)
-                                    or int(store.node_name.min()) < 0
-                                    or int(store.node_name.max()) >= len(store.names)):
-            raise ValueError(f"{path}: inconsistent CG store (vocabulary ids out of range)")
+        check_arrays(f"{path}: inconsistent CG store", n, len(store.rows), len(store.names), store.node_ptr,
+                     store.node_row, store.node_name, store.edge_ptr, store.edges)
         return store
 
 

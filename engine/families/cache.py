@@ -35,7 +35,6 @@ import sys
 import time
 import types
 import uuid
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,15 +221,31 @@ class _Pack:
             pack = cls([str(k) for k in z["keys"].tolist()], [_row_from_json(r) for r in text("rows")], text("names"),
                        z["node_ptr"], z["node_row"], z["node_name"], z["edge_ptr"], z["edges"].reshape(-1, 2),
                        text("cg_names"), text("metas"))
-        n = len(pack.keys)
-        if not (len(pack.node_ptr) == len(pack.edge_ptr) == n + 1 == len(pack.cg_names) + 1 == len(pack.metas) + 1):
+        if len(pack.metas) != len(pack.keys):
             raise ValueError(f"{path}: inconsistent array lengths")
-        if int(pack.node_ptr[-1]) != len(pack.node_row) or int(pack.edge_ptr[-1]) != len(pack.edges):
-            raise ValueError(f"{path}: offsets do not match the node / edge arrays")
-        if len(pack.node_row) and (int(pack.node_row.max()) >= len(pack.rows) or int(pack.node_name.max()) >= len(
-                pack.names)):
-            raise ValueError(f"{path}: vocabulary ids out of range")
+        check_arrays(path, len(pack.keys), len(pack.rows), len(pack.names), pack.node_ptr, pack.node_row,
+                     pack.node_name, pack.edge_ptr, pack.edges)
         return pack
+
+
+def check_arrays(path: Any, n: int, n_rows: int, n_names: int, node_ptr: np.ndarray, node_row: np.ndarray,
+                 node_name: np.ndarray, edge_ptr: np.ndarray, edges: np.ndarray) -> None:
+    """Raise ``ValueError`` naming ``path`` unless the packed arrays of ``n`` CGs (a cache shard,
+    an :class:`engine.data.cgstore.CGStore`) are consistent: offsets, vocabulary ids and every
+    edge inside its own CG.  A file that passes materialises without an ``IndexError``."""
+    if len(node_ptr) != n + 1 or len(edge_ptr) != n + 1:
+        raise ValueError(f"{path}: inconsistent array lengths")
+    if (n and (int(node_ptr[0]) != 0 or int(edge_ptr[0]) != 0 or np.any(np.diff(node_ptr) < 0)
+               or np.any(np.diff(edge_ptr) < 0))
+            or int(node_ptr[-1]) != len(node_row) or int(edge_ptr[-1]) != len(edges) or len(node_name) != len(node_row)):
+        raise ValueError(f"{path}: offsets do not match the node / edge arrays")
+    if len(node_row) and (int(node_row.min()) < 0 or int(node_row.max()) >= n_rows
+                          or int(node_name.min()) < 0 or int(node_name.max()) >= n_names):
+        raise ValueError(f"{path}: vocabulary ids out of range")
+    if len(edges):
+        size = np.repeat(np.diff(node_ptr), np.diff(edge_ptr))
+        if int(edges.min()) < 0 or np.any(edges.max(axis=1) >= size):
+            raise ValueError(f"{path}: an edge points outside its graph")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,8 +268,8 @@ def _shards(folder: Path) -> list[tuple[Path, _Pack]]:
                 hit = (sig, _Pack.load(path))
                 _LOADED[str(path)] = hit
             out.append((path, hit[1]))
-        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile) as exc:
-            # an unreadable shard (truncated by a crash, edited, another format): ignore it, rebuild its CGs
+        except Exception as exc:  # noqa: BLE001 - a shard is only a cache: any unreadable one (truncated,
+            # corrupted bytes -> zlib.error, edited, another format) is ignored and its CGs are rebuilt
             import warnings
 
             warnings.warn(f"CG cache: ignoring unreadable shard {path} ({exc})", stacklevel=2)
@@ -353,7 +368,9 @@ def _spawn_safe() -> bool:
     module again, which for a script run by path (``python my_script.py``) runs its unguarded
     top-level code once more per worker (a script without ``if __name__ == "__main__"`` would
     repeat all its work).  ``python -m ...`` (its module is imported by name), an interactive
-    session or a notebook are safe."""
+    session or a notebook are safe.  Inside the Streamlit app the main module is the page script
+    (a file without a spec), so the app builds missing CGs in its own process: a worker would
+    run the page again."""
     main = sys.modules.get("__main__")
     return getattr(main, "__file__", None) is None or getattr(main, "__spec__", None) is not None
 

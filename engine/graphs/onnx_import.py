@@ -302,6 +302,13 @@ class _OnnxBuilder:
             return False
         return arr.size > 0 and bool(np.all(arr == value))
 
+    def is_zero_scalar(self, name: str) -> bool:
+        """Whether ``name`` is a one-element zero written by a ``Constant`` node (``x * 0.0``), not
+        an initializer: a zero-initialised trainable scale (ReZero's ``alpha * f(x)``) is a parameter."""
+        producer = self.producer.get(name)
+        return (producer is not None and producer.op_type == "Constant" and self.numel(name) <= 1
+                and self.const_equals([name], 0, 0))
+
     def is_plus_three(self, name: str) -> bool:
         """Whether tensor ``name`` is written by ``Add(x, 3)`` (a constant 3, any broadcast shape)."""
         node = self.producer.get(name)
@@ -509,7 +516,7 @@ class _OnnxBuilder:
             return self.simple("add", name, pairs, out, op)
         if op == "Div" and len(ins) == 2 and self.is_l2_norm_of(ins[1], ins[0]):
             return self.simple("layernorm", name, self.acts(ins[:1]), out, "Div")  # F.normalize
-        if op == "Mul" and len(act_names) == 1 and len(ins) == 2 and self.const_equals(ins, 1 - ins.index(act_names[0]), 0):
+        if op == "Mul" and len(act_names) == 1 and len(ins) == 2 and self.is_zero_scalar(ins[1 - ins.index(act_names[0])]):
             return self.simple("zero", name, pairs, out, op)  # x * 0: how the search exports a 'none' edge
         if op in ("Mul", "Div"):
             pending = self.pending([n for n in ins if n not in act_names])

@@ -96,10 +96,13 @@ def _onnx_labels(p: Path, warn: Callable[[str], None] | None):
             named = _named_in(p)
             onnx = [f for f in onnx if {f.relative_to(root).as_posix(), f.name, f.stem} & named]
         if not onnx:
-            raise ValueError(f"{p}: no .onnx files to go with the labels"
-                             + ("" if p.is_dir() else f" (the ones it names, below {root}). A table of workspace "
-                                "ids and labels is the app's format; here give family + spec (or cg) columns, or "
-                                "the .onnx files its rows name"))
+            hint = ""
+            if not p.is_dir():
+                hint = f" (the ones it names, below {root})"
+                if not any(n.lower().endswith(".onnx") for n in named):  # ids, not file names
+                    hint += (". A table of workspace ids and labels is the app's format; here give family + spec "
+                             "(or cg) columns, or the .onnx files its rows name")
+            raise ValueError(f"{p}: no .onnx files to go with the labels{hint}")
         labels = [p] if not p.is_dir() else _files_below(root, ".csv")
         items = [(f.relative_to(root).as_posix(), f.read_bytes()) for f in [*onnx, *labels]]
         raw, name = zip_files(items), f"{root.name or 'onnx'}.zip"
