@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -241,6 +242,21 @@ def test_finetune_auto_selection_follows_the_training_domain(fitted, data, monke
     no_domain.domain = None
     info = no_domain.finetune(cgs, acc, k=6, seed=0).model_card["finetune"]
     assert info["selection"] == "paper" and "no domain reference" in info["selection_reason"]
+    # samples of a family the checkpoint was not trained on are outside, whatever the novelty says
+    monkeypatch.setattr(type(fitted), "novelty_from_embeddings", lambda self, h: np.zeros(len(h)))
+    tagged = [dataclasses.replace(c, meta={"family": "nb301"}) for c in cgs]
+    info = fitted.finetune(tagged, acc, k=12, seed=0).model_card["finetune"]
+    assert info["selection"] == "paper" and info["selection_reason"] == (
+        "auto: the samples' family (nb301) is not one the checkpoint was trained on (syn), so the paper's weights")
+    own = [dataclasses.replace(c, meta={"family": "syn"}) for c in cgs]
+    assert fitted.finetune(own, acc, k=12, seed=0).model_card["finetune"]["selection"] == "cv"
+    # a PackedGraphs carries no meta: the families are given (as the evaluation harness does)
+    from engine.model.packing import pack
+
+    info = fitted.finetune(pack(cgs), acc, k=12, seed=0, families=["nb301"] * len(cgs)).model_card["finetune"]
+    assert info["selection"] == "paper" and "(nb301) is not one the checkpoint was trained on" in info["selection_reason"]
+    with pytest.raises(ValueError, match="finetune: 3 families for 24 CGs"):
+        fitted.finetune(cgs, acc, k=12, families=["syn"] * 3)
 
 
 def test_finetune_cv_keeps_the_base_model_when_nothing_can_be_measured(fitted, target):

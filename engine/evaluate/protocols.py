@@ -264,7 +264,7 @@ def run_experiment(cfg: EvalConfig, exp: Experiment, store: DataStore, callback:
                 continue
             chosen, rest = split_k(y.size, k, s)
             t = time.perf_counter()
-            ft = pred.finetune(packed.select(chosen), y[chosen], k=k, seed=s)
+            ft = pred.finetune(packed.select(chosen), y[chosen], k=k, seed=s, families=[ld.family] * len(chosen))
             ft_times.append(time.perf_counter() - t)
             df = predict(ft, packed.select(rest), h_all[torch.from_numpy(rest)], kind="ft")
             res.rows.extend(_rows({**base, "setting": setting, "k": k, "seed": s, "n_eval": int(rest.size)},

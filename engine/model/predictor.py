@@ -45,6 +45,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -605,7 +606,8 @@ class GennapePredictor:
     # fine-tuning
     # ------------------------------------------------------------------------------------------
     def finetune(self, cgs, acc: Any, k: int | None = None, seed: int = 0, callback: Callback | None = None, *,
-                 epochs: int | None = None, selection: str | None = None) -> GennapePredictor:
+                 epochs: int | None = None, selection: str | None = None,
+                 families: Sequence[str] | None = None) -> GennapePredictor:
         """A fine-tuned *deep copy* (``self`` is never modified).
 
         Uses ``k`` labelled CGs (default ``config.finetune.k``; a seeded random subset when more
@@ -614,7 +616,9 @@ class GennapePredictor:
         ensemble weights become ``softmax(KT / T)`` of each member on the fine-tuning samples.
 
         ``epochs`` (head epochs; the k-GNN gets at most as many) and ``selection``
-        (``finetune.selection``) override the config for this call; the copy's config records them."""
+        (``finetune.selection``) override the config for this call; the copy's config records them.
+        ``families``: each CG's family, for the ``auto`` selection (default: the CGs' ``meta``;
+        give it for a ``PackedGraphs``, which carries none)."""
         from engine.train.finetune import finetune_predictor
 
         self._require_fitted()
@@ -630,7 +634,7 @@ class GennapePredictor:
         if updates:
             base = copy.copy(self)  # shares the modules (finetune_predictor copies what it tunes)
             base.config = self.config.override(updates)
-        return finetune_predictor(base, cgs, acc, k=k, seed=seed, callback=callback)
+        return finetune_predictor(base, cgs, acc, k=k, seed=seed, callback=callback, families=families)
 
     # ------------------------------------------------------------------------------------------
     # persistence

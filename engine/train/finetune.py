@@ -12,8 +12,8 @@ pre-trained one.  Here:
   (the authors use batch 1 x 100 epochs; the defaults are cheaper, configurable).
 
 Ensemble weights (``finetune.selection``; ``"auto"``, the default, picks ``"cv"`` when most of the
-k samples lie inside the base model's training domain and ``"paper"`` otherwise -- see
-:func:`auto_selection`):
+k samples lie inside the base model's training domain and ``"paper"`` otherwise, and for samples of
+a family the checkpoint was not trained on -- see :func:`auto_selection`):
 
 * ``"paper"``: ``softmax(KT_m / ft_temperature)`` of each of ``ensemble.finetune_members`` on the
   k samples after fine-tuning -- the samples the members were just fitted to, so a member that
@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -112,16 +113,24 @@ def restore_member(model, base, name: str) -> None:
         raise ValueError(f"restore_member: {name!r} is not a learned member")
 
 
-def auto_selection(base, packed) -> tuple[str, str]:
+def auto_selection(base, packed, families: set[str] | None = None) -> tuple[str, str]:
     """``finetune.selection = "auto"``: ``("cv", why)`` when most of the samples lie inside the
-    base model's training domain (novelty <= 1), else ``("paper", why)``.
+    base model's training domain (novelty <= 1), else ``("paper", why)``.  Samples whose family is
+    known (``families``: every sample's CG names one) and is none of the checkpoint's training
+    families (``model_card["source_families"]``) are outside whatever the novelty says.
 
     Measured (README, "Fine-tuning"): inside the domain the base model's in-domain members already
     rank unseen cells well and the paper's weights lose to them (NB-201, three label sets: SRCC
     0.905 -> 0.833 paper, -> 0.902 cv); outside, on the leave-one-family-out targets, the paper's
-    weights were as good or better (NB-101 0.805 paper vs 0.789 cv)."""
+    weights were as good or better (NB-101 0.805 paper vs 0.789 cv).  The novelty alone called
+    some NB-301 samples inside an NB-101 model's domain, and cross-validation on 10 of them kept the
+    base model, which ranks NB-301 inversely (README, evaluation harness)."""
     if base.domain is None or not len(packed):
         return "paper", "auto: the checkpoint has no domain reference, so the paper's weights"
+    trained = {str(f) for f in (base.model_card or {}).get("source_families") or []}
+    if families and trained and not families & trained:
+        return "paper", (f"auto: the samples' family ({', '.join(sorted(families))}) is not one the checkpoint "
+                         f"was trained on ({', '.join(sorted(trained))}), so the paper's weights")
     h = base.embed(packed)
     inside = int(np.sum(base.novelty_from_embeddings(h) <= 1.0))
     if 2 * inside > len(packed):
@@ -203,7 +212,7 @@ def _fold_base_scores(base, packed, folds) -> np.ndarray:
 
 
 def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
-                       callback: Callback | None = None):
+                       callback: Callback | None = None, families: Sequence[str] | None = None):
     """See module docstring; returns a new predictor (``base`` is not modified)."""
     from engine.model.predictor import _kendall, _labels, split_k
 
@@ -229,7 +238,15 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
 
     wanted, reason = ft.selection, ""
     if wanted == "auto":
-        wanted, reason = auto_selection(base, packed)
+        if families is not None:
+            if len(families) != len(packed_all):
+                raise ValueError(f"finetune: {len(families)} families for {len(packed_all)} CGs")
+            named = [families[i] for i in idx]
+        else:  # the CGs' own meta (a PackedGraphs has none)
+            metas = [getattr(cgs[i], "meta", None) for i in idx] if isinstance(cgs, (list, tuple)) else []
+            named = [m.get("family") if isinstance(m, dict) else None for m in metas]
+        known = bool(named) and all(named)
+        wanted, reason = auto_selection(base, packed, {str(f) for f in named} if known else None)
     folds = cv_folds(n, ft.cv_folds, seed) if wanted == "cv" else []
     selection = wanted if wanted == "cv" else "paper"
     cv = cv_pre = cv_ft = None
