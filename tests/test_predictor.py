@@ -250,6 +250,11 @@ def test_finetune_auto_selection_follows_the_training_domain(fitted, data, monke
         "auto: the samples' family (nb301) is not one the checkpoint was trained on (syn), so the paper's weights")
     own = [dataclasses.replace(c, meta={"family": "syn"}) for c in cgs]
     assert fitted.finetune(own, acc, k=12, seed=0).model_card["finetune"]["selection"] == "cv"
+    # a CGStore (a dataset's CGs, as the CLI passes them) is read the same way
+    from engine.data.cgstore import CGStore
+
+    info = fitted.finetune(CGStore.from_cgs(tagged), acc, k=12, seed=0).model_card["finetune"]
+    assert info["selection"] == "paper" and "(nb301)" in info["selection_reason"]
     # a PackedGraphs carries no meta: the families are given (as the evaluation harness does)
     from engine.model.packing import pack
 

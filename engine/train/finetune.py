@@ -243,7 +243,7 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
                 raise ValueError(f"finetune: {len(families)} families for {len(packed_all)} CGs")
             named = [families[i] for i in idx]
         else:  # the CGs' own meta (a PackedGraphs has none)
-            metas = [getattr(cgs[i], "meta", None) for i in idx] if isinstance(cgs, (list, tuple)) else []
+            metas = [getattr(cgs[i], "meta", None) for i in idx] if isinstance(cgs, Sequence) else []
             named = [m.get("family") if isinstance(m, dict) else None for m in metas]
         known = bool(named) and all(named)
         wanted, reason = auto_selection(base, packed, {str(f) for f in named} if known else None)
