@@ -236,11 +236,11 @@ def finetune_predictor(base, cgs, acc: Any, k: int | None = None, seed: int = 0,
     n = len(packed)
     base._eval()
 
+    if families is not None and len(families) != len(packed_all):
+        raise ValueError(f"finetune: {len(families)} families for {len(packed_all)} CGs")
     wanted, reason = ft.selection, ""
     if wanted == "auto":
         if families is not None:
-            if len(families) != len(packed_all):
-                raise ValueError(f"finetune: {len(families)} families for {len(packed_all)} CGs")
             named = [families[i] for i in idx]
         else:  # the CGs' own meta (a PackedGraphs has none)
             metas = [getattr(cgs[i], "meta", None) for i in idx] if isinstance(cgs, Sequence) else []
