@@ -325,6 +325,8 @@ def test_reference_fractions_and_invalid_codes_are_refused(tmp_path):
     negative = {"(0, 2, 3, 2, 3, -1)": GOOD_NB201["(0, 2, 3, 2, 3, 1)"], **GOOD_NB201}
     with pytest.raises(ValueError, match=r"entry 0 key .*op id must be an int in 0..4, got -1"):
         load("nb201_naslib_cifar10", _naslib_nb201(tmp_path / "b", negative), with_cgs=False)
+    with pytest.raises(ValueError, match=r"no architectures under \['cifar10'\]"):
+        load("nb201_naslib_cifar10", _naslib_nb201(tmp_path / "d", {}), with_cgs=False)
     ok = load("nb201_naslib_cifar10", _naslib_nb201(tmp_path / "c", GOOD_NB201), with_cgs=False)
     assert ok.frame["label"].tolist() == [85.5, 70.25]
     from engine.data.sources import nb101_spec_from_naslib, nb301_spec_from_naslib

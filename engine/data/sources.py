@@ -387,6 +387,8 @@ def _load_naslib(name: str, family: str, path: Path, group: str, sub: str | None
         raise ValueError(f"{path}: expected top-level keys {where}") from None
     if not isinstance(records, dict):
         raise ValueError(f"{path}: expected an object of architectures under [{group!r}]")
+    if not records:
+        raise ValueError(f"{path}: no architectures under [{group!r}]")
     specs, ids, labels, extras = _naslib_frame(records, path, key_to_spec)
     _check_labels(labels, ids, f"{path} (val_accuracy)")
     ds = ArchDataset.from_specs(name, family, specs, labels, prov, ids=ids, extras=extras, location=str(path),
@@ -407,6 +409,8 @@ def _load_nats(name: str, ds_key: str, path: Path, with_cgs: bool, callback: Cal
     for c in (col, "ArchitectureString"):
         if c not in frame.columns:
             raise ValueError(f"{path}: missing column {c!r} (found {list(frame.columns)})")
+    if frame.empty:
+        raise ValueError(f"{path}: no architectures (a header without rows)")
     ids = [str(i) for i in range(len(frame))]
     labels = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
     _check_labels(labels, ids, f"{path} (column {col!r})")
