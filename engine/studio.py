@@ -1698,15 +1698,13 @@ class FinetuneOutcome:
     def checkpoint_zip(self) -> bytes:
         """The fine-tuned model as a checkpoint zip (:func:`save_model_zip`) whose model card also
         records what the app did: the settings (family, label set, sampling, seed, ...), the
-        training ids and the before / after metrics on the held-out rows."""
-        def plain(v: Any) -> Any:
-            return v.item() if isinstance(v, np.generic) else v if isinstance(v, (str, int, float, bool)) else str(v)
-
+        training ids and the before / after metrics on the held-out rows (numpy values are made
+        JSON by the checkpoint writer)."""
         card = dict(self.model.model_card)
         info = dict(card.get("finetune", {}))
-        info["app"] = {"settings": {k: plain(v) for k, v in self.settings.items()}, "train_ids": list(self.train_ids),
-                       "held_out": {"n": len(self.eval_ids), "before": {k: plain(v) for k, v in self.metrics_before.items()},
-                                    "after": {k: plain(v) for k, v in self.metrics_after.items()}}}
+        info["app"] = {"settings": dict(self.settings), "train_ids": list(self.train_ids),
+                       "held_out": {"n": len(self.eval_ids), "before": dict(self.metrics_before),
+                                    "after": dict(self.metrics_after)}}
         card["finetune"] = info
         model = copy.copy(self.model)  # a shallow copy with its own card: the session's model is left as it is
         model.model_card = card

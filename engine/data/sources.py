@@ -257,7 +257,7 @@ def load_default(dataset: str = "cifar10", *, with_cgs: bool = True, callback: C
     labels[counts == 0] = np.nan
     _check_labels(labels, keys, where)  # an entry without one finite seed
     extras: dict[str, Any] = {f"label_seed{s}": seeds[:, s] for s in range(3)}
-    extras["n_seeds"] = np.isfinite(seeds).sum(axis=1)
+    extras["n_seeds"] = counts
     extras["src_params"] = src_params
     specs = [nb201_arch_from_digits(k) for k in keys]
     ds = ArchDataset.from_specs(f"nb201_{_short(key)}", "nb201", specs, labels, default_provenance(key), ids=keys,
