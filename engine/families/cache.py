@@ -242,9 +242,11 @@ def check_arrays(path: Any, n: int, n_rows: int, n_names: int, node_ptr: np.ndar
     if len(node_row) and (int(node_row.min()) < 0 or int(node_row.max()) >= n_rows
                           or int(node_name.min()) < 0 or int(node_name.max()) >= n_names):
         raise ValueError(f"{path}: vocabulary ids out of range")
-    if len(edges):
-        size = np.repeat(np.diff(node_ptr), np.diff(edge_ptr))
-        if int(edges.min()) < 0 or np.any(edges.max(axis=1) >= size):
+    if len(edges):  # per graph, the largest endpoint against its node count (no per-edge temporaries)
+        flat = np.asarray(edges).reshape(-1)
+        has = np.flatnonzero(np.diff(edge_ptr) > 0)
+        largest = np.maximum.reduceat(flat, 2 * np.asarray(edge_ptr, dtype=np.int64)[has])
+        if int(flat.min()) < 0 or np.any(largest >= np.diff(node_ptr)[has]):
             raise ValueError(f"{path}: an edge points outside its graph")
 
 
