@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.labels}: needs at least 2 labelled rows, found {len(ds)}")
     # one family and one label set, as the app fine-tunes: accuracies of different benchmarks or
     # datasets are not on one scale, so their ranks would be mixed into one Kendall tau
+    named: dict[str, list[str]] = {}  # column -> its distinct values
     for column, what in (("family", "families"), ("dataset", "datasets")):
-        values = sorted({str(v) for v in ds.frame[column].dropna() if str(v)}) if column in ds.frame else []
+        values = named[column] = sorted({str(v) for v in ds.frame[column].dropna() if str(v)}) \
+            if column in ds.frame else []
         if len(values) > 1:
             raise ValueError(f"{args.labels}: labels of {len(values)} {what} ({', '.join(values[:4])}); fine-tune "
                              f"on one {column} at a time")
@@ -64,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     card = dict(ft.model_card)
     card.setdefault("finetune", {})["labels_file"] = str(args.labels)
     card["finetune"]["families"] = ds.families
-    if "dataset" in ds.frame:  # the label set, when the file names it
-        card["finetune"]["label_datasets"] = sorted({str(v) for v in ds.frame["dataset"].dropna() if str(v)})
+    if named["dataset"]:  # the label set, when the file names it
+        card["finetune"]["label_datasets"] = named["dataset"]
     ft.model_card = card
     ft.save(args.output)
     info = card["finetune"]

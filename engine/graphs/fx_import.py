@@ -1006,9 +1006,8 @@ class _Builder:
         self.output_shape = self.hwc(t.shape)
         if len(outputs) > 1:
             shapes = ", ".join(str(tuple(o.shape)) for _, o in outputs[:4])
-            warnings.warn(f"from_module: forward returns {len(outputs)} tensors ({shapes}); the CG ends at the first "
-                          f"one, {tuple(t.shape)}: layers that only feed the others are not on its path. Wrap the "
-                          "model so that forward returns the tensor to score (e.g. the logits)", stacklevel=4)
+            warnings.warn(several_outputs(f"from_module: forward returns {len(outputs)} tensors ({shapes})",
+                                          str(tuple(t.shape)), "Wrap the model so that forward returns"), stacklevel=4)
 
 
 _FN_PLUS = {operator.add, operator.iadd, torch.add}
@@ -1077,6 +1076,12 @@ def clamp_op(lo, hi) -> str | None:
     if lo == 0.0 and (hi is None or math.isinf(hi) and hi > 0):
         return "relu"
     return None
+
+
+def several_outputs(what: str, first: str, advice: str) -> str:
+    """The importers' warning for a model with several outputs (the CG ends at the first)."""
+    return (f"{what}; the CG ends at the first, {first}: layers that only feed the others are not on its path. "
+            f"{advice} the output to score only (e.g. the logits)")
 
 
 def assemble(raw: list[_Raw], output_prods, output_shape: Shape, name: str, meta: dict,

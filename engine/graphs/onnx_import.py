@@ -72,6 +72,7 @@ from engine.graphs.fx_import import (
     fuse_activations,
     hwc,
     merge_reductions,
+    several_outputs,
 )
 from engine.graphs.ops import conv_kind
 
@@ -970,9 +971,8 @@ def from_onnx(source, name: str = "", *, label: str | None = None) -> CG:
     out_info = b.info.get(out_name, _EMPTY)
     if len(b.graph.output) > 1:
         names = ", ".join(repr(o.name) for o in b.graph.output[:4])
-        warnings.warn(f"from_onnx: {label} has {len(b.graph.output)} outputs ({names}); the CG ends at the first, "
-                      f"{out_name!r}: layers that only feed the others are not on its path. Export the model with "
-                      "the output to score only (e.g. the logits)", stacklevel=2)
+        warnings.warn(several_outputs(f"from_onnx: {label} has {len(b.graph.output)} outputs ({names})",
+                                      repr(out_name), "Export the model with"), stacklevel=2)
     merge_reductions(b.raw, out_info.prods)
     if not out_info.prods:
         raise CGError(f"{label}: the model's output {out_name!r} does not depend on its input")
